@@ -1,0 +1,491 @@
+"""The command line: parse options, call one function, render, map errors to exit codes.
+
+Heavy libraries (httpx, sqlite-utils, rich tables, feedparser) are imported inside the commands
+that need them, so `mentionwatch --help` starts fast.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from datetime import datetime, timedelta, timezone
+from functools import wraps
+
+import click
+
+from mentionwatch import __version__
+from mentionwatch.errors import ExitCode, MentionwatchError
+
+URGENCIES = ("critical", "high", "normal", "low")
+STATES = ("new", "acked", "resolved", "ignored")
+
+
+def fail(message: str, code: int = ExitCode.ERROR) -> None:
+    click.echo(f"mentionwatch: error: {message}", err=True)
+    sys.exit(int(code))
+
+
+class Group(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except MentionwatchError as e:
+            fail(str(e), e.exit_code)
+        except KeyboardInterrupt:
+            click.echo("mentionwatch: interrupted", err=True)
+            sys.exit(130)
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="mentionwatch")
+def cli():
+    """Watch the public web for mentions of your brand and triage what needs an answer first.
+
+    \b
+    Start here:
+      mentionwatch demo          see it work, offline, on recorded data
+      mentionwatch init          write a config to edit
+      mentionwatch poll          fetch new mentions (run it from cron)
+      mentionwatch triage        what needs an answer first
+
+    Config: --config, $MENTIONWATCH_CONFIG, else the user config dir (see `init`).
+    Database: --db, $MENTIONWATCH_DB, `database:` in the config, else the user data dir.
+    """
+
+
+# --- shared options ----------------------------------------------------------------------------------
+
+
+def config_options(f):
+    @click.option("--config", "config_path", metavar="PATH", help="Config file [env: MENTIONWATCH_CONFIG].")
+    @click.option("--db", "db_path", metavar="PATH", help="SQLite database [env: MENTIONWATCH_DB].")
+    @wraps(f)
+    def wrapper(*args, **kwargs):
+        return f(*args, **kwargs)
+
+    return wrapper
+
+
+def output_options(f):
+    @click.option("--json", "as_json", is_flag=True, help="JSON Lines (the default when stdout is not a terminal).")
+    @click.option("--table", "as_table", is_flag=True, help="A table even when stdout is not a terminal.")
+    @wraps(f)
+    def wrapper(*args, **kwargs):
+        return f(*args, **kwargs)
+
+    return wrapper
+
+
+def want_json(as_json: bool, as_table: bool) -> bool:
+    if as_json and as_table:
+        raise click.UsageError("--json and --table cannot be used together")
+    if as_json:
+        return True
+    if as_table:
+        return False
+    return not sys.stdout.isatty()
+
+
+def load_config(config_path: str | None):
+    from mentionwatch import config
+
+    return config.load(config_path)
+
+
+def open_store(config_path: str | None, db_path: str | None, cfg=None):
+    """The database for a command: config errors still exit 2 even if only the db is wanted."""
+    from mentionwatch import config, store
+
+    cfg = cfg if cfg is not None else load_config(config_path)
+    return store.open_db(config.resolve_db_path(db_path, cfg)), cfg
+
+
+def parse_since(value: str | None) -> str | None:
+    """`30m`, `2h`, `3d`, `1w` ago, or an ISO date/time; returned as UTC ISO 8601."""
+    if not value:
+        return None
+    m = re.fullmatch(r"\s*(\d+)\s*([smhdw])\s*", value)
+    now = datetime.now(timezone.utc)
+    if m:
+        n, unit = int(m.group(1)), m.group(2)
+        secs = n * {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[unit]
+        if secs > 100 * 365 * 86400:
+            raise click.BadParameter(f"{value!r} is too far back", param_hint="--since")
+        return (now - timedelta(seconds=secs)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    from mentionwatch.sources import parse_time
+
+    t = parse_time(value.strip())
+    if t is None:
+        raise click.BadParameter(f"{value!r}: use 30m, 2h, 3d, 1w or a date like 2026-11-20", param_hint="--since")
+    return t
+
+
+# --- init ----------------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--config", "config_path", metavar="PATH", help="Where to write it [default: the user config dir].")
+@click.option("--force", is_flag=True, help="Overwrite an existing config.")
+def init(config_path, force):
+    """Write a starting config (a copy of config.example.yaml) to edit.
+
+    The path written is printed on stdout.
+
+    \b
+    Example:
+      $EDITOR "$(mentionwatch init)"
+    """
+    from pathlib import Path
+
+    from mentionwatch import config
+
+    target = Path(config_path or os.environ.get(config.ENV_CONFIG) or config.default_config_path()).expanduser()
+    if target.exists() and not force:
+        fail(f"{target} already exists; use --force to overwrite it", ExitCode.USAGE)
+    text = config.example_config_text()
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+    except OSError as e:
+        fail(f"{target}: cannot write ({e.strerror})")
+    click.echo(f"Wrote {target}", err=True)
+    click.echo("Edit the query (your brand) and the rules, then run: mentionwatch poll", err=True)
+    click.echo(str(target))
+
+
+# --- poll ------------------------------------------------------------------------------------------
+
+
+@cli.command()
+@config_options
+@click.option("--json", "as_json", is_flag=True, help="Print the new mentions as JSON Lines.")
+@click.option("--source", "only", multiple=True, metavar="NAME", help="Poll only this source (repeatable).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress or summary, even at a terminal.")
+def poll(config_path, db_path, as_json, only, quiet):
+    """Fetch new mentions from every source, tag them, store them.
+
+    Silent on success when not at a terminal, so cron mails only problems. Exit status: 0 all
+    sources worked, 3 some failed (one line each on stderr; the rest were stored), 4 another poll
+    is running, 2 config error.
+
+    \b
+    Example (crontab):
+      */5 * * * * mentionwatch poll
+    """
+    from mentionwatch import poll as poll_mod
+    from mentionwatch import store
+    from mentionwatch.config import resolve_db_path
+
+    cfg = load_config(config_path)
+    for name in only:
+        if name not in cfg.sources:
+            raise click.BadParameter(f"unknown source {name!r} (known: {', '.join(cfg.sources)})", param_hint="--source")
+    path = resolve_db_path(db_path, cfg)
+    interactive = sys.stderr.isatty() and not quiet
+    with poll_mod.PollLock(path):
+        conn = store.open_db(path)
+        result = _run_poll(poll_mod, cfg, conn, tuple(only), interactive)
+        if as_json:
+            from mentionwatch.render import emit_json, mention_json
+
+            emit_json(mention_json(store.get_mention(conn, i)) for i in result.new_ids)
+    _report_poll(result, interactive)
+    if result.failed:
+        sys.exit(int(ExitCode.SOURCES_FAILED))
+
+
+def _run_poll(poll_mod, cfg, conn, only, interactive):
+    if not interactive:
+        return poll_mod.poll(cfg, conn, only=only)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from mentionwatch.render import console
+
+    with Progress(TextColumn("polling"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.description}"), console=console(stderr=True), transient=True) as progress:
+        task = progress.add_task("", total=None)
+
+        def on_start(n):
+            progress.update(task, total=n)
+
+        def on_done(run):
+            progress.update(task, advance=1, description=f"{run.source}/{run.query}")
+
+        return poll_mod.poll(cfg, conn, only=only, on_start=on_start, on_done=on_done)
+
+
+def _report_poll(result, interactive):
+    from mentionwatch.text import safe
+
+    for run in result.runs:
+        if run.error:
+            click.echo(f"mentionwatch: {run.source} (query {run.query}): {safe(run.error, False)}", err=True)
+        for gap in run.gaps:
+            click.echo(f"mentionwatch: warning: {run.source} (query {run.query}): {safe(gap, False)}", err=True)
+    for rule, n in result.rule_timeouts.items():
+        click.echo(f"mentionwatch: warning: rule {rule}: regex gave up (too slow) on {n} mention(s)", err=True)
+    if interactive:
+        new = sum(r.new for r in result.runs)
+        fetched = sum(r.fetched for r in result.runs)
+        ok = len(result.runs) - len(result.failed)
+        click.echo(f"{ok}/{len(result.runs)} sources ok, {fetched} fetched, {new} new", err=True)
+        if new:
+            click.echo("Next: mentionwatch triage", err=True)
+
+
+# --- triage ----------------------------------------------------------------------------------------
+
+
+@cli.command()
+@config_options
+@output_options
+@click.option("--urgency", "-u", multiple=True, type=click.Choice(URGENCIES), help="Only this urgency (repeatable).")
+@click.option("--source", "-s", "sources", multiple=True, metavar="NAME", help="Only this source (repeatable).")
+@click.option("--query", "-q", "queries", multiple=True, metavar="NAME", help="Only this query (repeatable).")
+@click.option("--state", "states", multiple=True, type=click.Choice(STATES + ("open", "all")),
+              help="Only this state (repeatable) [default: open, i.e. new and acked].")
+@click.option("--since", metavar="WHEN", help="Posted since 30m, 2h, 3d, 1w ago or a date (2026-11-20).")
+@click.option("--search", metavar="WORDS", help='Full-text search: words, "phrases", OR, -exclusions.')
+@click.option("--limit", "-n", type=click.IntRange(min=1), default=None, help="At most this many [default: 50 at a terminal, all otherwise].")
+def triage(config_path, db_path, as_json, as_table, urgency, sources, queries, states, since, search, limit):
+    """What needs an answer first: open mentions, most urgent first, then the longest waiting.
+
+    \b
+    Examples:
+      mentionwatch triage
+      mentionwatch triage -u critical -u high --since 1d
+      mentionwatch triage --json | jq -r .url
+    """
+    from mentionwatch import store
+    from mentionwatch.matching import QueryError
+
+    json_out = want_json(as_json, as_table)
+    since_iso = parse_since(since)
+    chosen = set(states) or {"open"}
+    if "all" in chosen:
+        state_list: tuple = ()
+    else:
+        state_list = tuple(dict.fromkeys(s for c in chosen for s in (store.OPEN_STATES if c == "open" else (c,))))
+    if limit is None and not json_out:
+        limit = 50
+    conn, _ = open_store(config_path, db_path)
+    try:
+        rows = store.list_mentions(conn, states=state_list, urgencies=urgency, sources=sources, queries=queries,
+                                   since=since_iso, search=search, limit=limit)
+    except QueryError as e:
+        raise click.BadParameter(str(e), param_hint="--search")
+    if json_out:
+        from mentionwatch.render import emit_json, mention_json
+
+        emit_json(mention_json(r) for r in rows)
+        return
+    from mentionwatch.render import console, triage_table
+
+    if not rows:
+        click.echo("Nothing to answer: no mentions match." if (urgency or sources or queries or since or search)
+                   else "Nothing to answer: no open mentions.", err=True)
+        return
+    out = console()
+    out.print(triage_table(rows))
+    total = conn.execute(
+        "SELECT COUNT(*) FROM mentions WHERE state IN ('new', 'acked')"
+    ).fetchone()[0]
+    click.echo(f"{len(rows)} shown, {total} open. Details: mentionwatch show ID   Done: mentionwatch resolve ID", err=True)
+
+
+# --- show ------------------------------------------------------------------------------------------
+
+
+@cli.command()
+@config_options
+@output_options
+@click.argument("mention_id", metavar="ID")
+def show(config_path, db_path, as_json, as_table, mention_id):
+    """One mention in full, with why it got its urgency and its state history.
+
+    \b
+    Example:
+      mentionwatch show hackernews:41234567
+    """
+    from mentionwatch import store
+
+    conn, _ = open_store(config_path, db_path)
+    m = store.get_mention(conn, mention_id)
+    if m is None:
+        fail(f"no such mention: {mention_id}")
+    events = store.events_for(conn, mention_id)
+    if want_json(as_json, as_table):
+        from mentionwatch.render import emit_json, mention_json
+
+        emit_json([{**mention_json(m), "extra": m.get("extra"), "events": events}])
+        return
+    from mentionwatch.render import console, mention_detail
+
+    console().print(mention_detail(m, events))
+
+
+# --- state changes ---------------------------------------------------------------------------------
+
+
+def read_ids(ids: tuple[str, ...]) -> list[str]:
+    """IDs from the arguments; `-` reads more from stdin, one per line (or space-separated)."""
+    out = []
+    for i in ids:
+        if i == "-":
+            out.extend(sys.stdin.read().split())
+        else:
+            out.append(i)
+    if not out:
+        raise click.UsageError("give at least one mention ID (or - to read IDs from stdin)")
+    return out
+
+
+def who_am_i(option: str | None, cfg) -> str:
+    import getpass
+
+    if option:
+        return option
+    if os.environ.get("MENTIONWATCH_USER"):
+        return os.environ["MENTIONWATCH_USER"]
+    if cfg is not None and cfg.me:
+        return cfg.me
+    try:
+        return getpass.getuser()
+    except Exception:
+        return "unknown"
+
+
+def _state_command(name: str, state: str, verb: str, doc: str):
+    @cli.command(name=name, help=doc)
+    @config_options
+    @click.argument("ids", nargs=-1, metavar="ID... | -")
+    @click.option("--as", "who", metavar="NAME", help="Who did it [env: MENTIONWATCH_USER; config: me].")
+    @click.option("--note", metavar="TEXT", help="A note kept with the change.")
+    def command(config_path, db_path, ids, who, note):
+        from mentionwatch import store
+
+        id_list = read_ids(ids)
+        conn, cfg = open_store(config_path, db_path)
+        changed = store.set_state(conn, id_list, state, who_am_i(who, cfg), note)
+        changed_ids = {c[0] for c in changed}
+        for mid, before, after in changed:
+            click.echo(f"{mid}: {before} → {after}", err=True)
+        for mid in dict.fromkeys(id_list):
+            if mid not in changed_ids:
+                click.echo(f"{mid}: already {state}", err=True)
+
+    return command
+
+
+_state_command("ack", "acked", "acked", "Mark mentions as seen and being handled (state acked).\n\n"
+               "\b\nExamples:\n  mentionwatch ack hackernews:41234567\n"
+               "  mentionwatch triage --json | jq -r 'select(.urgency==\"low\") | .id' | mentionwatch ack -")
+_state_command("resolve", "resolved", "resolved", "Mark mentions as answered or fixed (state resolved).\n\n"
+               "\b\nExample:\n  mentionwatch resolve hackernews:41234567 --note 'replied with workaround'")
+_state_command("ignore", "ignored", "ignored", "Mark mentions as needing no answer (state ignored).\n\n"
+               "\b\nExample:\n  mentionwatch ignore rss:3f2a9c1b7d4e")
+_state_command("reopen", "new", "reopened", "Put mentions back into triage (state new).\n\n"
+               "\b\nExample:\n  mentionwatch reopen hackernews:41234567")
+
+
+# --- rules -----------------------------------------------------------------------------------------
+
+
+@cli.group(cls=Group)
+def rules():
+    """Try and re-apply urgency rules."""
+
+
+@rules.command("test")
+@click.option("--config", "config_path", metavar="PATH", help="Config file [env: MENTIONWATCH_CONFIG].")
+@output_options
+@click.option("--title", default="", help="A title to test along with the text.")
+@click.option("--source", default=None, metavar="NAME", help="Pretend the text came from this source.")
+@click.argument("text")
+def rules_test(config_path, as_json, as_table, title, source, text):
+    """Show which rules would fire on TEXT, and the urgency it would get.
+
+    \b
+    Example:
+      mentionwatch rules test "charged twice and my flight is tonight"
+    """
+    from mentionwatch.rules import Tagger
+
+    cfg = load_config(config_path)
+    result = Tagger(cfg.rules, cfg.default_urgency).tag({"title": title, "text": text}, source)
+    if want_json(as_json, as_table):
+        from mentionwatch.render import emit_json
+
+        emit_json([{"urgency": result.urgency, "rules": result.rule_names,
+                    "matches": [m.as_dict() for m in result.matches]}])
+        return
+    from rich.text import Text
+
+    from mentionwatch.render import URGENCY_STYLE, console
+    from mentionwatch.text import safe
+
+    out = console()
+    line = Text("urgency ")
+    line.append(result.urgency, style=URGENCY_STYLE[result.urgency])
+    out.print(line)
+    if not result.matches:
+        out.print(Text("no rule fired (the default urgency)", style="dim"))
+    for m in result.matches:
+        t = Text("  ")
+        t.append(m.rule, style="bold")
+        t.append(f" ({m.urgency})", style=URGENCY_STYLE[m.urgency])
+        t.append(" matched " + ", ".join(repr(safe(x, False)) for x in m.terms))
+        out.print(t)
+
+
+@cli.command()
+@config_options
+def retag(config_path, db_path):
+    """Re-apply the config's current rules to every stored mention (after editing rules).
+
+    States and history are kept; only urgency and matched rules change.
+
+    \b
+    Example:
+      mentionwatch retag
+    """
+    from mentionwatch.poll import retag as do_retag
+
+    conn, cfg = open_store(config_path, db_path)
+    checked, changed = do_retag(cfg, conn)
+    click.echo(f"{checked} mentions checked, {changed} retagged", err=True)
+
+
+# --- demo ------------------------------------------------------------------------------------------
+
+
+@cli.command()
+@output_options
+def demo(as_json, as_table):
+    """See mentionwatch work, offline, with no config: recorded Hacker News and Google Alerts
+    payloads go through the real poll, store and rules into a throwaway database, then triage.
+
+    \b
+    Example:
+      mentionwatch demo
+    """
+    from mentionwatch.demo import run_demo
+
+    json_out = want_json(as_json, as_table)
+    rows, stored = run_demo()
+    if json_out:
+        from mentionwatch.render import emit_json, mention_json
+
+        emit_json(mention_json(r) for r in rows)
+        return
+    from mentionwatch.render import console, triage_table
+
+    click.echo(f"Demo: {stored} recorded mentions of \"Acme Cloud\" replayed through poll → store → rules "
+               "(no network, throwaway database). mentionwatch triage would show:\n", err=True)
+    console().print(triage_table(rows))
+    click.echo("\nNext: mentionwatch init, put your brand in the config, then mentionwatch poll.", err=True)
+
+
+def main():
+    cli(prog_name="mentionwatch")

@@ -1,0 +1,405 @@
+"""YAML config -> frozen dataclasses, validated on load.
+
+Every error is a ConfigError naming the file, the line and the key path, e.g.
+    config.yaml:14: rules[2].urgency: must be one of critical, high, normal, low (got 'urgent')
+PyYAML's safe_load drops positions, so the document is composed into nodes first and the line of
+every key is remembered while the same nodes are turned into Python values.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mentionwatch import sources as sources_mod
+from mentionwatch.errors import ConfigError
+from mentionwatch.matching import QueryError, Search, parse_search
+
+URGENCIES = ("critical", "high", "normal", "low")
+FIELDS = ("title", "text", "author", "url")
+DEFAULT_FIELDS = ("title", "text")
+ENV_CONFIG = "MENTIONWATCH_CONFIG"
+ENV_DB = "MENTIONWATCH_DB"
+APP = "mentionwatch"
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    urgency: str
+    any: tuple[str, ...] = ()
+    all: tuple[str, ...] = ()
+    none: tuple[str, ...] = ()
+    regex: str | None = None
+    fields: tuple[str, ...] = DEFAULT_FIELDS
+    sources: tuple[str, ...] = ()  # empty: every source
+
+
+@dataclass(frozen=True)
+class Query:
+    name: str
+    search: Search
+    sources: tuple[str, ...]
+    feeds: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Config:
+    path: str | None  # None: the example config embedded in the package
+    database: str | None
+    me: str | None
+    default_urgency: str
+    user_agent: str
+    per_host: int
+    max_bytes: int
+    sources: dict[str, dict[str, Any]]
+    queries: tuple[Query, ...]
+    rules: tuple[Rule, ...]
+    lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
+
+
+# --- where things live -----------------------------------------------------------------------------
+
+
+def config_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir(APP, appauthor=False))
+
+
+def data_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP, appauthor=False))
+
+
+def default_config_path() -> Path:
+    return config_dir() / "config.yaml"
+
+
+def example_config_text() -> str:
+    """The example config: inside the installed package, or at the top of a source checkout."""
+    here = Path(__file__).resolve().parent
+    for p in (here / "config.example.yaml", here.parent / "config.example.yaml"):
+        if p.is_file():
+            return p.read_text(encoding="utf-8")
+    raise ConfigError("config.example.yaml is missing from this installation")
+
+
+def resolve_config_path(option: str | None) -> Path | None:
+    """--config, else $MENTIONWATCH_CONFIG, else the user config file; None when none exists
+    (the embedded example is used then, so a fresh install works with no setup)."""
+    explicit = option or os.environ.get(ENV_CONFIG)
+    if explicit:
+        p = Path(explicit).expanduser()
+        if not p.is_file():
+            raise ConfigError("config file not found" if not p.exists() else "not a file", file=str(p))
+        return p
+    p = default_config_path()
+    return p if p.is_file() else None
+
+
+def load(option: str | None = None) -> Config:
+    path = resolve_config_path(option)
+    if path is None:
+        return parse(example_config_text(), None)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"not UTF-8 text ({e.reason} at byte {e.start})", file=str(path)) from None
+    except OSError as e:
+        raise ConfigError(f"cannot read: {e.strerror}", file=str(path)) from None
+    return parse(text, str(path))
+
+
+def resolve_db_path(option: str | None, config: Config | None) -> Path:
+    """--db, else $MENTIONWATCH_DB, else `database:` (relative to the config file), else the user data dir."""
+    if option:
+        return Path(option).expanduser()
+    if os.environ.get(ENV_DB):
+        return Path(os.environ[ENV_DB]).expanduser()
+    if config is not None and config.database:
+        p = Path(config.database).expanduser()
+        if not p.is_absolute():
+            base = Path(config.path).parent if config.path else data_dir()
+            p = base / p
+        return p
+    return data_dir() / "mentions.db"
+
+
+# --- parsing ---------------------------------------------------------------------------------------
+
+
+class _Doc:
+    """The loaded YAML plus the line of every key path, for error messages."""
+
+    def __init__(self, file: str | None):
+        self.file = file or "<embedded config.example.yaml>"
+        self.lines: dict[str, int] = {}
+
+    def err(self, key: str, message: str) -> ConfigError:
+        return ConfigError(message, file=self.file, line=self.line(key), key=key or None)
+
+    def line(self, key: str) -> int | None:
+        while key:
+            if key in self.lines:
+                return self.lines[key]
+            key = re.sub(r"(\.[^.\[]+|\[\d+\])$", "", key)
+        return self.lines.get("")
+
+
+def _load_yaml(text: str, doc: _Doc) -> Any:
+    import yaml
+
+    try:
+        loader = yaml.SafeLoader(text)
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                return None
+            data = loader.construct_document(node)
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = mark.line + 1 if mark else None
+        raise ConfigError(f"invalid YAML: {e.problem or e.context}", file=doc.file, line=line) from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"invalid YAML: {e}", file=doc.file) from None
+    except RecursionError:
+        raise ConfigError("invalid YAML: nested too deeply", file=doc.file) from None
+    _record_lines(node, "", doc.lines)
+    return data
+
+
+def _record_lines(node: Any, path: str, lines: dict[str, int]) -> None:
+    import yaml
+
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            if isinstance(k, yaml.ScalarNode):
+                sub = f"{path}.{k.value}" if path else str(k.value)
+                lines[sub] = k.start_mark.line + 1
+                _record_lines(v, sub, lines)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            _record_lines(v, f"{path}[{i}]", lines)
+
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _substitute(value: Any, path: str, doc: _Doc) -> Any:
+    """${VAR} in any string is replaced from the environment, so tokens never live in the file."""
+    if isinstance(value, str):
+
+        def repl(m: re.Match) -> str:
+            name = m.group(1)
+            if name not in os.environ:
+                raise doc.err(path, f"environment variable {name} is not set (used as ${{{name}}})")
+            return os.environ[name]
+
+        return _ENV_REF.sub(repl, value)
+    if isinstance(value, dict):
+        return {k: _substitute(v, f"{path}.{k}" if path else str(k), doc) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, f"{path}[{i}]", doc) for i, v in enumerate(value)]
+    return value
+
+
+def _type_name(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "a string", bool: "true/false", int: "a number",
+            float: "a number", type(None): "nothing"}.get(type(value), type(value).__name__)
+
+
+def _expect(doc: _Doc, key: str, value: Any, kind: type | tuple, what: str) -> Any:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    # YAML's `yes`/`true` are bools, which Python also counts as ints: never accept them as numbers.
+    if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+        raise doc.err(key, f"must be {what} (got {_type_name(value)})")
+    return value
+
+
+def _mapping(doc, key, value, allowed: tuple[str, ...]) -> dict:
+    _expect(doc, key, value, dict, "a mapping")
+    for k in value:
+        if not isinstance(k, str) or k not in allowed:
+            sub = f"{key}.{k}" if key else str(k)
+            raise doc.err(sub, f"unknown key (expected one of: {', '.join(allowed)})")
+    return value
+
+
+def _str_list(doc, key, value, what="a list of strings") -> tuple[str, ...]:
+    _expect(doc, key, value, list, what)
+    for i, item in enumerate(value):
+        _expect(doc, f"{key}[{i}]", item, str, "a string")
+        if not item.strip():
+            raise doc.err(f"{key}[{i}]", "must not be empty")
+    return tuple(value)
+
+
+def _name(doc, key, value) -> str:
+    _expect(doc, key, value, str, "a string")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", value):
+        raise doc.err(key, f"{value!r} is not a valid name (letters, digits, '-', '_', '.')")
+    return value
+
+
+def _number(doc, key, value, minimum=0, integer=False):
+    _expect(doc, key, value, int if integer else (int, float), "a whole number" if integer else "a number")
+    if value < minimum or value > 10**9:
+        raise doc.err(key, f"must be between {minimum} and {10**9} (got {value})")
+    return value
+
+
+TOP_KEYS = ("database", "me", "default_urgency", "http", "sources", "queries", "rules")
+HTTP_KEYS = ("user_agent", "per_host", "max_bytes")
+QUERY_KEYS = ("name", "search", "sources", "feeds")
+RULE_KEYS = ("name", "urgency", "any", "all", "none", "regex", "fields", "sources")
+DEFAULT_UA = "mentionwatch/{version} (+https://github.com/mentionwatch/mentionwatch)"
+
+
+def parse(text: str, file: str | None) -> Config:
+    doc = _Doc(file)
+    raw = _load_yaml(text, doc)
+    if raw is None:
+        raw = {}
+    raw = _mapping(doc, "", raw, TOP_KEYS)
+    raw = _substitute(raw, "", doc)
+
+    database = raw.get("database")
+    if database is not None:
+        _expect(doc, "database", database, str, "a file path")
+    me = raw.get("me")
+    if me is not None:
+        _expect(doc, "me", me, str, "a name")
+    default_urgency = raw.get("default_urgency", "normal")
+    _urgency(doc, "default_urgency", default_urgency)
+
+    http = _mapping(doc, "http", raw.get("http") or {}, HTTP_KEYS)
+    from mentionwatch import __version__
+
+    user_agent = _expect(doc, "http.user_agent", http.get("user_agent", DEFAULT_UA), str, "a string")
+    user_agent = user_agent.replace("{version}", __version__)
+    per_host = _number(doc, "http.per_host", http.get("per_host", 4), minimum=1, integer=True)
+    max_bytes = _number(doc, "http.max_bytes", http.get("max_bytes", 20_000_000), minimum=1000, integer=True)
+
+    srcs = _sources(doc, raw.get("sources") or {})
+    queries = _queries(doc, raw.get("queries"))
+    rules = _rules(doc, raw.get("rules") or [])
+    return Config(
+        path=file, database=database, me=me, default_urgency=default_urgency, user_agent=user_agent,
+        per_host=per_host, max_bytes=max_bytes, sources=srcs, queries=queries, rules=rules, lines=doc.lines,
+    )
+
+
+def _urgency(doc, key, value) -> str:
+    if value not in URGENCIES:
+        raise doc.err(key, f"must be one of {', '.join(URGENCIES)} (got {value!r})")
+    return value
+
+
+def _sources(doc, raw) -> dict[str, dict[str, Any]]:
+    _mapping(doc, "sources", raw, tuple(sources_mod.BUILTIN))
+    out = {}
+    for name in sources_mod.BUILTIN:
+        options = sources_mod.options_for(name)
+        given = raw.get(name) or {}
+        key = f"sources.{name}"
+        _mapping(doc, key, given, tuple(options))
+        settings = {}
+        for opt, spec in options.items():
+            value = given.get(opt, spec.default)
+            k = f"{key}.{opt}"
+            if spec.type is str:
+                _expect(doc, k, value, str, "a string")
+                if opt == "base_url" and not re.match(r"https?://[^/\s]+", value):
+                    raise doc.err(k, f"must be an http:// or https:// URL (got {value!r})")
+                value = value.rstrip("/") if opt == "base_url" else value
+            else:
+                integer = spec.type is int
+                value = _number(doc, k, value, minimum=1 if integer else 0.001, integer=integer)
+            settings[opt] = value
+        out[name] = settings
+    return out
+
+
+def _queries(doc, raw) -> tuple[Query, ...]:
+    if raw is None:
+        raise doc.err("queries", "missing: add at least one query (what to search for)")
+    _expect(doc, "queries", raw, list, "a list of queries")
+    if not raw:
+        raise doc.err("queries", "must list at least one query")
+    seen = set()
+    out = []
+    for i, q in enumerate(raw):
+        key = f"queries[{i}]"
+        _mapping(doc, key, q, QUERY_KEYS)
+        for required in ("name", "search"):
+            if required not in q:
+                raise doc.err(key, f"missing required key '{required}'")
+        name = _name(doc, f"{key}.name", q["name"])
+        if name in seen:
+            raise doc.err(f"{key}.name", f"duplicate query name {name!r}")
+        seen.add(name)
+        _expect(doc, f"{key}.search", q["search"], str, "a string")
+        try:
+            search = parse_search(q["search"])
+        except QueryError as e:
+            raise doc.err(f"{key}.search", f"{e} in {q['search']!r}") from None
+        srcs = _source_names(doc, f"{key}.sources", q.get("sources", list(sources_mod.BUILTIN)))
+        feeds = _str_list(doc, f"{key}.feeds", q.get("feeds", []), "a list of feed URLs")
+        for j, url in enumerate(feeds):
+            if not re.match(r"https?://[^/\s]+", url):
+                raise doc.err(f"{key}.feeds[{j}]", f"must be an http:// or https:// URL (got {url!r})")
+        out.append(Query(name=name, search=search, sources=srcs, feeds=feeds))
+    return tuple(out)
+
+
+def _source_names(doc, key, value) -> tuple[str, ...]:
+    names = _str_list(doc, key, value, "a list of source names")
+    for i, n in enumerate(names):
+        if n not in sources_mod.BUILTIN:
+            raise doc.err(f"{key}[{i}]", f"unknown source {n!r} (known: {', '.join(sources_mod.BUILTIN)})")
+    return names
+
+
+def _rules(doc, raw) -> tuple[Rule, ...]:
+    import regex
+
+    _expect(doc, "rules", raw, list, "a list of rules")
+    seen = set()
+    out = []
+    for i, r in enumerate(raw):
+        key = f"rules[{i}]"
+        _mapping(doc, key, r, RULE_KEYS)
+        for required in ("name", "urgency"):
+            if required not in r:
+                raise doc.err(key, f"missing required key '{required}'")
+        name = _name(doc, f"{key}.name", r["name"])
+        if name in seen:
+            raise doc.err(f"{key}.name", f"duplicate rule name {name!r}")
+        seen.add(name)
+        urgency = _urgency(doc, f"{key}.urgency", r["urgency"])
+        lists = {k: _str_list(doc, f"{key}.{k}", r[k]) for k in ("any", "all", "none") if k in r}
+        pattern = r.get("regex")
+        if pattern is not None:
+            _expect(doc, f"{key}.regex", pattern, str, "a regular expression string")
+            try:
+                regex.compile(pattern, regex.IGNORECASE | regex.UNICODE)
+            except (regex.error, OverflowError, RecursionError, ValueError) as e:
+                raise doc.err(f"{key}.regex", f"invalid regular expression: {e}") from None
+        if not lists.get("any") and not lists.get("all") and pattern is None:
+            raise doc.err(key, "needs at least one of 'any', 'all' or 'regex' (what makes the rule fire)")
+        fields = _str_list(doc, f"{key}.fields", r.get("fields", list(DEFAULT_FIELDS)))
+        for j, f in enumerate(fields):
+            if f not in FIELDS:
+                raise doc.err(f"{key}.fields[{j}]", f"unknown field {f!r} (known: {', '.join(FIELDS)})")
+        srcs = _source_names(doc, f"{key}.sources", r.get("sources", []))
+        out.append(Rule(name=name, urgency=urgency, any=lists.get("any", ()), all=lists.get("all", ()),
+                        none=lists.get("none", ()), regex=pattern, fields=fields, sources=srcs))
+    return tuple(out)

@@ -1,0 +1,47 @@
+"""Errors and exit codes shared by every module; the CLI maps them to exit statuses."""
+
+from __future__ import annotations
+
+import enum
+
+
+class ExitCode(enum.IntEnum):
+    """Documented in the README ("Exit codes"); scripts and cron rely on these numbers."""
+
+    OK = 0
+    ERROR = 1  # runtime error: database unreadable, unknown mention id, ...
+    USAGE = 2  # bad command line or bad config
+    SOURCES_FAILED = 3  # poll: at least one source failed; the others' mentions were stored
+    LOCKED = 4  # poll: another poll holds the lock
+
+
+class MentionwatchError(Exception):
+    """An error meant for the user: its message is one line that says what and where."""
+
+    exit_code = ExitCode.ERROR
+
+
+class ConfigError(MentionwatchError):
+    exit_code = ExitCode.USAGE
+
+    def __init__(self, message: str, file: str | None = None, line: int | None = None, key: str | None = None):
+        self.message = message
+        self.file = file
+        self.line = line
+        self.key = key
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = ""
+        if self.file:
+            where = self.file + (f":{self.line}" if self.line else "") + ": "
+        key = f"{self.key}: " if self.key else ""
+        return f"{where}{key}{self.message}"
+
+
+class SourceError(MentionwatchError):
+    """One source could not be read this run (network, HTTP status, bad payload)."""
+
+
+class LockedError(MentionwatchError):
+    exit_code = ExitCode.LOCKED

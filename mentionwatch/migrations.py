@@ -1,0 +1,83 @@
+"""Numbered schema migrations, applied in order on every open; PRAGMA user_version records how far.
+
+Append new migrations at the end; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+
+def m001_initial(db) -> None:
+    db["mentions"].create(
+        {
+            "id": str,  # "source:native_id"
+            "source": str,
+            "native_id": str,
+            "kind": str,
+            "query": str,  # the query that found it first
+            "author": str,
+            "title": str,
+            "text": str,
+            "url": str,
+            "created_at": str,  # UTC ISO 8601, when it was posted
+            "first_seen_at": str,  # UTC ISO 8601, when a poll stored it
+            "urgency": str,
+            "urgency_rank": int,  # 0 = critical ... 3 = low: lets an index order triage
+            "rules": str,  # JSON list of rule names that fired
+            "matches": str,  # JSON list of {rule, urgency, terms}
+            "state": str,
+            "state_changed_at": str,
+            "state_by": str,
+            "extra": str,  # JSON: source-specific details
+        },
+        pk="id",
+        not_null={"source", "native_id", "created_at", "first_seen_at", "urgency", "state"},
+        defaults={"state": "new", "rules": "[]", "matches": "[]", "extra": "{}"},
+    )
+    db.execute(
+        "CREATE INDEX idx_mentions_triage ON mentions(urgency_rank, created_at) WHERE state IN ('new', 'acked')"
+    )
+    db["mentions"].create_index(["created_at"])
+    db["mentions"].create_index(["source", "created_at"])
+    db["mentions"].create_index(["query", "created_at"])
+    db["mentions"].create_index(["state", "created_at"])
+    db["mentions"].enable_fts(["title", "text"], fts_version="FTS5", create_triggers=True)
+
+    db["polls"].create(
+        {
+            "id": int,
+            "query": str,
+            "source": str,
+            "started_at": str,
+            "finished_at": str,
+            "fetched": int,
+            "new": int,
+            "requests": int,
+            "error": str,  # NULL when the source worked
+            "gaps": str,  # JSON list: why items may have been missed
+        },
+        pk="id",
+    )
+    db["polls"].create_index(["source", "started_at"])
+
+    db["cursors"].create(
+        {"query": str, "source": str, "value": str, "updated_at": str},
+        pk=("query", "source"),
+    )
+
+    db["events"].create(
+        {
+            "id": int,
+            "mention_id": str,
+            "at": str,
+            "who": str,
+            "from_state": str,
+            "to_state": str,
+            "note": str,
+        },
+        pk="id",
+    )
+    db["events"].create_index(["mention_id", "at"])
+
+
+MIGRATIONS = [m001_initial]
+LATEST = len(MIGRATIONS)

@@ -1,0 +1,223 @@
+"""Output: JSON Lines for tools, rich tables for people. Every string from a source is untrusted:
+it is made inert (text.safe) and wrapped in rich Text, never parsed as markup.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import unicodedata
+from datetime import datetime, timezone
+from typing import IO, Iterable
+
+from mentionwatch.text import safe
+
+URGENCY_STYLE = {"critical": "bold white on red", "high": "bold red", "normal": "yellow", "low": "dim"}
+STATE_STYLE = {"new": "bold", "acked": "cyan", "resolved": "green", "ignored": "dim"}
+
+# Fields every JSON line of a mention carries (the README documents them; tools rely on them).
+MENTION_FIELDS = (
+    "id", "source", "query", "kind", "url", "author", "title", "text", "created_at", "first_seen_at",
+    "urgency", "rules", "matches", "state", "state_changed_at", "state_by",
+)
+
+
+def _escape_json_controls(line: str) -> str:
+    # json.dumps escapes C0 controls but passes C1 controls, bidi overrides and zero-width
+    # characters through; write those as \uXXXX too so a JSON line is inert on a terminal.
+    out = []
+    for ch in line:
+        if ord(ch) >= 0x7F and unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Co", "Cs"):
+            out.append("\\u%04x" % ord(ch) if ord(ch) < 0x10000 else
+                       "".join("\\u%04x" % u for u in _surrogates(ord(ch))))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _surrogates(cp: int) -> tuple[int, int]:
+    cp -= 0x10000
+    return 0xD800 + (cp >> 10), 0xDC00 + (cp & 0x3FF)
+
+
+def json_line(obj: dict) -> str:
+    line = json.dumps(obj, ensure_ascii=False, separators=(", ", ": "))
+    if line.isascii():
+        return line
+    return _escape_json_controls(line)
+
+
+def emit_json(rows: Iterable[dict], out: IO[str] | None = None) -> int:
+    out = out or sys.stdout
+    n = 0
+    for r in rows:
+        out.write(json_line(r) + "\n")
+        n += 1
+    out.flush()
+    return n
+
+
+def mention_json(m: dict) -> dict:
+    return {k: m.get(k) for k in MENTION_FIELDS}
+
+
+# --- times -----------------------------------------------------------------------------------------
+
+
+def parse_iso(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def age(value: str | None, now: datetime | None = None) -> str:
+    if not value:
+        return "?"
+    now = now or datetime.now(timezone.utc)
+    try:
+        secs = int((now - parse_iso(value)).total_seconds())
+    except ValueError:
+        return "?"
+    future = secs < 0
+    secs = abs(secs)
+    if secs < 60:
+        text = f"{secs}s"
+    elif secs < 3600:
+        text = f"{secs // 60}m"
+    elif secs < 86400 * 2:
+        text = f"{secs // 3600}h{(secs % 3600) // 60:02d}m" if secs < 36000 else f"{secs // 3600}h"
+    elif secs < 86400 * 365:
+        text = f"{secs // 86400}d"
+    else:
+        text = f"{secs // (86400 * 365)}y"
+    return f"in {text}" if future else f"{text} ago"
+
+
+# --- rich ------------------------------------------------------------------------------------------
+
+
+def console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+
+
+def highlighted(text: str, matches: list[dict], width: int = 110):
+    """A one-line snippet of untrusted text, cut around the first matched term, terms in bold."""
+    from rich.text import Text
+
+    flat = safe(" ".join(text.split()), keep_newlines=False)
+    spans = _matched_terms(matches).spans(flat) if matches else []
+    start = 0
+    if spans and spans[0][0] > width - 40:
+        start = max(0, spans[0][0] - 40)
+    piece = flat[start : start + width]
+    prefix = "…" if start else ""
+    suffix = "…" if start + width < len(flat) else ""
+    t = Text(prefix + piece + suffix)
+    off = len(prefix) - start
+    for a, b in spans:
+        if a >= start and b <= start + width:
+            t.stylize("bold reverse", a + off, b + off)
+    return t
+
+
+def triage_table(rows: list[dict], now: datetime | None = None):
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold", expand=False)
+    table.add_column("urgency", no_wrap=True)
+    table.add_column("age", no_wrap=True, justify="right")
+    table.add_column("source", no_wrap=True)
+    table.add_column("author", no_wrap=True, max_width=16, overflow="ellipsis")
+    table.add_column("mention", ratio=1, min_width=30, overflow="fold")
+    table.add_column("rules", min_width=8, max_width=24, overflow="fold")
+    table.add_column("id", no_wrap=True)
+    for m in rows:
+        body = (m.get("title") or "") + (" — " if m.get("title") and m.get("text") else "") + (m.get("text") or "")
+        urgency = Text(m["urgency"], style=URGENCY_STYLE.get(m["urgency"], ""))
+        state = m.get("state")
+        if state and state != "new":
+            urgency.append(f" {state}", style=STATE_STYLE.get(state, ""))
+        table.add_row(
+            urgency,
+            Text(age(m.get("created_at"), now)),
+            Text(safe(m.get("source"), False)),
+            Text(safe(m.get("author"), False) or "-"),
+            highlighted(body, m.get("matches") or []),
+            Text(", ".join(safe(r, False) for r in m.get("rules") or []) or "-", style="dim"),
+            Text(safe(m.get("id"), False)),
+        )
+    return table
+
+
+def mention_detail(m: dict, events: list[dict], now: datetime | None = None):
+    """`show`: one mention in full, with why it got its urgency and its history."""
+    from rich.console import Group
+    from rich.text import Text
+
+    parts = []
+    head = Text()
+    head.append(f" {m['urgency']} ", style=URGENCY_STYLE.get(m["urgency"], ""))
+    head.append("  ")
+    head.append(safe(m["id"], False), style="bold")
+    head.append(f"  {m.get('state')}", style=STATE_STYLE.get(m.get("state"), ""))
+    parts.append(head)
+    if m.get("title"):
+        parts.append(Text(safe(m["title"], False), style="bold"))
+
+    def field(label: str, value: str | None) -> None:
+        line = Text(f"{label:>11}  ", style="dim")
+        line.append(safe(value or "-", False))
+        parts.append(line)
+
+    field("author", m.get("author"))
+    field("url", m.get("url"))
+    field("source", f"{m.get('source')} ({m.get('kind')}), query {m.get('query')}")
+    field("posted", f"{m.get('created_at')}  ({age(m.get('created_at'), now)})")
+    field("first seen", f"{m.get('first_seen_at')}  ({age(m.get('first_seen_at'), now)})")
+    parts.append(Text(""))
+    parts.append(highlighted_full(m.get("text") or "", m.get("matches") or []))
+    parts.append(Text(""))
+    why = Text("Why ", style="bold")
+    why.append(m["urgency"], style=URGENCY_STYLE.get(m["urgency"], ""))
+    parts.append(why)
+    if not m.get("matches"):
+        parts.append(Text("  no rule matched: the default urgency", style="dim"))
+    for x in m.get("matches") or []:
+        line = Text("  ")
+        line.append(safe(x.get("rule", "?"), False), style="bold")
+        line.append(f" ({x.get('urgency')})", style=URGENCY_STYLE.get(x.get("urgency"), ""))
+        line.append(" matched ")
+        line.append(", ".join(repr(safe(t, False)) for t in x.get("terms", [])))
+        parts.append(line)
+    parts.append(Text(""))
+    parts.append(Text("History", style="bold"))
+    parts.append(Text(f"  {m.get('first_seen_at')}  found by poll (query {safe(m.get('query'), False)})", style="dim"))
+    for e in events:
+        line = Text(f"  {e['at']}  {e['from_state']} → {e['to_state']}  by ")
+        line.append(safe(e.get("who") or "?", False))
+        if e.get("note"):
+            line.append(f"  “{safe(e['note'], False)}”", style="italic")
+        parts.append(line)
+    return Group(*parts)
+
+
+def highlighted_full(text: str, matches: list[dict]):
+    from rich.text import Text
+
+    clean = safe(text, keep_newlines=True)
+    t = Text(clean)
+    for a, b in _matched_terms(matches).spans(clean):
+        t.stylize("bold reverse", a, b)
+    return t
+
+
+def _matched_terms(matches: list[dict]):
+    """The words that made rules fire, ready to find again in the text for highlighting."""
+    from mentionwatch.matching import TermIndex
+
+    idx = TermIndex()
+    for m in matches or []:
+        for term in m.get("terms", []):
+            idx.add(term)
+    return idx

@@ -1,0 +1,154 @@
+"""Hacker News through the Algolia HN Search API (`/api/v1/search_by_date`), stories and comments.
+
+Cursor: the newest `created_at_i` seen. Each poll asks for `created_at_i>=cursor` (>=, not >, so a
+second shared by several items loses none; ids dedupe them) and pages back until the results run
+out. Algolia serves at most 1000 hits per query, so a burst beyond that is walked in time windows:
+when the cap is reached, the next window ends at the oldest item seen. Only when a single second
+holds more than the cap, or `max_pages` runs out, may items be missed: that is reported as a gap.
+Algolia has no OR, so each OR-alternative of the query is a request of its own; it matches word
+prefixes, so every hit is re-checked locally against the words the user asked for.
+"""
+
+from __future__ import annotations
+
+import time
+
+from mentionwatch.sources import Mention, Option, SearchResult, iso_utc, parse_time
+from mentionwatch.text import strip_html
+
+NAME = "hackernews"
+OPTIONS = {
+    "base_url": Option(str, "https://hn.algolia.com", "API root; a mirror or a test server"),
+    "hits_per_page": Option(int, 100, "hits per request (Algolia allows up to 1000)"),
+    "max_pages": Option(int, 30, "most requests per query per poll; beyond it a gap is recorded"),
+    "lookback_hours": Option(int, 48, "how far back the first poll of a query looks"),
+}
+API_CAP = 1000  # Algolia's paginationLimitedTo for hn.algolia.com
+ITEM_URL = "https://news.ycombinator.com/item?id={}"
+
+
+def parse(payload: dict) -> list[Mention]:
+    """Algolia hits -> Mentions. Both the 2018 and the current response formats."""
+    out = []
+    for hit in payload.get("hits") or []:
+        if not isinstance(hit, dict) or not hit.get("objectID"):
+            continue
+        tags = hit.get("_tags") or []
+        is_comment = "comment" in tags or hit.get("comment_text") is not None
+        created = None
+        if isinstance(hit.get("created_at_i"), (int, float)):
+            created = iso_utc(hit["created_at_i"])
+        elif isinstance(hit.get("created_at"), str):
+            created = parse_time(hit["created_at"])
+        if created is None:
+            continue
+        oid = str(hit["objectID"])
+        if is_comment:
+            title = f"Re: {hit.get('story_title') or ''}".strip()
+            text = strip_html(hit.get("comment_text"))
+        else:
+            title = strip_html(hit.get("title"))
+            text = strip_html(hit.get("story_text"))
+            if not text and hit.get("url"):
+                text = str(hit["url"])
+        out.append(
+            Mention(
+                source=NAME,
+                native_id=oid,
+                url=ITEM_URL.format(oid),
+                author=str(hit.get("author") or ""),
+                title=title,
+                text=text,
+                created_at=created,
+                kind="comment" if is_comment else "story",
+                extra={
+                    "created_at_i": hit.get("created_at_i"),
+                    "link": hit.get("url") or hit.get("story_url"),
+                    "story_id": hit.get("story_id"),
+                },
+            )
+        )
+    return out
+
+
+def _hit_time(hit: dict) -> int | None:
+    v = hit.get("created_at_i")
+    return int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+def algolia_query(terms: list[str], excluded: tuple[str, ...]) -> str:
+    parts = [f'"{t}"' if " " in t else t for t in terms]
+    parts += [f'-"{t}"' if " " in t else f"-{t}" for t in excluded]
+    return " ".join(parts)
+
+
+async def search(fetcher, query, options: dict, cursor: dict | None) -> SearchResult:
+    from mentionwatch.errors import SourceError
+
+    now = int(time.time())
+    since = int(cursor["created_at_i"]) if cursor and "created_at_i" in cursor else now - options["lookback_hours"] * 3600
+    url = options["base_url"] + "/api/v1/search_by_date"
+    per_page = options["hits_per_page"]
+    pages_left = options["max_pages"]
+    mentions: dict[str, Mention] = {}
+    gaps: list[str] = []
+    newest = since
+    requests = 0
+
+    for terms in query.search.alternatives():
+        q = algolia_query(terms, query.search.excluded)
+        upper: int | None = None  # end of the current time window, inclusive
+        while True:
+            window_oldest: int | None = None
+            page = 0
+            reached_cap = False
+            while True:
+                if pages_left <= 0:
+                    gaps.append(f"stopped after max_pages={options['max_pages']} requests; older items since "
+                                f"{iso_utc(since)} may be missing")
+                    break
+                filters = f"created_at_i>={since}" + (f",created_at_i<={upper}" if upper is not None else "")
+                params = {
+                    "query": q,
+                    "tags": "(story,comment)",
+                    "numericFilters": filters,
+                    "hitsPerPage": per_page,
+                    "page": page,
+                    "advancedSyntax": "true",
+                    "typoTolerance": "false",
+                }
+                resp = await fetcher.get(url, params=params, timeout=options["timeout"])
+                requests += 1
+                pages_left -= 1
+                payload = resp.json()
+                if not isinstance(payload, dict) or not isinstance(payload.get("hits"), list):
+                    raise SourceError(f"{resp.url.split('?')[0]}: unexpected response (no 'hits' list)")
+                for m in parse(payload):
+                    mentions[m.id] = m
+                for hit in payload["hits"]:
+                    t = _hit_time(hit) if isinstance(hit, dict) else None
+                    if t is not None:
+                        newest = max(newest, t)
+                        window_oldest = t if window_oldest is None else min(window_oldest, t)
+                nb_pages = payload.get("nbPages") if isinstance(payload.get("nbPages"), int) else 0
+                page += 1
+                if not payload["hits"] or page >= nb_pages:
+                    break
+                if page * per_page >= API_CAP:
+                    reached_cap = True
+                    break
+            if pages_left <= 0 and gaps:
+                break
+            if not reached_cap:
+                break
+            if window_oldest is None or window_oldest <= since or window_oldest == upper:
+                gaps.append(f"more than {API_CAP} hits within one second at {iso_utc(window_oldest or since)}; "
+                            "the API cannot return them all")
+                break
+            upper = window_oldest  # next window: from `since` up to the oldest item seen so far
+        if pages_left <= 0 and gaps:
+            break
+
+    # The cursor moves to the newest item seen (never back). After a gap it moves on too: what the
+    # API would not give now it will not give later either, and the gap is recorded for the user.
+    return SearchResult(list(mentions.values()), {"created_at_i": newest}, gaps, requests)

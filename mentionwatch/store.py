@@ -1,0 +1,291 @@
+"""The SQLite store: open (and migrate), save, query. No HTTP, no printing.
+
+Reads use the plain sqlite3 module so `triage` starts fast; sqlite-utils is imported only to migrate
+and write. Every connection uses WAL and a busy timeout, and every write transaction starts with
+BEGIN IMMEDIATE (a deferred BEGIN that reads then writes fails next to another writer).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from mentionwatch.errors import MentionwatchError
+
+STATES = ("new", "acked", "resolved", "ignored")
+OPEN_STATES = ("new", "acked")
+URGENCY_RANK = {"critical": 0, "high": 1, "normal": 2, "low": 3}
+JSON_COLUMNS = ("rules", "matches", "extra")
+BUSY_TIMEOUT_MS = 30_000
+
+
+def utcnow() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def open_db(path: str | Path) -> sqlite3.Connection:
+    path = Path(path)
+    if path.is_dir():
+        raise MentionwatchError(f"{path}: is a directory, not a database file")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+    except sqlite3.DatabaseError as e:
+        raise MentionwatchError(f"{path}: cannot open the database ({e})") from None
+    except OSError as e:
+        raise MentionwatchError(f"{path}: cannot create the database ({e.strerror})") from None
+    from mentionwatch.migrations import LATEST
+
+    if version > LATEST:
+        raise MentionwatchError(f"{path}: made by a newer mentionwatch (schema {version} > {LATEST}); upgrade")
+    if version < LATEST:
+        _migrate(conn, path)
+    return conn
+
+
+def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+    import sqlite_utils
+
+    from mentionwatch.migrations import MIGRATIONS
+
+    db = sqlite_utils.Database(conn)
+    try:
+        with write(conn):
+            # Re-read inside the write lock: another process may have migrated meanwhile.
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            for i, step in enumerate(MIGRATIONS[version:], start=version + 1):
+                step(db)
+                conn.execute(f"PRAGMA user_version = {i}")
+    except sqlite3.DatabaseError as e:
+        raise MentionwatchError(f"{path}: cannot prepare the database ({e})") from None
+
+
+@contextmanager
+def write(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One short write transaction; rolled back whole on any error."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    else:
+        conn.execute("COMMIT")
+
+
+# --- writing ----------------------------------------------------------------------------------------
+
+_MENTION_COLUMNS = (
+    "id", "source", "native_id", "kind", "query", "author", "title", "text", "url", "created_at",
+    "first_seen_at", "urgency", "urgency_rank", "rules", "matches", "state", "extra",
+)
+_INSERT = (
+    f"INSERT INTO mentions ({', '.join(_MENTION_COLUMNS)}) VALUES ({', '.join('?' * len(_MENTION_COLUMNS))}) "
+    "ON CONFLICT(id) DO NOTHING"
+)
+
+
+def save_mentions(conn: sqlite3.Connection, rows: list[dict]) -> list[str]:
+    """Insert mentions that are not stored yet; return the ids that were new.
+
+    A mention already stored is left exactly as it is: its state, first_seen_at and triage history
+    are never overwritten by a re-poll. Call inside write().
+    """
+    if not rows:
+        return []
+    existing: set[str] = set()
+    ids = [r["id"] for r in rows]
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        q = f"SELECT id FROM mentions WHERE id IN ({', '.join('?' * len(chunk))})"
+        existing.update(r[0] for r in conn.execute(q, chunk))
+    new_rows = []
+    seen = set()
+    for r in rows:
+        if r["id"] in existing or r["id"] in seen:
+            continue
+        seen.add(r["id"])
+        new_rows.append(tuple(_db_value(r.get(c)) for c in _MENTION_COLUMNS))
+    conn.executemany(_INSERT, new_rows)
+    return [r[0] for r in new_rows]
+
+
+def _db_value(v):
+    return json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict)) else v
+
+
+def save_poll(conn, query: str, source: str, started_at: str, finished_at: str, fetched: int, new: int,
+              requests: int, error: str | None, gaps: list[str]) -> None:
+    conn.execute(
+        "INSERT INTO polls (query, source, started_at, finished_at, fetched, new, requests, error, gaps) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (query, source, started_at, finished_at, fetched, new, requests, error, json.dumps(gaps)),
+    )
+
+
+def get_cursor(conn, query: str, source: str) -> dict | None:
+    row = conn.execute("SELECT value FROM cursors WHERE query = ? AND source = ?", (query, source)).fetchone()
+    return json.loads(row[0]) if row else None
+
+
+def set_cursor(conn, query: str, source: str, value: dict) -> None:
+    conn.execute(
+        "INSERT INTO cursors (query, source, value, updated_at) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT(query, source) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+        (query, source, json.dumps(value), utcnow()),
+    )
+
+
+def set_state(conn, ids: list[str], state: str, who: str, note: str | None = None) -> list[tuple[str, str, str]]:
+    """Move mentions to `state`, one event each. Unknown ids change nothing at all.
+
+    Returns (id, from_state, to_state) for every mention that changed.
+    """
+    if state not in STATES:
+        raise MentionwatchError(f"unknown state {state!r}")
+    now = utcnow()
+    changed = []
+    with write(conn):
+        current = {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            q = f"SELECT id, state FROM mentions WHERE id IN ({', '.join('?' * len(chunk))})"
+            current.update({r[0]: r[1] for r in conn.execute(q, chunk)})
+        missing = [i for i in ids if i not in current]
+        if missing:
+            raise MentionwatchError(f"no such mention: {', '.join(missing[:5])}" + (" ..." if len(missing) > 5 else ""))
+        for mid in dict.fromkeys(ids):
+            before = current[mid]
+            if before == state:
+                continue
+            conn.execute(
+                "UPDATE mentions SET state = ?, state_changed_at = ?, state_by = ? WHERE id = ?",
+                (state, now, who, mid),
+            )
+            conn.execute(
+                "INSERT INTO events (mention_id, at, who, from_state, to_state, note) VALUES (?, ?, ?, ?, ?, ?)",
+                (mid, now, who, before, state, note),
+            )
+            changed.append((mid, before, state))
+    return changed
+
+
+def update_tags(conn, updates: Iterable[tuple[str, str, list, list]]) -> int:
+    """(id, urgency, rule names, matches) for mentions whose tags changed. Call inside write()."""
+    n = 0
+    for mid, urgency, rules, matches in updates:
+        conn.execute(
+            "UPDATE mentions SET urgency = ?, urgency_rank = ?, rules = ?, matches = ? WHERE id = ?",
+            (urgency, URGENCY_RANK[urgency], json.dumps(rules), json.dumps(matches, ensure_ascii=False), mid),
+        )
+        n += 1
+    return n
+
+
+# --- reading ----------------------------------------------------------------------------------------
+
+
+def row_to_dict(row: sqlite3.Row) -> dict:
+    d = dict(row)
+    for c in JSON_COLUMNS:
+        if c in d and isinstance(d[c], str):
+            try:
+                d[c] = json.loads(d[c])
+            except ValueError:
+                pass
+    return d
+
+
+def fts_query(text: str) -> str:
+    """The search language ("phrase", OR, -word) as an FTS5 expression with every term quoted,
+    so no user input is ever read as FTS5 syntax."""
+    from mentionwatch.matching import parse_search
+
+    s = parse_search(text)
+
+    def q(t: str) -> str:
+        return '"' + t.replace('"', '""') + '"'
+
+    expr = " AND ".join("(" + " OR ".join(q(t) for t in clause) + ")" for clause in s.clauses)
+    for t in s.excluded:
+        expr = f"({expr}) NOT {q(t)}"
+    return expr
+
+
+def list_mentions(
+    conn,
+    *,
+    states: Iterable[str] = OPEN_STATES,
+    urgencies: Iterable[str] = (),
+    sources: Iterable[str] = (),
+    queries: Iterable[str] = (),
+    since: str | None = None,
+    search: str | None = None,
+    limit: int | None = None,
+) -> list[dict]:
+    """Mentions most urgent first, then oldest first (the one that has waited longest)."""
+    where, params = [], []
+
+    def one_of(column: str, values: Iterable[str]) -> None:
+        values = list(values)
+        if values:
+            where.append(f"m.{column} IN ({', '.join('?' * len(values))})")
+            params.extend(values)
+
+    one_of("state", states)
+    one_of("urgency", urgencies)
+    one_of("source", sources)
+    one_of("query", queries)
+    if since:
+        where.append("m.created_at >= ?")
+        params.append(since)
+    join = ""
+    if search:
+        join = "JOIN mentions_fts f ON f.rowid = m.rowid"
+        where.append("mentions_fts MATCH ?")
+        params.append(fts_query(search))
+    sql = f"SELECT m.* FROM mentions m {join}"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY m.urgency_rank, m.created_at, m.id"
+    if limit:
+        sql += " LIMIT ?"
+        params.append(limit)
+    return [row_to_dict(r) for r in conn.execute(sql, params)]
+
+
+def get_mention(conn, mention_id: str) -> dict | None:
+    row = conn.execute("SELECT * FROM mentions WHERE id = ?", (mention_id,)).fetchone()
+    return row_to_dict(row) if row else None
+
+
+def events_for(conn, mention_id: str) -> list[dict]:
+    rows = conn.execute(
+        "SELECT at, who, from_state, to_state, note FROM events WHERE mention_id = ? ORDER BY at, id", (mention_id,)
+    )
+    return [dict(r) for r in rows]
+
+
+def iter_all(conn, batch: int = 2000) -> Iterator[list[dict]]:
+    """Every mention in batches (for retag), without holding them all in memory."""
+    last = ""
+    while True:
+        rows = conn.execute(
+            "SELECT id, source, kind, title, text, author, url, urgency, rules, matches FROM mentions "
+            "WHERE id > ? ORDER BY id LIMIT ?",
+            (last, batch),
+        ).fetchall()
+        if not rows:
+            return
+        yield [row_to_dict(r) for r in rows]
+        last = rows[-1]["id"]
