@@ -147,7 +147,10 @@ class _Doc:
         while key:
             if key in self.lines:
                 return self.lines[key]
-            key = re.sub(r"(\.[^.\[]+|\[\d+\])$", "", key)
+            shorter = re.sub(r"(\.[^.\[]+|\[\d+\])$", "", key)
+            if shorter == key:
+                break
+            key = shorter
         return self.lines.get("")
 
 
@@ -155,7 +158,8 @@ def _load_yaml(text: str, doc: _Doc) -> Any:
     import yaml
 
     try:
-        loader = yaml.SafeLoader(text)
+        # libyaml's loader when PyYAML has it: ten times faster, and triage loads the config too.
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
         try:
             node = loader.get_single_node()
             if node is None:
@@ -251,7 +255,7 @@ def _name(doc, key, value) -> str:
 
 def _number(doc, key, value, minimum=0, integer=False):
     _expect(doc, key, value, int if integer else (int, float), "a whole number" if integer else "a number")
-    if value < minimum or value > 10**9:
+    if value != value or value < minimum or value > 10**9:  # value != value: NaN
         raise doc.err(key, f"must be between {minimum} and {10**9} (got {value})")
     return value
 
@@ -280,7 +284,7 @@ def parse(text: str, file: str | None) -> Config:
     default_urgency = raw.get("default_urgency", "normal")
     _urgency(doc, "default_urgency", default_urgency)
 
-    http = _mapping(doc, "http", raw.get("http") or {}, HTTP_KEYS)
+    http = _mapping(doc, "http", _or_empty(raw, "http", {}), HTTP_KEYS)
     from mentionwatch import __version__
 
     user_agent = _expect(doc, "http.user_agent", http.get("user_agent", DEFAULT_UA), str, "a string")
@@ -288,13 +292,20 @@ def parse(text: str, file: str | None) -> Config:
     per_host = _number(doc, "http.per_host", http.get("per_host", 4), minimum=1, integer=True)
     max_bytes = _number(doc, "http.max_bytes", http.get("max_bytes", 20_000_000), minimum=1000, integer=True)
 
-    srcs = _sources(doc, raw.get("sources") or {})
+    srcs = _sources(doc, _or_empty(raw, "sources", {}))
     queries = _queries(doc, raw.get("queries"))
-    rules = _rules(doc, raw.get("rules") or [])
+    rules = _rules(doc, _or_empty(raw, "rules", []))
     return Config(
         path=file, database=database, me=me, default_urgency=default_urgency, user_agent=user_agent,
         per_host=per_host, max_bytes=max_bytes, sources=srcs, queries=queries, rules=rules, lines=doc.lines,
     )
+
+
+def _or_empty(mapping: dict, key: str, empty):
+    """A section's value; a key written with nothing after it (`rss:`) means an empty section,
+    but `false`, `0` or `""` are type errors, reported as such."""
+    value = mapping.get(key)
+    return empty if value is None else value
 
 
 def _urgency(doc, key, value) -> str:
@@ -308,7 +319,7 @@ def _sources(doc, raw) -> dict[str, dict[str, Any]]:
     out = {}
     for name in sources_mod.BUILTIN:
         options = sources_mod.options_for(name)
-        given = raw.get(name) or {}
+        given = _or_empty(raw, name, {})
         key = f"sources.{name}"
         _mapping(doc, key, given, tuple(options))
         settings = {}
@@ -317,7 +328,7 @@ def _sources(doc, raw) -> dict[str, dict[str, Any]]:
             k = f"{key}.{opt}"
             if spec.type is str:
                 _expect(doc, k, value, str, "a string")
-                if opt == "base_url" and not re.match(r"https?://[^/\s]+", value):
+                if opt == "base_url" and not _is_url(value):
                     raise doc.err(k, f"must be an http:// or https:// URL (got {value!r})")
                 value = value.rstrip("/") if opt == "base_url" else value
             else:
@@ -354,10 +365,20 @@ def _queries(doc, raw) -> tuple[Query, ...]:
         srcs = _source_names(doc, f"{key}.sources", q.get("sources", list(sources_mod.BUILTIN)))
         feeds = _str_list(doc, f"{key}.feeds", q.get("feeds", []), "a list of feed URLs")
         for j, url in enumerate(feeds):
-            if not re.match(r"https?://[^/\s]+", url):
+            if not _is_url(url):
                 raise doc.err(f"{key}.feeds[{j}]", f"must be an http:// or https:// URL (got {url!r})")
         out.append(Query(name=name, search=search, sources=srcs, feeds=feeds))
     return tuple(out)
+
+
+def _is_url(value: str) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and not re.search(r"\s", value)
 
 
 def _source_names(doc, key, value) -> tuple[str, ...]:

@@ -18,6 +18,8 @@ _APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'"})
 
 
 def normalize(text: str) -> str:
+    if text.isascii():  # the common case, and NFKC/casefold change nothing there but case
+        return text.lower()
     return unicodedata.normalize("NFKC", text).translate(_APOSTROPHES).casefold()
 
 
@@ -51,6 +53,8 @@ class TermIndex:
     """
 
     _first: dict[str, list[tuple[tuple[str, ...], str]]] = field(default_factory=dict)
+    _single: dict[str, list[str]] = field(default_factory=dict)  # token -> one-word terms
+    _phrases: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # first token -> (" a b ", term)
     _odd: dict[str, re.Pattern] = field(default_factory=dict)
     _terms: set[str] = field(default_factory=set)
 
@@ -61,25 +65,33 @@ class TermIndex:
         toks = tuple(tokens(term))
         if toks and _is_plain(term):
             self._first.setdefault(toks[0], []).append((toks, term))
+            if len(toks) == 1:
+                self._single.setdefault(toks[0], []).append(term)
+            else:
+                self._phrases.setdefault(toks[0], []).append((" " + " ".join(toks) + " ", term))
         else:
             self._odd[term] = re.compile(r"(?<!\w)" + re.escape(normalize(term).strip()) + r"(?!\w)")
 
     def find(self, text: str) -> set[str]:
-        """The terms (as the user wrote them) that occur in `text`."""
+        """The terms (as the user wrote them) that occur in `text`.
+
+        Set intersection and substring search run in C; this is the hot path of tagging.
+        """
         if not text:
             return set()
         found: set[str] = set()
         toks = tokens(text)
-        first = self._first
-        n = len(toks)
-        for i, tok in enumerate(toks):
-            cands = first.get(tok)
-            if cands is None:
-                continue
-            for phrase, term in cands:
-                k = len(phrase)
-                if k == 1 or (i + k <= n and tuple(toks[i : i + k]) == phrase):
-                    found.add(term)
+        present = set(toks)
+        # Both operands are sets, so the intersection walks the smaller one.
+        for tok in present & self._single.keys():
+            found.update(self._single[tok])
+        starts = present & self._phrases.keys()
+        if starts:
+            joined = " " + " ".join(toks) + " "
+            for tok in starts:
+                for padded, term in self._phrases[tok]:
+                    if padded in joined:
+                        found.add(term)
         if self._odd:
             norm = normalize(text)
             for term, pat in self._odd.items():

@@ -36,11 +36,23 @@ def m001_initial(db) -> None:
     db.execute(
         "CREATE INDEX idx_mentions_triage ON mentions(urgency_rank, created_at) WHERE state IN ('new', 'acked')"
     )
-    db["mentions"].create_index(["created_at"])
-    db["mentions"].create_index(["source", "created_at"])
-    db["mentions"].create_index(["query", "created_at"])
-    db["mentions"].create_index(["state", "created_at"])
-    db["mentions"].enable_fts(["title", "text"], fts_version="FTS5", create_triggers=True)
+    # Few indexes on purpose: each one slows every insert, and triage's other filters select
+    # large shares of the table, where walking the triage index is as fast.
+    db["mentions"].enable_fts(["title", "text"], fts_version="FTS5", create_triggers=False)
+    # store.save_mentions indexes new rows with one INSERT ... SELECT per batch (per-row triggers
+    # cost twice as much); these keep the index right when rows are edited or deleted by hand
+    # (Datasette, sqlite3), and fire only when the indexed columns change, not on a state change.
+    db.execute(
+        """CREATE TRIGGER mentions_ad AFTER DELETE ON mentions BEGIN
+          INSERT INTO mentions_fts (mentions_fts, rowid, title, text) VALUES ('delete', old.rowid, old.title, old.text);
+        END"""
+    )
+    db.execute(
+        """CREATE TRIGGER mentions_au AFTER UPDATE OF title, text ON mentions BEGIN
+          INSERT INTO mentions_fts (mentions_fts, rowid, title, text) VALUES ('delete', old.rowid, old.title, old.text);
+          INSERT INTO mentions_fts (rowid, title, text) VALUES (new.rowid, new.title, new.text);
+        END"""
+    )
 
     db["polls"].create(
         {

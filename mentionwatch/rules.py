@@ -43,7 +43,7 @@ class Tagger:
 
         self.rules = list(rules)
         self.default = default_urgency
-        # One index per distinct field scope, so each field's text is tokenized once per mention.
+        # All rules' words in one index: each field's text is tokenized once per mention.
         self.index = TermIndex()
         for r in self.rules:
             for t in (*r.any, *r.all, *r.none):
@@ -52,37 +52,52 @@ class Tagger:
             r.name: regex.compile(r.regex, regex.IGNORECASE | regex.UNICODE | regex.V0) for r in self.rules if r.regex
         }
         self.fields = sorted({f for r in self.rules for f in r.fields})
+        # Sets per rule, so the checks below are C-level set operations.
+        self._sets = [(frozenset(r.any), frozenset(r.all), frozenset(r.none)) for r in self.rules]
+        # Which rules could fire given a found term: with 100 rules, most mentions touch few of
+        # them, so only those (plus rules made of a regex alone) are evaluated in full.
+        self.by_term: dict[str, list[int]] = {}
+        for i, r in enumerate(self.rules):
+            for t in (*r.any, *r.all):
+                self.by_term.setdefault(t, []).append(i)
+        self.regex_only = [i for i, r in enumerate(self.rules) if not r.any and not r.all]
 
     def tag(self, values: dict[str, str], source: str | None = None) -> TagResult:
         """values: field name -> text (title, text, author, url)."""
         found = {f: self.index.find(values.get(f) or "") for f in self.fields}
+        candidates = set(self.regex_only)
+        by_term = self.by_term
+        for terms in found.values():
+            for t in terms:
+                c = by_term.get(t)
+                if c:
+                    candidates.update(c)
         matches: list[Match] = []
         timeouts: list[str] = []
-        for r in self.rules:
+        scoped: dict[tuple[str, ...], set[str]] = {}
+        for i in sorted(candidates):  # config order, so output is stable
+            r = self.rules[i]
             if r.sources and source not in r.sources:
                 continue
-            seen: set[str] = set()
-            for f in r.fields:
-                seen |= found[f]
-            if r.none and any(t in seen for t in r.none):
+            seen = scoped.get(r.fields)
+            if seen is None:
+                seen = scoped[r.fields] = set().union(*(found[f] for f in r.fields))
+            any_set, all_set, none_set = self._sets[i]
+            if none_set and not none_set.isdisjoint(seen):
                 continue
-            if r.all and not all(t in seen for t in r.all):
+            if all_set and not all_set <= seen:
                 continue
-            hits = [t for t in r.any if t in seen]
-            if r.any and not hits:
+            if any_set and any_set.isdisjoint(seen):
                 continue
-            terms = list(r.all) + hits
+            terms = list(r.all) + [t for t in r.any if t in seen]
             if r.regex:
-                m = None
-                for f in r.fields:
-                    try:
-                        m = self.patterns[r.name].search(values.get(f) or "", timeout=REGEX_TIMEOUT)
-                    except TimeoutError:
-                        timeouts.append(r.name)
-                        m = None
-                        break
-                    if m:
-                        break
+                # One search over the scoped fields, one per line: half the cost of one per field.
+                haystack = "\n".join(values.get(f) or "" for f in r.fields)
+                try:
+                    m = self.patterns[r.name].search(haystack, timeout=REGEX_TIMEOUT)
+                except TimeoutError:
+                    timeouts.append(r.name)
+                    continue
                 if not m:
                     continue
                 terms.append(m.group(0))
@@ -92,4 +107,3 @@ class Tagger:
         else:
             urgency = self.default
         return TagResult(urgency, matches, timeouts)
-

@@ -89,6 +89,7 @@ _MENTION_COLUMNS = (
     "id", "source", "native_id", "kind", "query", "author", "title", "text", "url", "created_at",
     "first_seen_at", "urgency", "urgency_rank", "rules", "matches", "state", "extra",
 )
+_JSON_POSITIONS = [(i, {} if c == "extra" else []) for i, c in enumerate(_MENTION_COLUMNS) if c in JSON_COLUMNS]
 _INSERT = (
     f"INSERT INTO mentions ({', '.join(_MENTION_COLUMNS)}) VALUES ({', '.join('?' * len(_MENTION_COLUMNS))}) "
     "ON CONFLICT(id) DO NOTHING"
@@ -115,13 +116,19 @@ def save_mentions(conn: sqlite3.Connection, rows: list[dict]) -> list[str]:
         if r["id"] in existing or r["id"] in seen:
             continue
         seen.add(r["id"])
-        new_rows.append(tuple(_db_value(r.get(c)) for c in _MENTION_COLUMNS))
+        values = [r.get(c) for c in _MENTION_COLUMNS]
+        for i, empty in _JSON_POSITIONS:
+            values[i] = json.dumps(values[i] if values[i] is not None else empty, ensure_ascii=False)
+        new_rows.append(values)
+    if not new_rows:
+        return []
+    # New rows get rowids above the current maximum, so one statement indexes them all.
+    top = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM mentions").fetchone()[0]
     conn.executemany(_INSERT, new_rows)
+    conn.execute(
+        "INSERT INTO mentions_fts (rowid, title, text) SELECT rowid, title, text FROM mentions WHERE rowid > ?", (top,)
+    )
     return [r[0] for r in new_rows]
-
-
-def _db_value(v):
-    return json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict)) else v
 
 
 def save_poll(conn, query: str, source: str, started_at: str, finished_at: str, fetched: int, new: int,
@@ -242,7 +249,14 @@ def list_mentions(
             where.append(f"m.{column} IN ({', '.join('?' * len(values))})")
             params.extend(values)
 
-    one_of("state", states)
+    states = list(states)
+    if states:
+        # Inlined (they are checked against STATES) rather than bound: SQLite only uses the partial
+        # triage index when it can see the literal states the index was built for.
+        bad = [x for x in states if x not in STATES]
+        if bad:
+            raise MentionwatchError(f"unknown state {bad[0]!r}")
+        where.append(f"m.state IN ({', '.join(repr(x) for x in states)})")
     one_of("urgency", urgencies)
     one_of("source", sources)
     one_of("query", queries)

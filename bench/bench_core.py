@@ -1,0 +1,176 @@
+#!/usr/bin/env python3
+"""Core speed targets, measured (never asserted in tests). Prints a table.
+
+  python bench/bench_core.py [--mentions 100000] [--rules 100] [--keep DIR]
+
+1. `mentionwatch --help`: wall time, and that no HTTP, database or table library is imported.
+2. Store and tag N mentions with R rules, the way poll does (tag, then insert in write
+   transactions of one page each). Target: 100,000 mentions with 100 rules under 10 s.
+3. `mentionwatch triage --limit 50` on that database, start-up included. Target: under 0.5 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+WORDS = (
+    "the a our your we they it is was to of and for with on in at dashboard login api deploy server "
+    "billing invoice support team release cli docs pricing region database backup cluster latency "
+    "today tomorrow yesterday morning evening again still great love thanks slow fast broken works "
+    "account password email migration upgrade feature request question help anyone know why how when"
+).split()
+TRIGGERS = ["down", "outage", "can't log in", "refund", "charged twice", "flight tonight", "lost data",
+            "hacked", "cancel my subscription", "lawyer", "order #123456", "still waiting", "bug"]
+
+
+def make_rules(n: int, rnd: random.Random) -> str:
+    """The example config's rule pack, plus generated rules up to n."""
+    from mentionwatch import config
+
+    example = config.example_config_text()
+    base = config.parse(example, None)
+    lines = [example.split("\nrules:")[0], "rules:"]
+    for r in base.rules[:n]:
+        lines.append(f"  - name: {r.name}\n    urgency: {r.urgency}")
+        for key in ("any", "all", "none"):
+            vals = getattr(r, key)
+            if vals:
+                lines.append(f"    {key}: [" + ", ".join('"' + v.replace('"', '\\"') + '"' for v in vals) + "]")
+        if r.regex:
+            lines.append(f"    regex: '{r.regex}'")
+    vocab = [f"term{i}" for i in range(2000)] + WORDS
+    for i in range(len(base.rules), n):
+        anys = rnd.sample(vocab, 4) + [" ".join(rnd.sample(vocab, 2))]
+        urgency = rnd.choice(["critical", "high", "normal", "low"])
+        lines.append(f"  - name: gen{i}\n    urgency: {urgency}\n    any: [" + ", ".join(f'"{a}"' for a in anys) + "]")
+        if i % 10 == 0:
+            lines.append(f"    none: [\"{rnd.choice(vocab)}\"]")
+        if i % 25 == 0:
+            lines.append(f"    regex: '\\bticket {i}\\d+\\b'")
+    return "\n".join(lines) + "\n"
+
+
+def make_mentions(n: int, rnd: random.Random):
+    from mentionwatch.sources import Mention, iso_utc
+
+    now = int(time.time())
+    for i in range(n):
+        words = rnd.choices(WORDS, k=rnd.randint(15, 80))
+        if rnd.random() < 0.3:
+            words.insert(rnd.randrange(len(words)), rnd.choice(TRIGGERS))
+        words.insert(0, "acme cloud")
+        yield Mention(
+            source="hackernews" if i % 3 else "rss",
+            native_id=str(40_000_000 + i),
+            url=f"https://news.ycombinator.com/item?id={40_000_000 + i}",
+            author=f"user{rnd.randrange(5000)}",
+            title=" ".join(rnd.choices(WORDS, k=8)) if i % 4 == 0 else "",
+            text=" ".join(words),
+            created_at=iso_utc(now - rnd.randrange(90 * 86400)),
+            kind="story" if i % 4 == 0 else "comment",
+        )
+
+
+def bench_store_and_tag(db: Path, cfg, n: int, rnd: random.Random) -> float:
+    from mentionwatch import poll, store
+    from mentionwatch.rules import Tagger
+
+    conn = store.open_db(db)
+    tagger = Tagger(cfg.rules, cfg.default_urgency)
+    t0 = time.perf_counter()
+    timeouts: dict = {}
+    now = store.utcnow()
+    batch = []
+    for m in make_mentions(n, rnd):
+        batch.append(poll.mention_row(m, "acme", tagger, now, timeouts))
+        if len(batch) == 1000:  # one write transaction per fetched page, as a poll does
+            with store.write(conn):
+                store.save_mentions(conn, batch)
+            batch = []
+    if batch:
+        with store.write(conn):
+            store.save_mentions(conn, batch)
+    elapsed = time.perf_counter() - t0
+    count = conn.execute("SELECT COUNT(*) FROM mentions").fetchone()[0]
+    assert count == n, count
+    conn.close()
+    return elapsed
+
+
+def run(cmd: list[str], repeat: int) -> list[float]:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--mentions", type=int, default=100_000)
+    ap.add_argument("--rules", type=int, default=100)
+    ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--keep", metavar="DIR", help="keep the generated database and config here")
+    args = ap.parse_args()
+    rnd = random.Random(42)
+    rows = []
+
+    exe = [sys.executable, "-m", "mentionwatch"]
+    help_times = run(exe + ["--help"], args.repeat)
+    probe = subprocess.run(
+        [sys.executable, "-c",
+         "import sys\nfrom click.testing import CliRunner\nfrom mentionwatch.cli import cli\n"
+         "CliRunner().invoke(cli, ['--help'])\n"
+         "print(','.join(m for m in ('httpx','sqlite_utils','sqlite3','rich','feedparser','regex') if m in sys.modules))"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()
+    rows.append(("--help wall (median)", f"{statistics.median(help_times) * 1000:.0f} ms", "fast"))
+    rows.append(("--help heavy imports", probe or "none", "none"))
+
+    work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="mw-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    from mentionwatch import config
+
+    cfg_path = work / "config.yaml"
+    cfg_path.write_text(make_rules(args.rules, rnd), encoding="utf-8")
+    cfg = config.load(str(cfg_path))
+    db = work / "bench.db"
+    for p in work.glob("bench.db*"):
+        p.unlink()
+    secs = bench_store_and_tag(db, cfg, args.mentions, rnd)
+    rows.append((f"store+tag {args.mentions:,} mentions, {len(cfg.rules)} rules", f"{secs:.2f} s "
+                 f"({args.mentions / secs:,.0f}/s)", "< 10 s for 100,000 x 100"))
+
+    base = exe + ["triage", "--config", str(cfg_path), "--db", str(db), "--limit", "50"]
+    table = run(base + ["--table"], args.repeat)
+    js = run(base + ["--json"], args.repeat)
+    rows.append((f"triage --limit 50 (table), {args.mentions:,}", f"{statistics.median(table) * 1000:.0f} ms "
+                 f"(max {max(table) * 1000:.0f})", "< 500 ms"))
+    rows.append((f"triage --limit 50 --json, {args.mentions:,}", f"{statistics.median(js) * 1000:.0f} ms "
+                 f"(max {max(js) * 1000:.0f})", "< 500 ms"))
+    search = run(base + ["--json", "--search", "refund"], args.repeat)
+    rows.append((f"triage --search refund --limit 50", f"{statistics.median(search) * 1000:.0f} ms", "-"))
+
+    w = max(len(r[0]) for r in rows)
+    print(f"{'measure':<{w}}  {'result':<24}  target")
+    for name, value, target in rows:
+        print(f"{name:<{w}}  {value:<24}  {target}")
+    if not args.keep:
+        import shutil
+
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

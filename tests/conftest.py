@@ -1,0 +1,73 @@
+"""Shared fixtures. Tests never touch the user's real config or data, nor the network."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    """Point every user dir and env var at tmp_path, so no test reads or writes real state."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
+    for var in ("MENTIONWATCH_CONFIG", "MENTIONWATCH_DB", "MENTIONWATCH_USER", "NO_COLOR", "FORCE_COLOR"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("COLUMNS", "200")
+    return tmp_path
+
+
+@pytest.fixture
+def fixture_bytes():
+    def load(name: str) -> bytes:
+        return (FIXTURES / name).read_bytes()
+
+    return load
+
+
+@pytest.fixture
+def fixture_json():
+    def load(name: str):
+        return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+
+    return load
+
+
+@pytest.fixture
+def write_config(tmp_path):
+    """Write a config file from YAML text and return its path."""
+
+    def write(text: str, name: str = "config.yaml") -> Path:
+        p = tmp_path / name
+        p.write_text(text, encoding="utf-8")
+        return p
+
+    return write
+
+
+MINIMAL = """
+sources:
+  hackernews: {base_url: https://hn.test}
+queries:
+  - name: acme
+    search: '"acme cloud" OR acmecloud -anvil'
+    sources: [hackernews, rss]
+    feeds: [https://feeds.test/alerts]
+rules:
+  - {name: outage, urgency: critical, any: [down, outage, "can't log in"]}
+  - {name: refund, urgency: high, any: [refund, "charged twice"], none: ["refund policy"]}
+  - {name: travel-today, urgency: high, all: [flight], any: [today, tonight]}
+  - {name: order-number, urgency: high, regex: '\\border #\\d{6}\\b'}
+"""
+
+
+@pytest.fixture
+def minimal_config(write_config):
+    return write_config(MINIMAL)
