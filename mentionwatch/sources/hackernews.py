@@ -131,11 +131,16 @@ async def search(fetcher, query, options: dict, cursor: dict | None) -> SearchRe
                         newest = max(newest, t)
                         window_oldest = t if window_oldest is None else min(window_oldest, t)
                 nb_pages = payload.get("nbPages") if isinstance(payload.get("nbPages"), int) else 0
+                nb_hits = payload.get("nbHits") if isinstance(payload.get("nbHits"), int) else 0
                 page += 1
-                if not payload["hits"] or page >= nb_pages:
+                if not payload["hits"]:
                     break
-                if page * per_page >= API_CAP:
+                # Algolia shrinks nbPages to fit its 1000-hit cap, so "last page" and "cap reached"
+                # look alike; nbHits beyond what the pages hold tells them apart.
+                if page * per_page >= API_CAP or (page >= nb_pages and nb_hits > page * per_page):
                     reached_cap = True
+                    break
+                if page >= nb_pages:
                     break
             if pages_left <= 0 and gaps:
                 break

@@ -43,10 +43,13 @@ def parse(content: bytes, feed_url: str, headers: dict | None = None, max_entrie
     import feedparser
 
     d = feedparser.parse(io.BytesIO(content), response_headers=headers or {}, sanitize_html=False)
-    if d.bozo and not d.entries:
+    usable = [e for e in d.entries if e.get("id") or e.get("link") or e.get("title")]
+    # A consent page, an empty body or broken XML must fail loudly: read as "no entries", a dead
+    # feed would go quiet forever. feedparser still returns a stub entry for some broken XML.
+    if not usable and (d.bozo or not d.get("version")):
         from mentionwatch.errors import SourceError
 
-        reason = str(getattr(d, "bozo_exception", "")) or "not an RSS or Atom feed"
+        reason = str(getattr(d, "bozo_exception", "") or "") or "not an RSS or Atom feed"
         raise SourceError(f"{urlsplit(feed_url).netloc}: cannot read the feed ({reason.splitlines()[0][:120]})")
     out = []
     for e in d.entries[:max_entries]:

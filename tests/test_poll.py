@@ -1,0 +1,551 @@
+"""poll() end to end with the real recorded payloads behind an httpx.MockTransport, the store,
+migrations, full-text search, the poll lock and the decompression cap."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import sqlite3
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mentionwatch import config, poll, store
+from mentionwatch.errors import LockedError, MentionwatchError, SourceError
+from mentionwatch.http import Fetcher
+from mentionwatch.matching import QueryError
+from mentionwatch.migrations import LATEST
+
+HN = "https://hn.test"
+ALERTS_XML = (Path(__file__).parent / "fixtures" / "google-alerts.xml").read_bytes()
+FEED = "https://feeds.test/alerts"
+
+
+def cfg_text(search: str, sources=("hackernews", "rss"), rules: str = "") -> str:
+    return f"""
+sources:
+  hackernews: {{base_url: {HN}}}
+queries:
+  - name: q
+    search: '{search}'
+    sources: [{", ".join(sources)}]
+    feeds: [{FEED}]
+rules:
+  - {{name: outage, urgency: critical, any: [down, outage]}}
+  - {{name: money, urgency: high, any: [stock, IPO]}}
+{rules}
+"""
+
+
+def load(write_config, text: str):
+    return config.load(str(write_config(text)))
+
+
+def hn_page(fixture_json, name="hackernews.json"):
+    """The recorded response, adapted as the answer to our query: its envelope says how many
+    pages there are for *this* query (the 2018 recording was an unfiltered query: nbPages 500)."""
+    data = fixture_json(name)
+    data["nbHits"] = len(data["hits"])
+    data["nbPages"] = 1
+    return data
+
+
+class Server:
+    """Serves HN JSON at hn.test and a feed at feeds.test; either can be replaced by a failure."""
+
+    def __init__(self, hn=None, feed=None):
+        self.hn = hn
+        self.feed = feed
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        target = self.hn if request.url.host == "hn.test" else self.feed if request.url.host == "feeds.test" else None
+        if target is None:
+            raise AssertionError(f"unexpected request {request.url}")
+        if isinstance(target, Exception):
+            raise target
+        if callable(target):
+            return target(request)
+        if isinstance(target, httpx.Response):
+            return target
+        if isinstance(target, (dict, list)):
+            return httpx.Response(200, json=target)
+        return httpx.Response(200, content=target, headers={"content-type": "application/atom+xml"})
+
+    def transport(self):
+        return httpx.MockTransport(self)
+
+
+@pytest.fixture
+def db(tmp_path):
+    conn = store.open_db(tmp_path / "m.db")
+    yield conn
+    conn.close()
+
+
+def all_ids(conn):
+    return sorted(r[0] for r in conn.execute("SELECT id FROM mentions"))
+
+
+# --- end to end --------------------------------------------------------------------------------------
+
+
+def test_poll_real_fixtures_end_to_end(write_config, fixture_json, fixture_bytes, db):
+    cfg = load(write_config, cfg_text("monsanto OR california OR slack"))
+    srv = Server(hn=hn_page(fixture_json), feed=fixture_bytes("google-alerts.xml"))
+    result = poll.poll(cfg, db, transport=srv.transport())
+    assert result.failed == []
+    by = {r.source: r for r in result.runs}
+    assert by["hackernews"].fetched == 2 and by["hackernews"].new == 2
+    assert by["rss"].fetched == 2 and by["rss"].new == 2
+    rows = {m["id"]: m for m in store.list_mentions(db, states=())}
+    assert set(rows) == {"hackernews:18463371", "hackernews:18463370", *[i for i in rows if i.startswith("rss:")]}
+    assert len(rows) == 4
+    jfk = rows["hackernews:18463370"]
+    assert jfk["author"] == "jfk13"
+    assert jfk["url"] == "https://news.ycombinator.com/item?id=18463370"
+    assert jfk["text"] == "Not sure I'd want to try moonshine from Monsanto..."
+    assert jfk["created_at"] == "2018-11-15T21:10:20Z"
+    assert jfk["kind"] == "comment" and jfk["state"] == "new" and jfk["query"] == "q"
+    assert jfk["urgency"] == "normal" and jfk["rules"] == []
+    stock = next(m for m in rows.values() if m["title"].startswith("Slack Stock"))
+    assert stock["url"] == "https://investorplace.com/2019/07/slack-stock-truly-compelling/"
+    assert stock["urgency"] == "high" and stock["rules"] == ["money"]
+    assert stock["matches"] == [{"rule": "money", "urgency": "high", "terms": ["stock", "IPO"]}]
+    assert set(result.new_ids) == set(rows)
+    # the HN request asked for stories and comments, newest first, with the query
+    hn_req = next(r for r in srv.requests if r.url.host == "hn.test")
+    assert hn_req.url.path == "/api/v1/search_by_date"
+    assert hn_req.url.params["query"] == "monsanto"
+    assert hn_req.headers["user-agent"].startswith("mentionwatch/")
+
+
+def test_poll_current_format_story(write_config, fixture_json, db):
+    cfg = load(write_config, cfg_text('"theoretical papers" OR biologists', sources=("hackernews",)))
+    srv = Server(hn=hn_page(fixture_json, "hackernews-current-format.json"))
+    result = poll.poll(cfg, db, transport=srv.transport())
+    assert result.failed == []
+    m = store.get_mention(db, "hackernews:13133437")
+    assert m is not None and m["kind"] == "story" and m["author"] == "anigbrowl"
+
+
+def test_repoll_is_idempotent(write_config, fixture_json, fixture_bytes, db):
+    cfg = load(write_config, cfg_text("monsanto OR california OR slack"))
+    srv = Server(hn=hn_page(fixture_json), feed=fixture_bytes("google-alerts.xml"))
+    first = poll.poll(cfg, db, transport=srv.transport())
+    ids = all_ids(db)
+    assert len(ids) == 4 and sorted(first.new_ids) == ids
+    before = {i: store.get_mention(db, i) for i in ids}
+    changed = store.set_state(db, ["hackernews:18463370"], "acked", "alex", "on it")
+    assert changed == [("hackernews:18463370", "new", "acked")]
+    time.sleep(1.1)  # a later first_seen_at would show if a re-poll overwrote it
+    second = poll.poll(cfg, db, transport=srv.transport())
+    assert second.failed == []
+    assert second.new_ids == []
+    assert all(r.new == 0 for r in second.runs)
+    assert all_ids(db) == ids
+    assert db.execute("SELECT COUNT(*) FROM mentions").fetchone()[0] == 4
+    after = {i: store.get_mention(db, i) for i in ids}
+    for i in ids:
+        assert after[i]["first_seen_at"] == before[i]["first_seen_at"]
+    assert after["hackernews:18463370"]["state"] == "acked"
+    assert after["hackernews:18463370"]["state_by"] == "alex"
+    events = store.events_for(db, "hackernews:18463370")
+    assert [(e["from_state"], e["to_state"], e["who"], e["note"]) for e in events] == [("new", "acked", "alex", "on it")]
+    # FTS index has no duplicates either
+    assert len(store.list_mentions(db, states=(), search="monsanto")) == 1
+
+
+def test_entries_not_matching_search_are_not_stored(write_config, fixture_json, fixture_bytes, db):
+    # -stock excludes the "Slack Stock ..." alert; -podcast excludes komali2's comment
+    cfg = load(write_config, cfg_text("slack OR monsanto OR california -stock -podcast"))
+    srv = Server(hn=hn_page(fixture_json), feed=fixture_bytes("google-alerts.xml"))
+    result = poll.poll(cfg, db, transport=srv.transport())
+    assert result.failed == []
+    rows = store.list_mentions(db, states=())
+    titles = sorted(m["title"] for m in rows)
+    assert len(rows) == 2
+    assert "hackernews:18463370" in {m["id"] for m in rows}
+    assert "hackernews:18463371" not in {m["id"] for m in rows}
+    assert not any(t.startswith("Slack Stock") for t in titles)
+    by = {r.source: r for r in result.runs}
+    assert by["rss"].fetched == 2 and by["rss"].new == 1
+    assert by["hackernews"].fetched == 2 and by["hackernews"].new == 1
+
+
+def test_comment_matches_only_on_its_own_words(write_config, fixture_json, db):
+    # "Waymo" is only in the story title of komali2's comment, not in the comment itself
+    cfg = load(write_config, cfg_text("waymo", sources=("hackernews",)))
+    result = poll.poll(cfg, db, transport=Server(hn=hn_page(fixture_json)).transport())
+    assert result.failed == [] and result.runs[0].fetched == 2
+    assert all_ids(db) == []
+
+
+def test_whole_word_matching(write_config, fixture_bytes, db):
+    # "slac" is a prefix of Slack: Algolia-style prefix matching must not store these
+    cfg = load(write_config, cfg_text("slac", sources=("rss",)))
+    result = poll.poll(cfg, db, transport=Server(feed=fixture_bytes("google-alerts.xml")).transport())
+    assert result.failed == [] and result.runs[0].fetched == 2
+    assert all_ids(db) == []
+
+
+# --- one source failing ------------------------------------------------------------------------------
+
+
+def _connect_error(host):
+    return httpx.ConnectError(f"[Errno -3] Temporary failure in name resolution\nwhile connecting to {host}")
+
+
+HN_FAILURES = {
+    "http-500": httpx.Response(500, text="<html>Internal error</html>"),
+    "connect-error": _connect_error("hn.test"),
+    "html": httpx.Response(200, text="<!DOCTYPE html>\n<html><body>\n<h1>Rate limited</h1>\n</body></html>",
+                           headers={"content-type": "text/html"}),
+    "truncated-json": httpx.Response(200, content=b'{"hits": [{"objectID": "1", "created_at_i": 15',
+                                     headers={"content-type": "application/json"}),
+    "read-timeout": httpx.ReadTimeout("timed out"),
+}
+
+
+@pytest.mark.parametrize("failure", list(HN_FAILURES), ids=list(HN_FAILURES))
+def test_hn_failing_rss_still_stored(failure, write_config, fixture_bytes, db):
+    cfg = load(write_config, cfg_text("slack"))
+    srv = Server(hn=HN_FAILURES[failure], feed=fixture_bytes("google-alerts.xml"))
+    result = poll.poll(cfg, db, transport=srv.transport())
+    by = {r.source: r for r in result.runs}
+    err = by["hackernews"].error
+    assert err and "\n" not in err and err.strip() == err
+    assert "hn.test" in err
+    assert "Traceback" not in err
+    assert by["rss"].error is None
+    assert [r.source for r in result.failed] == ["hackernews"]
+    assert len(all_ids(db)) == 2 and all(i.startswith("rss:") for i in all_ids(db))
+    polls = {r["source"]: dict(r) for r in db.execute("SELECT * FROM polls")}
+    assert len(polls) == 2
+    assert polls["hackernews"]["error"] == err
+    assert polls["rss"]["error"] is None and polls["rss"]["new"] == 2 and polls["rss"]["fetched"] == 2
+    # a failed source does not move its cursor
+    assert store.get_cursor(db, "q", "hackernews") is None
+
+
+def test_hn_error_messages_say_what(write_config, fixture_bytes, db):
+    cfg = load(write_config, cfg_text("slack"))
+    expected = {
+        "http-500": "HTTP 500",
+        "connect-error": "cannot reach hn.test",
+        "html": "HTML",
+        "truncated-json": "invalid JSON",
+        "read-timeout": "timed out",
+    }
+    for failure, words in expected.items():
+        srv = Server(hn=HN_FAILURES[failure], feed=fixture_bytes("google-alerts.xml"))
+        run = next(r for r in poll.poll(cfg, db, transport=srv.transport()).runs if r.source == "hackernews")
+        assert words in run.error, (failure, run.error)
+
+
+RSS_FAILURES = {
+    "http-500": httpx.Response(500),
+    "http-404": httpx.Response(404, text="not found"),
+    "connect-error": _connect_error("feeds.test"),
+    "invalid-xml": b'<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><<<entry>',
+    "json": b'{"not": "a feed"}',
+    # the real feed cut off inside its first entry (a dropped connection): nothing usable in it
+    "truncated-feed": ALERTS_XML[: ALERTS_XML.index(b"<entry>") + 60],
+}
+
+
+@pytest.mark.parametrize("failure", list(RSS_FAILURES), ids=list(RSS_FAILURES))
+def test_rss_failing_hn_still_stored(failure, write_config, fixture_json, db):
+    cfg = load(write_config, cfg_text("monsanto OR california"))
+    srv = Server(hn=hn_page(fixture_json), feed=RSS_FAILURES[failure])
+    result = poll.poll(cfg, db, transport=srv.transport())
+    by = {r.source: r for r in result.runs}
+    err = by["rss"].error
+    assert err and "\n" not in err
+    assert "feeds.test" in err
+    assert by["hackernews"].error is None
+    assert all_ids(db) == ["hackernews:18463370", "hackernews:18463371"]
+    rows = db.execute("SELECT source, error FROM polls ORDER BY id").fetchall()
+    assert sorted((r[0], r[1] is None) for r in rows) == [("hackernews", True), ("rss", False)]
+    assert store.get_cursor(db, "q", "hackernews") is not None  # the source that worked moved on
+
+
+def test_one_feed_failing_keeps_other_feeds(write_config, fixture_bytes, db):
+    text = f"""
+sources:
+  hackernews: {{base_url: {HN}}}
+queries:
+  - name: q
+    search: slack OR gdp
+    sources: [rss]
+    feeds: [{FEED}, https://feeds.test/hnrss, https://feeds.test/broken]
+"""
+    cfg = load(write_config, text)
+
+    def feeds(request):
+        if request.url.path == "/alerts":
+            return httpx.Response(200, content=fixture_bytes("google-alerts.xml"))
+        if request.url.path == "/hnrss":
+            return httpx.Response(200, content=fixture_bytes("hnrss.xml"))
+        return httpx.Response(503)
+
+    result = poll.poll(cfg, db, transport=Server(feed=feeds).transport())
+    run = result.runs[0]
+    assert run.error and "\n" not in run.error and "https://feeds.test/broken" in run.error and "503" in run.error
+    assert run.new == 3  # 2 alerts + the GDP story
+    assert len(all_ids(db)) == 3
+
+
+def test_polls_table_row_per_run(write_config, fixture_json, fixture_bytes, db):
+    cfg = load(write_config, cfg_text("monsanto OR slack"))
+    ok = Server(hn=hn_page(fixture_json), feed=fixture_bytes("google-alerts.xml"))
+    poll.poll(cfg, db, transport=ok.transport())
+    poll.poll(cfg, db, transport=Server(hn=httpx.Response(502), feed=fixture_bytes("google-alerts.xml")).transport())
+    rows = [dict(r) for r in db.execute("SELECT * FROM polls ORDER BY id")]
+    assert len(rows) == 4
+    assert [(r["source"], r["error"] is None) for r in rows[:2]] in (
+        [("hackernews", True), ("rss", True)], [("rss", True), ("hackernews", True)])
+    failed = [r for r in rows[2:] if r["error"]]
+    assert len(failed) == 1 and failed[0]["source"] == "hackernews" and "502" in failed[0]["error"]
+    for r in rows:
+        assert r["query"] == "q"
+        assert r["started_at"] <= r["finished_at"]
+        assert json.loads(r["gaps"]) == []
+    first_hn = next(r for r in rows[:2] if r["source"] == "hackernews")
+    # one request per OR-alternative: "monsanto", "slack"
+    assert first_hn["new"] == 1 and first_hn["fetched"] == 2 and first_hn["requests"] == 2
+
+
+def test_cursor_stored_and_used_next_poll(write_config, fixture_json, db):
+    cfg = load(write_config, cfg_text("monsanto OR california", sources=("hackernews",)))
+    # the recording moved forward as one block, so its newest hit is 10 minutes old
+    data = hn_page(fixture_json)
+    now = int(time.time())
+    shift = now - 600 - max(h["created_at_i"] for h in data["hits"])
+    for h in data["hits"]:
+        h["created_at_i"] += shift
+    newest = now - 600
+    srv = Server(hn=data)
+    poll.poll(cfg, db, transport=srv.transport())
+    first = srv.requests[0].url.params["numericFilters"]
+    since = int(first.split(">=")[1].split(",")[0])
+    assert abs(since - (now - 48 * 3600)) < 60  # first poll: lookback_hours
+    assert store.get_cursor(db, "q", "hackernews") == {"created_at_i": newest}
+    assert len(all_ids(db)) == 2
+    srv.requests.clear()
+    poll.poll(cfg, db, transport=srv.transport())
+    assert [r.url.params["numericFilters"] for r in srv.requests] == [f"created_at_i>={newest}"] * 2
+    assert len(all_ids(db)) == 2
+
+
+def test_cursor_never_moves_back(write_config, fixture_json, db):
+    # hits older than the lookback (the raw 2018 recording) leave the cursor at the lookback start
+    cfg = load(write_config, cfg_text("monsanto", sources=("hackernews",)))
+    srv = Server(hn=hn_page(fixture_json))
+    poll.poll(cfg, db, transport=srv.transport())
+    since = int(srv.requests[0].url.params["numericFilters"].split(">=")[1])
+    assert store.get_cursor(db, "q", "hackernews") == {"created_at_i": since}
+
+
+def test_poll_only_source(write_config, fixture_json, fixture_bytes, db):
+    cfg = load(write_config, cfg_text("monsanto OR slack"))
+    srv = Server(hn=hn_page(fixture_json), feed=fixture_bytes("google-alerts.xml"))
+    result = poll.poll(cfg, db, transport=srv.transport(), only=("rss",))
+    assert [r.source for r in result.runs] == ["rss"]
+    assert {r.url.host for r in srv.requests} == {"feeds.test"}
+
+
+# --- migrations and FTS ------------------------------------------------------------------------------
+
+
+def test_migrations_and_wal(tmp_path):
+    path = tmp_path / "sub" / "m.db"
+    conn = store.open_db(path)
+    assert LATEST >= 1
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == LATEST
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal"
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
+    assert {"mentions", "polls", "cursors", "events", "mentions_fts"} <= tables
+    conn.close()
+    # a second open does not migrate again, and the data survives
+    conn = store.open_db(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == LATEST
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal"
+    conn.close()
+
+
+def test_newer_schema_refused(tmp_path):
+    path = tmp_path / "m.db"
+    raw = sqlite3.connect(path)
+    raw.execute(f"PRAGMA user_version = {LATEST + 1}")
+    raw.close()
+    with pytest.raises(MentionwatchError) as e:
+        store.open_db(path)
+    assert "newer" in str(e.value)
+
+
+def test_not_a_database(tmp_path):
+    path = tmp_path / "m.db"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(MentionwatchError) as e:
+        store.open_db(path)
+    assert "\n" not in str(e.value)
+
+
+@pytest.fixture
+def filled(write_config, fixture_json, fixture_bytes, db):
+    cfg = load(write_config, cfg_text("monsanto OR california OR slack"))
+    poll.poll(cfg, db, transport=Server(hn=hn_page(fixture_json), feed=fixture_bytes("google-alerts.xml")).transport())
+    assert len(all_ids(db)) == 4
+    return db
+
+
+def test_fts_search(filled):
+    db = filled
+    assert [m["id"] for m in store.list_mentions(db, search="moonshine")] == ["hackernews:18463370"]
+    assert [m["id"] for m in store.list_mentions(db, search="MOONSHINE monsanto")] == ["hackernews:18463370"]
+    assert len(store.list_mentions(db, search="slack")) == 2
+    assert [m["title"][:11] for m in store.list_mentions(db, search="slack -stock")] == ["Report offe"]
+    assert len(store.list_mentions(db, search='"train station" OR moonshine')) == 2
+    assert store.list_mentions(db, search='"station train"') == []
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    ["NEAR(", "NEAR(slack stock)", "slack*", "title:slack", "^slack", "slack AND", "AND", "NOT", "(slack",
+     "{slack}", 'a"b"', "slack NOT stock", "x OR y OR NEAR(", "slack -\"NEAR(\""],
+)
+def test_fts_hostile_syntax_does_not_raise(filled, hostile):
+    rows = store.list_mentions(filled, search=hostile)
+    assert isinstance(rows, list)
+
+
+@pytest.mark.parametrize("hostile", ['"', "*", '""', "OR", "slack OR", "-slack", "+"])
+def test_fts_unsearchable_input_is_a_clean_query_error(filled, hostile):
+    # never an sqlite3 error from FTS5 syntax: at most the search language's own one-line error
+    try:
+        rows = store.list_mentions(filled, search=hostile)
+    except QueryError as e:
+        assert str(e) and "\n" not in str(e)
+    else:
+        assert isinstance(rows, list)
+
+
+def test_list_mentions_ordering_and_filters(filled):
+    db = filled
+    rows = store.list_mentions(db)
+    # high (money) first, then normal oldest first
+    assert rows[0]["urgency"] == "high"
+    normals = [m["created_at"] for m in rows if m["urgency"] == "normal"]
+    assert normals == sorted(normals)
+    assert [m["source"] for m in store.list_mentions(db, sources=["rss"])] == ["rss", "rss"]
+    assert len(store.list_mentions(db, limit=1)) == 1
+    assert store.list_mentions(db, since="2019-01-01T00:00:00Z") and all(
+        m["created_at"] >= "2019-01-01T00:00:00Z" for m in store.list_mentions(db, since="2019-01-01T00:00:00Z"))
+
+
+def test_set_state_unknown_id_changes_nothing(filled):
+    db = filled
+    with pytest.raises(MentionwatchError):
+        store.set_state(db, ["hackernews:18463370", "hackernews:nope"], "resolved", "me")
+    assert store.get_mention(db, "hackernews:18463370")["state"] == "new"
+    assert db.execute("SELECT COUNT(*) FROM events").fetchone()[0] == 0
+
+
+# --- the poll lock -----------------------------------------------------------------------------------
+
+
+def test_poll_lock(tmp_path):
+    path = tmp_path / "m.db"
+    with poll.PollLock(path) as lock:
+        assert lock.fd is not None
+        with pytest.raises(LockedError) as e:
+            with poll.PollLock(path):
+                pass
+        assert "another poll" in str(e.value)
+        assert str(__import__("os").getpid()) in str(e.value)
+        assert e.value.exit_code == 4
+    # released on exit: the next one gets it
+    with poll.PollLock(path):
+        pass
+    with poll.PollLock(path):
+        with pytest.raises(LockedError):
+            poll.PollLock(path).__enter__()
+
+
+# --- size caps ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def gzip_bomb() -> bytes:
+    return gzip.compress(b"\0" * 50_000_000, compresslevel=6)
+
+
+def test_gzip_bomb_decode_refused_quickly(gzip_bomb):
+    f = Fetcher("t", max_bytes=1_000_000, transport=httpx.MockTransport(lambda r: httpx.Response(200)))
+    try:
+        t0 = time.perf_counter()
+        with pytest.raises(SourceError) as e:
+            f._decode(gzip_bomb, "gzip", "bomb.test")
+        assert time.perf_counter() - t0 < 1.0
+        assert "bomb.test" in str(e.value) and "\n" not in str(e.value)
+    finally:
+        asyncio.run(f.client.aclose())
+
+
+def test_decode_small_gzip_ok():
+    f = Fetcher("t", max_bytes=1_000_000, transport=httpx.MockTransport(lambda r: httpx.Response(200)))
+    try:
+        assert f._decode(gzip.compress(b"hello" * 100), "gzip", "h") == b"hello" * 100
+        with pytest.raises(SourceError):
+            f._decode(b"not gzip at all", "gzip", "h")
+        with pytest.raises(SourceError):
+            f._decode(b"x", "br", "h")
+    finally:
+        asyncio.run(f.client.aclose())
+
+
+class _StreamingTransport(httpx.AsyncBaseTransport):
+    """A transport that streams raw (still compressed) bytes, like a real socket does."""
+
+    def __init__(self, body: bytes, headers: dict):
+        self.body = body
+        self.headers = headers
+
+    async def handle_async_request(self, request):
+        body = self.body
+
+        class Stream(httpx.AsyncByteStream):
+            async def __aiter__(self):
+                for i in range(0, len(body), 65536):
+                    yield body[i : i + 65536]
+
+        return httpx.Response(200, headers=self.headers, stream=Stream(), request=request)
+
+
+def test_gzip_bomb_through_get_refused(gzip_bomb):
+    async def go():
+        async with Fetcher("t", max_bytes=1_000_000,
+                           transport=_StreamingTransport(gzip_bomb, {"content-encoding": "gzip"})) as f:
+            return await f.get("https://bomb.test/feed")
+
+    t0 = time.perf_counter()
+    with pytest.raises(SourceError) as e:
+        asyncio.run(go())
+    assert time.perf_counter() - t0 < 2.0
+    assert "bomb.test" in str(e.value)
+
+
+def test_oversized_plain_body_refused():
+    async def go():
+        async with Fetcher("t", max_bytes=1_000_000,
+                           transport=_StreamingTransport(b"x" * 3_000_000, {})) as f:
+            return await f.get("https://big.test/feed")
+
+    with pytest.raises(SourceError) as e:
+        asyncio.run(go())
+    assert "big.test" in str(e.value)
