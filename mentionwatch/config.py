@@ -139,6 +139,7 @@ class _Doc:
     def __init__(self, file: str | None):
         self.file = file or "<embedded config.example.yaml>"
         self.lines: dict[str, int] = {}
+        self.walked: set[int] = set()
 
     def err(self, key: str, message: str) -> ConfigError:
         return ConfigError(message, file=self.file, line=self.line(key), key=key or None)
@@ -154,16 +155,27 @@ class _Doc:
         return self.lines.get("")
 
 
+MAX_DEPTH = 32  # no real config nests deeper than 5; deeper is a mistake or an attack
+
+
 def _load_yaml(text: str, doc: _Doc) -> Any:
     import yaml
 
+    # libyaml's loader when PyYAML has it: ten times faster, and triage loads the config too.
+    # But libyaml recurses in C and crashes the process on absurdly nested brackets, where the
+    # pure-Python loader raises RecursionError; a real config has a few dozen brackets.
+    loader_cls = yaml.SafeLoader
+    if hasattr(yaml, "CSafeLoader") and text.count("[") + text.count("{") < 2000:
+        loader_cls = yaml.CSafeLoader
     try:
-        # libyaml's loader when PyYAML has it: ten times faster, and triage loads the config too.
-        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
+        loader = loader_cls(text)
         try:
             node = loader.get_single_node()
             if node is None:
                 return None
+            # Lines first: it also rejects duplicate keys, deep nesting and self-reference
+            # before anything is built from the nodes.
+            _record_lines(node, "", doc, 0, set())
             data = loader.construct_document(node)
         finally:
             loader.dispose()
@@ -171,34 +183,66 @@ def _load_yaml(text: str, doc: _Doc) -> Any:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark else None
         raise ConfigError(f"invalid YAML: {e.problem or e.context}", file=doc.file, line=line) from None
+    except yaml.reader.ReaderError as e:
+        line = text.count("\n", 0, e.position) + 1 if isinstance(e.position, int) else None
+        what = f"character {e.character!r}" if isinstance(e.character, str) else "a byte"
+        raise ConfigError(f"invalid YAML: {what} is not allowed (control characters are not)",
+                          file=doc.file, line=line) from None
     except yaml.YAMLError as e:
-        raise ConfigError(f"invalid YAML: {e}", file=doc.file) from None
+        raise ConfigError(f"invalid YAML: {str(e).splitlines()[0]}", file=doc.file) from None
     except RecursionError:
         raise ConfigError("invalid YAML: nested too deeply", file=doc.file) from None
-    _record_lines(node, "", doc.lines)
     return data
 
 
-def _record_lines(node: Any, path: str, lines: dict[str, int]) -> None:
+def _record_lines(node: Any, path: str, doc: _Doc, depth: int, active: set[int]) -> None:
+    """Remember the line of every key path; a key given twice in one mapping is an error (YAML
+    would silently keep the last one, hiding the user's first setting). Aliases (`*name`) are
+    walked like the anchor they point to; an alias inside its own anchor is an error."""
     import yaml
 
+    if depth > MAX_DEPTH:
+        raise ConfigError(f"nested more than {MAX_DEPTH} levels deep", file=doc.file,
+                          line=node.start_mark.line + 1, key=path or None)
+    if id(node) in active:
+        raise ConfigError("an alias refers to the value that contains it", file=doc.file,
+                          line=node.start_mark.line + 1, key=path or None)
+    if id(node) in doc.walked:
+        return  # reached again through an alias: walking it once is enough (and no alias bomb)
+    doc.walked.add(id(node))
+    lines = doc.lines
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
+        active.add(id(node))
+        seen = set()
         for k, v in node.value:
             if isinstance(k, yaml.ScalarNode):
                 sub = f"{path}.{k.value}" if path else str(k.value)
-                lines[sub] = k.start_mark.line + 1
-                _record_lines(v, sub, lines)
+                if k.value in seen:
+                    raise ConfigError("key given twice in the same mapping", file=doc.file,
+                                      line=k.start_mark.line + 1, key=sub)
+                seen.add(k.value)
+                lines.setdefault(sub, k.start_mark.line + 1)
+                _record_lines(v, sub, doc, depth + 1, active)
+        active.discard(id(node))
     elif isinstance(node, yaml.SequenceNode):
+        active.add(id(node))
         for i, v in enumerate(node.value):
-            _record_lines(v, f"{path}[{i}]", lines)
+            _record_lines(v, f"{path}[{i}]", doc, depth + 1, active)
+        active.discard(id(node))
 
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-def _substitute(value: Any, path: str, doc: _Doc) -> Any:
-    """${VAR} in any string is replaced from the environment, so tokens never live in the file."""
+def _substitute(value: Any, path: str, doc: _Doc, done: dict | None = None) -> Any:
+    """${VAR} in any string is replaced from the environment, so tokens never live in the file.
+
+    A value reached through several aliases is substituted once (`done`), so an alias bomb
+    costs as little as the nodes actually written."""
+    done = {} if done is None else done
+    if isinstance(value, (dict, list)) and id(value) in done:
+        return done[id(value)]
     if isinstance(value, str):
 
         def repl(m: re.Match) -> str:
@@ -209,9 +253,16 @@ def _substitute(value: Any, path: str, doc: _Doc) -> Any:
 
         return _ENV_REF.sub(repl, value)
     if isinstance(value, dict):
-        return {k: _substitute(v, f"{path}.{k}" if path else str(k), doc) for k, v in value.items()}
+        out_d: dict = {}
+        done[id(value)] = out_d
+        for k, v in value.items():
+            out_d[k] = _substitute(v, f"{path}.{k}" if path else str(k), doc, done)
+        return out_d
     if isinstance(value, list):
-        return [_substitute(v, f"{path}[{i}]", doc) for i, v in enumerate(value)]
+        out_l: list = []
+        done[id(value)] = out_l
+        out_l.extend(_substitute(v, f"{path}[{i}]", doc, done) for i, v in enumerate(value))
+        return out_l
     return value
 
 

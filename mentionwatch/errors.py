@@ -36,7 +36,10 @@ class ConfigError(MentionwatchError):
         if self.file:
             where = self.file + (f":{self.line}" if self.line else "") + ": "
         key = f"{self.key}: " if self.key else ""
-        return f"{where}{key}{self.message}"
+        from mentionwatch.text import safe
+
+        # Keys and values quoted from the file may hold newlines or escapes: still one inert line.
+        return safe(f"{where}{key}{self.message}", keep_newlines=False)
 
 
 class SourceError(MentionwatchError):

@@ -21,6 +21,8 @@ OPEN_STATES = ("new", "acked")
 URGENCY_RANK = {"critical": 0, "high": 1, "normal": 2, "low": 3}
 JSON_COLUMNS = ("rules", "matches", "extra")
 BUSY_TIMEOUT_MS = 30_000
+# One encoder for every row: json.dumps with options builds a new encoder per call.
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def utcnow() -> str:
@@ -40,6 +42,7 @@ def open_db(path: str | Path) -> sqlite3.Connection:
         if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA cache_size = -32000")  # 32 MB: the default 2 MB thrashes past ~50k mentions
     except sqlite3.DatabaseError as e:
         raise MentionwatchError(f"{path}: cannot open the database ({e})") from None
     except OSError as e:
@@ -118,7 +121,7 @@ def save_mentions(conn: sqlite3.Connection, rows: list[dict]) -> list[str]:
         seen.add(r["id"])
         values = [r.get(c) for c in _MENTION_COLUMNS]
         for i, empty in _JSON_POSITIONS:
-            values[i] = json.dumps(values[i] if values[i] is not None else empty, ensure_ascii=False)
+            values[i] = _encode(values[i] if values[i] is not None else empty)
         new_rows.append(values)
     if not new_rows:
         return []

@@ -76,6 +76,6 @@ _UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u061c\u200b-\u200f\u20
 def safe(value: str | None, keep_newlines: bool = True) -> str:
     if not value:
         return ""
-    if value.isascii() and not _UNSAFE.search(value):
+    if value.isascii() and not _UNSAFE.search(value) and (keep_newlines or "\n" not in value):
         return value
     return inert(value, keep_newlines)

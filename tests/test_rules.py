@@ -1,0 +1,470 @@
+"""Urgency rules: the Tagger, `rules test` on the command line, and `retag` of stored mentions."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from mentionwatch import config, poll, store
+from mentionwatch.cli import cli
+from mentionwatch.config import Rule
+from mentionwatch.rules import Tagger
+from mentionwatch.sources import Mention
+
+
+def make_config(rules_yaml: str, default_urgency: str = "normal"):
+    text = f"default_urgency: {default_urgency}\nqueries:\n  - {{name: q, search: acme}}\nrules:\n{rules_yaml}"
+    return config.parse(text, "rules.yaml")
+
+
+def tagger(rules_yaml: str, default_urgency: str = "normal") -> Tagger:
+    cfg = make_config(rules_yaml, default_urgency)
+    return Tagger(cfg.rules, cfg.default_urgency)
+
+
+def tag(t: Tagger, text: str = "", title: str = "", author: str = "", url: str = "", source: str | None = None):
+    return t.tag({"title": title, "text": text, "author": author, "url": url}, source)
+
+
+def summary(result) -> tuple[str, list[tuple[str, str, list[str]]]]:
+    return result.urgency, [(m.rule, m.urgency, m.terms) for m in result.matches]
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli, list(args))
+
+
+# --- any / all / none --------------------------------------------------------------------------
+
+OUTAGE = "  - {name: outage, urgency: critical, any: [down, outage, \"can't log in\"]}\n"
+
+
+def test_any_fires_on_one_term_and_records_the_hits():
+    t = tagger(OUTAGE)
+    assert summary(tag(t, "Acme is down")) == ("critical", [("outage", "critical", ["down"])])
+    # every hit, in the rule's order
+    assert summary(tag(t, "I can’t log in, total OUTAGE, all down")) == (
+        "critical", [("outage", "critical", ["down", "outage", "can't log in"])])
+
+
+def test_any_does_not_fire_without_its_terms():
+    t = tagger(OUTAGE)
+    r = tag(t, "download page is slow")
+    assert summary(r) == ("normal", [])
+    assert r.rule_names == []
+    assert r.timeouts == []
+
+
+def test_all_needs_every_term():
+    t = tagger("  - {name: both, urgency: high, all: [flight, cancelled]}\n")
+    assert summary(tag(t, "my flight was cancelled")) == ("high", [("both", "high", ["flight", "cancelled"])])
+    assert summary(tag(t, "my flight is fine")) == ("normal", [])
+    assert summary(tag(t, "order cancelled")) == ("normal", [])
+
+
+def test_all_and_any_together():
+    t = tagger("  - {name: travel-today, urgency: high, all: [flight], any: [today, tonight]}\n")
+    assert summary(tag(t, "My flight is TONIGHT")) == ("high", [("travel-today", "high", ["flight", "tonight"])])
+    assert summary(tag(t, "flight next week")) == ("normal", [])
+    assert summary(tag(t, "leaving tonight")) == ("normal", [])
+
+
+def test_none_vetoes_the_rule():
+    t = tagger("  - {name: refund, urgency: high, any: [refund, \"charged twice\"], none: [\"refund policy\"]}\n")
+    assert summary(tag(t, "I want a refund")) == ("high", [("refund", "high", ["refund"])])
+    assert summary(tag(t, "what is your refund policy?")) == ("normal", [])
+    assert summary(tag(t, "charged twice; your Refund  Policy says...")) == ("normal", [])
+
+
+def test_none_counts_in_title_too():
+    t = tagger("  - {name: refund, urgency: high, any: [refund], none: [\"refund policy\"]}\n")
+    assert summary(tag(t, "I want a refund", title="Refund policy question")) == ("normal", [])
+
+
+# --- regex ---------------------------------------------------------------------------------------
+
+
+def test_regex_is_case_insensitive_and_records_the_matched_text():
+    t = tagger("  - {name: order-number, urgency: high, regex: '\\border #\\d{6}\\b'}\n")
+    assert summary(tag(t, "Where is ORDER #123456 ?")) == ("high", [("order-number", "high", ["ORDER #123456"])])
+    assert summary(tag(t, "order #12345")) == ("normal", [])
+    assert summary(tag(t, "reorder #123456")) == ("normal", [])
+
+
+def test_regex_in_title():
+    t = tagger("  - {name: order-number, urgency: high, regex: 'order #\\d+'}\n")
+    assert summary(tag(t, "nothing here", title="order #99")) == ("high", [("order-number", "high", ["order #99"])])
+
+
+def test_regex_and_words_both_required():
+    t = tagger("  - {name: late-order, urgency: high, any: [late], regex: 'order #\\d+'}\n")
+    assert summary(tag(t, "order #12 is late")) == ("high", [("late-order", "high", ["late", "order #12"])])
+    assert summary(tag(t, "order #12 arrived")) == ("normal", [])
+    assert summary(tag(t, "my parcel is late")) == ("normal", [])
+
+
+def test_regex_unicode():
+    t = tagger("  - {name: fehler, urgency: high, regex: 'straße \\d+'}\n")
+    assert summary(tag(t, "STRAßE 12 gesperrt")) == ("high", [("fehler", "high", ["STRAßE 12"])])
+
+
+# --- scopes: fields and sources -------------------------------------------------------------------
+
+
+def test_fields_author_only():
+    t = tagger("  - {name: vip, urgency: high, any: [jane_doe], fields: [author]}\n")
+    assert summary(tag(t, "hello", author="jane_doe")) == ("high", [("vip", "high", ["jane_doe"])])
+    # the same word in the title or text does not count for an author-only rule
+    assert summary(tag(t, "jane_doe says hi", title="jane_doe", author="someone")) == ("normal", [])
+
+
+def test_default_fields_ignore_author_and_url():
+    t = tagger("  - {name: vip, urgency: high, any: [jane_doe, status]}\n")
+    assert summary(tag(t, "hello", author="jane_doe", url="https://status.acme.test/")) == ("normal", [])
+    assert summary(tag(t, "", title="jane_doe")) == ("high", [("vip", "high", ["jane_doe"])])
+
+
+def test_fields_url():
+    t = tagger("  - {name: status-page, urgency: high, any: [status], fields: [url]}\n")
+    assert summary(tag(t, "see link", url="https://status.acme.test/incidents/1")) == (
+        "high", [("status-page", "high", ["status"])])
+    assert summary(tag(t, "status?", url="https://acme.test/")) == ("normal", [])
+
+
+def test_fields_scope_applies_to_none_and_all():
+    t = tagger("  - {name: r, urgency: high, all: [broken], none: [joke], fields: [text]}\n")
+    assert summary(tag(t, "it is broken", title="joke")) == ("high", [("r", "high", ["broken"])])
+    assert summary(tag(t, "it is a joke, broken", title="")) == ("normal", [])
+    assert summary(tag(t, "fine", title="broken")) == ("normal", [])
+
+
+def test_sources_scope():
+    t = tagger("  - {name: alerts-only, urgency: high, any: [down], sources: [rss]}\n"
+               "  - {name: anywhere, urgency: low, any: [down]}\n")
+    assert summary(tag(t, "down", source="rss")) == (
+        "high", [("alerts-only", "high", ["down"]), ("anywhere", "low", ["down"])])
+    assert summary(tag(t, "down", source="hackernews")) == ("low", [("anywhere", "low", ["down"])])
+    assert summary(tag(t, "down", source=None)) == ("low", [("anywhere", "low", ["down"])])
+
+
+# --- urgency ---------------------------------------------------------------------------------------
+
+THREE = (
+    "  - {name: praise, urgency: low, any: [love]}\n"
+    "  - {name: outage, urgency: critical, any: [down]}\n"
+    "  - {name: refund, urgency: high, any: [refund]}\n"
+    "  - {name: bug, urgency: normal, any: [bug]}\n"
+)
+
+
+def test_highest_urgency_wins_and_every_fired_rule_is_kept():
+    t = tagger(THREE)
+    r = tag(t, "I love it but it is down and I want a refund")
+    assert summary(r) == ("critical", [
+        ("praise", "low", ["love"]), ("outage", "critical", ["down"]), ("refund", "high", ["refund"])])
+    assert r.rule_names == ["praise", "outage", "refund"]
+
+
+def test_highest_urgency_without_critical():
+    t = tagger(THREE)
+    assert tag(t, "love the refund").urgency == "high"
+    assert tag(t, "love this bug").urgency == "normal"
+    assert tag(t, "love").urgency == "low"
+
+
+def test_low_rule_alone_beats_the_default():
+    # A rule that fires decides, even when it is less urgent than the default.
+    t = tagger(THREE, default_urgency="high")
+    assert tag(t, "I love it").urgency == "low"
+    assert tag(t, "nothing").urgency == "high"
+
+
+@pytest.mark.parametrize("default", ["critical", "high", "normal", "low"])
+def test_default_urgency_when_nothing_fires(default):
+    t = tagger(THREE, default_urgency=default)
+    r = tag(t, "just a mention of acme")
+    assert (r.urgency, r.matches) == (default, [])
+
+
+def test_no_rules_at_all():
+    t = Tagger([], "normal")
+    r = t.tag({"title": "down", "text": "down"})
+    assert (r.urgency, r.matches, r.timeouts) == ("normal", [], [])
+
+
+def test_match_as_dict():
+    t = tagger(OUTAGE)
+    [m] = tag(t, "down").matches
+    assert m.as_dict() == {"rule": "outage", "urgency": "critical", "terms": ["down"]}
+
+
+def test_tagger_from_rule_objects():
+    rules = [Rule(name="a", urgency="high", any=("x",)), Rule(name="b", urgency="critical", all=("y", "z"))]
+    t = Tagger(rules, "low")
+    assert t.tag({"text": "x y z"}).urgency == "critical"
+    assert t.tag({"text": "x y"}).urgency == "high"
+    assert t.tag({"text": "y"}).urgency == "low"
+
+
+# --- a user's regex must never hang ---------------------------------------------------------------
+
+
+def test_nested_quantifier_regex_returns_promptly():
+    t = tagger("  - {name: evil, urgency: critical, regex: '^(a+)+$'}\n")
+    started = time.monotonic()
+    r = tag(t, "a" * 5000 + "!", title="a" * 5000 + "!")
+    assert time.monotonic() - started < 2
+    assert r.matches == [] and r.urgency == "normal"
+
+
+def test_catastrophic_regex_times_out_and_is_reported():
+    t = tagger("  - {name: evil, urgency: critical, regex: '(a|aa)+$'}\n"
+               "  - {name: outage, urgency: high, any: [down]}\n")
+    started = time.monotonic()
+    r = tag(t, "down " + "a" * 5000 + "!")
+    assert time.monotonic() - started < 2
+    assert r.timeouts == ["evil"]
+    assert summary(r) == ("high", [("outage", "high", ["down"])])
+
+
+def test_catastrophic_regex_on_many_mentions_stays_bounded():
+    t = tagger("  - {name: evil, urgency: critical, regex: '(a|aa)+$'}\n")
+    started = time.monotonic()
+    for _ in range(5):
+        assert tag(t, "a" * 3000 + "!").timeouts == ["evil"]
+    assert time.monotonic() - started < 5
+
+
+# --- `rules test` ----------------------------------------------------------------------------------
+
+
+def test_rules_test_json_exact(minimal_config):
+    res = invoke("rules", "test", "--config", str(minimal_config), "--json", "Acme is down and I was charged twice")
+    assert res.exit_code == 0, res.output
+    assert res.stdout == (
+        '{"urgency": "critical", "rules": ["outage", "refund"], "matches": ['
+        '{"rule": "outage", "urgency": "critical", "terms": ["down"]}, '
+        '{"rule": "refund", "urgency": "high", "terms": ["charged twice"]}]}\n'
+    )
+
+
+def test_rules_test_json_nothing_fires(minimal_config):
+    res = invoke("rules", "test", "--config", str(minimal_config), "--json", "lovely weather")
+    assert res.exit_code == 0, res.output
+    assert res.stdout == '{"urgency": "normal", "rules": [], "matches": []}\n'
+
+
+def test_rules_test_json_regex_and_title(minimal_config):
+    res = invoke("rules", "test", "--config", str(minimal_config), "--json", "--title", "My flight",
+                 "is tonight, order #123456")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout) == {
+        "urgency": "high",
+        "rules": ["travel-today", "order-number"],
+        "matches": [
+            {"rule": "travel-today", "urgency": "high", "terms": ["flight", "tonight"]},
+            {"rule": "order-number", "urgency": "high", "terms": ["order #123456"]},
+        ],
+    }
+
+
+def test_rules_test_json_none_veto(minimal_config):
+    res = invoke("rules", "test", "--config", str(minimal_config), "--json", "what is the refund policy")
+    assert json.loads(res.stdout) == {"urgency": "normal", "rules": [], "matches": []}
+
+
+def test_rules_test_is_json_when_not_a_terminal(minimal_config):
+    res = invoke("rules", "test", "--config", str(minimal_config), "it is down")
+    assert res.exit_code == 0
+    assert json.loads(res.stdout)["rules"] == ["outage"]
+
+
+def test_rules_test_source_option(write_config):
+    path = write_config("queries:\n  - {name: q, search: acme}\nrules:\n"
+                        "  - {name: alerts, urgency: high, any: [down], sources: [rss]}\n")
+    res = invoke("rules", "test", "--config", str(path), "--json", "--source", "rss", "down")
+    assert json.loads(res.stdout)["rules"] == ["alerts"]
+    res = invoke("rules", "test", "--config", str(path), "--json", "down")
+    assert json.loads(res.stdout)["rules"] == []
+
+
+def test_rules_test_table(minimal_config):
+    res = invoke("rules", "test", "--config", str(minimal_config), "--table", "Acme is down and I was charged twice")
+    assert res.exit_code == 0, res.output
+    lines = [line.rstrip() for line in res.stdout.splitlines()]
+    assert lines == [
+        "urgency critical",
+        "  outage (critical) matched 'down'",
+        "  refund (high) matched 'charged twice'",
+    ]
+    assert "\x1b[" not in res.stdout
+
+
+def test_rules_test_table_nothing_fires(minimal_config):
+    res = invoke("rules", "test", "--config", str(minimal_config), "--table", "lovely weather")
+    assert res.exit_code == 0, res.output
+    lines = [line.rstrip() for line in res.stdout.splitlines()]
+    assert lines == ["urgency normal", "no rule fired (the default urgency)"]
+
+
+def test_rules_test_table_makes_matched_text_inert(write_config):
+    path = write_config("queries:\n  - {name: q, search: acme}\nrules:\n"
+                        "  - {name: esc, urgency: high, regex: 'x\\x1b\\[31my'}\n")
+    res = invoke("rules", "test", "--config", str(path), "--table", "x\x1b[31my")
+    assert res.exit_code == 0, res.output
+    assert "\x1b" not in res.stdout
+    assert "esc (high) matched 'x\\" in res.stdout and "x1b[31my'" in res.stdout
+
+
+def test_rules_test_json_and_table_conflict(minimal_config):
+    res = invoke("rules", "test", "--config", str(minimal_config), "--json", "--table", "down")
+    assert res.exit_code == 2
+    assert "cannot be used together" in res.stderr
+
+
+def test_rules_test_uses_default_urgency(write_config):
+    path = write_config("default_urgency: low\nqueries:\n  - {name: q, search: acme}\n")
+    res = invoke("rules", "test", "--config", str(path), "--json", "anything")
+    assert res.stdout == '{"urgency": "low", "rules": [], "matches": []}\n'
+
+
+# --- retag -----------------------------------------------------------------------------------------
+
+MENTIONS = [
+    Mention("hackernews", "1", "https://news.ycombinator.com/item?id=1", "alice", "Acme", "Acme is down", "2026-11-20T10:00:00Z", "story"),
+    Mention("hackernews", "2", "https://news.ycombinator.com/item?id=2", "bob", "Acme billing", "please refund me", "2026-11-20T11:00:00Z", "story"),
+    Mention("rss", "abc", "https://blog.test/acme", "carol", "Review", "a nice product", "2026-11-20T12:00:00Z", "entry"),
+    # A comment: its title is the story's title and never counts, only its own words.
+    Mention("hackernews", "3", "https://news.ycombinator.com/item?id=3", "dave", "Acme is down", "love it", "2026-11-20T13:00:00Z", "comment"),
+]
+
+RULES_BEFORE = """
+queries:
+  - {name: acme, search: acme}
+rules:
+  - {name: outage, urgency: critical, any: [down]}
+  - {name: refund, urgency: high, any: [refund]}
+"""
+
+RULES_AFTER = """
+default_urgency: low
+queries:
+  - {name: acme, search: acme}
+rules:
+  - {name: outage, urgency: low, any: [down]}
+  - {name: praise, urgency: high, any: [nice]}
+"""
+
+
+@pytest.fixture
+def stored(tmp_path, write_config):
+    """A database holding MENTIONS tagged by RULES_BEFORE, one of them acked."""
+    before = config.parse(RULES_BEFORE, "before.yaml")
+    t = Tagger(before.rules, before.default_urgency)
+    rows = [poll.mention_row(m, "acme", t, "2026-11-21T09:00:00Z", {}) for m in MENTIONS]
+    db = tmp_path / "data" / "m.db"
+    conn = store.open_db(db)
+    with store.write(conn):
+        assert store.save_mentions(conn, rows) == [m.id for m in MENTIONS]
+    store.set_state(conn, ["hackernews:1"], "acked", "sam", "on it")
+    store.set_state(conn, ["hackernews:2"], "resolved", "kim")
+    conn.close()
+    return db
+
+
+def snapshot(db) -> dict[str, dict]:
+    conn = store.open_db(db)
+    try:
+        return {m.id: store.get_mention(conn, m.id) for m in MENTIONS} | {
+            "events": conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]}
+    finally:
+        conn.close()
+
+
+def test_stored_tags_before_retag(stored):
+    s = snapshot(stored)
+    assert [(s[m.id]["urgency"], s[m.id]["rules"]) for m in MENTIONS] == [
+        ("critical", ["outage"]), ("high", ["refund"]), ("normal", []), ("normal", [])]
+
+
+def test_retag_applies_new_rules_and_keeps_state(stored, write_config):
+    before = snapshot(stored)
+    cfg = write_config(RULES_AFTER, "after.yaml")
+    res = invoke("retag", "--config", str(cfg), "--db", str(stored))
+    assert res.exit_code == 0, res.output
+    assert res.stderr.strip() == "4 mentions checked, 4 retagged"
+    after = snapshot(stored)
+
+    expected = {
+        "hackernews:1": ("low", 3, ["outage"], [{"rule": "outage", "urgency": "low", "terms": ["down"]}]),
+        "hackernews:2": ("low", 3, [], []),
+        "rss:abc": ("high", 1, ["praise"], [{"rule": "praise", "urgency": "high", "terms": ["nice"]}]),
+        "hackernews:3": ("low", 3, [], []),
+    }
+    for mid, (urgency, rank, rules, matches) in expected.items():
+        m = after[mid]
+        assert (m["urgency"], m["urgency_rank"], m["rules"], m["matches"]) == (urgency, rank, rules, matches), mid
+        # triage history untouched
+        for col in ("state", "state_changed_at", "state_by", "first_seen_at", "created_at", "query", "title", "text"):
+            assert m[col] == before[mid][col], (mid, col)
+    assert after["hackernews:1"]["state"] == "acked"
+    assert after["hackernews:2"]["state"] == "resolved"
+    assert after["rss:abc"]["state"] == "new"
+    assert after["hackernews:1"]["first_seen_at"] == "2026-11-21T09:00:00Z"
+    assert after["events"] == before["events"] == 2
+
+
+def test_retag_twice_changes_nothing_the_second_time(stored, write_config):
+    cfg = write_config(RULES_AFTER, "after.yaml")
+    assert invoke("retag", "--config", str(cfg), "--db", str(stored)).exit_code == 0
+    once = snapshot(stored)
+    res = invoke("retag", "--config", str(cfg), "--db", str(stored))
+    assert res.exit_code == 0
+    assert res.stderr.strip() == "4 mentions checked, 0 retagged"
+    assert snapshot(stored) == once
+
+
+def test_retag_with_same_rules_changes_nothing(stored, write_config):
+    cfg = write_config(RULES_BEFORE, "before.yaml")
+    before = snapshot(stored)
+    res = invoke("retag", "--config", str(cfg), "--db", str(stored))
+    assert res.exit_code == 0
+    assert res.stderr.strip() == "4 mentions checked, 0 retagged"
+    assert snapshot(stored) == before
+
+
+def test_retag_only_changed_terms_counts(stored, write_config):
+    # Same urgency, different matched terms: still a retag (the "why" shown in triage changed).
+    # ("is" is also in the comment's title, which does not count.)
+    cfg = write_config(RULES_BEFORE.replace("any: [down]", "any: [down, is]"), "c.yaml")
+    res = invoke("retag", "--config", str(cfg), "--db", str(stored))
+    assert res.stderr.strip() == "4 mentions checked, 1 retagged"
+    assert snapshot(stored)["hackernews:1"]["matches"] == [
+        {"rule": "outage", "urgency": "critical", "terms": ["down", "is"]}]
+
+
+def test_retag_bad_config_exits_2_and_leaves_db_alone(stored, write_config):
+    before = snapshot(stored)
+    cfg = write_config(RULES_AFTER.replace("urgency: low, any", "urgency: urgent, any"), "bad.yaml")
+    res = invoke("retag", "--config", str(cfg), "--db", str(stored))
+    assert res.exit_code == 2
+    assert res.stderr.startswith(f"mentionwatch: error: {cfg}:6: rules[0].urgency: ")
+    assert snapshot(stored) == before
+
+
+def test_retag_uses_env_db(stored, write_config, monkeypatch):
+    monkeypatch.setenv("MENTIONWATCH_DB", str(stored))
+    cfg = write_config(RULES_AFTER, "after.yaml")
+    res = invoke("retag", "--config", str(cfg))
+    assert res.exit_code == 0, res.output
+    assert snapshot(stored)["rss:abc"]["urgency"] == "high"
+
+
+def test_retag_empty_db(tmp_path, write_config):
+    cfg = write_config(RULES_AFTER, "after.yaml")
+    res = invoke("retag", "--config", str(cfg), "--db", str(tmp_path / "empty.db"))
+    assert res.exit_code == 0, res.output
+    assert res.stderr.strip() == "0 mentions checked, 0 retagged"
