@@ -109,6 +109,9 @@ def highlighted(text: str, matches: list[dict], width: int = 110):
     start = 0
     if spans and spans[0][0] > width - 40:
         start = max(0, spans[0][0] - 40)
+        space = flat.find(" ", start, spans[0][0])
+        if space != -1:  # start at a word, not in the middle of one
+            start = space + 1
     piece = flat[start : start + width]
     prefix = "…" if start else ""
     suffix = "…" if start + width < len(flat) else ""
