@@ -55,6 +55,8 @@ class Config:
     user_agent: str
     per_host: int
     max_bytes: int
+    retries: int
+    max_wait: float
     sources: dict[str, dict[str, Any]]
     queries: tuple[Query, ...]
     rules: tuple[Rule, ...]
@@ -312,7 +314,7 @@ def _number(doc, key, value, minimum=0, integer=False):
 
 
 TOP_KEYS = ("database", "me", "default_urgency", "http", "sources", "queries", "rules")
-HTTP_KEYS = ("user_agent", "per_host", "max_bytes")
+HTTP_KEYS = ("user_agent", "per_host", "max_bytes", "retries", "max_wait")
 QUERY_KEYS = ("name", "search", "sources", "feeds")
 RULE_KEYS = ("name", "urgency", "any", "all", "none", "regex", "fields", "sources")
 DEFAULT_UA = "mentionwatch/{version} (+https://github.com/mentionwatch/mentionwatch)"
@@ -342,13 +344,15 @@ def parse(text: str, file: str | None) -> Config:
     user_agent = user_agent.replace("{version}", __version__)
     per_host = _number(doc, "http.per_host", http.get("per_host", 4), minimum=1, integer=True)
     max_bytes = _number(doc, "http.max_bytes", http.get("max_bytes", 20_000_000), minimum=1000, integer=True)
+    retries = _number(doc, "http.retries", http.get("retries", 2), minimum=0, integer=True)
+    max_wait = _number(doc, "http.max_wait", http.get("max_wait", 30), minimum=0)
 
     srcs = _sources(doc, _or_empty(raw, "sources", {}))
     queries = _queries(doc, raw.get("queries"))
     rules = _rules(doc, _or_empty(raw, "rules", []))
     return Config(
         path=file, database=database, me=me, default_urgency=default_urgency, user_agent=user_agent,
-        per_host=per_host, max_bytes=max_bytes, sources=srcs, queries=queries, rules=rules, lines=doc.lines,
+        per_host=per_host, max_bytes=max_bytes, retries=retries, max_wait=max_wait, sources=srcs, queries=queries, rules=rules, lines=doc.lines,
     )
 
 
@@ -366,28 +370,60 @@ def _urgency(doc, key, value) -> str:
 
 
 def _sources(doc, raw) -> dict[str, dict[str, Any]]:
-    _mapping(doc, "sources", raw, tuple(sources_mod.BUILTIN))
+    known = sources_mod.names()
+    _mapping(doc, "sources", raw, tuple(known))
     out = {}
-    for name in sources_mod.BUILTIN:
+    for name in known:
         options = sources_mod.options_for(name)
         given = _or_empty(raw, name, {})
         key = f"sources.{name}"
         _mapping(doc, key, given, tuple(options))
-        settings = {}
-        for opt, spec in options.items():
-            value = given.get(opt, spec.default)
-            k = f"{key}.{opt}"
-            if spec.type is str:
-                _expect(doc, k, value, str, "a string")
-                if opt == "base_url" and not _is_url(value):
-                    raise doc.err(k, f"must be an http:// or https:// URL (got {value!r})")
-                value = value.rstrip("/") if opt == "base_url" else value
-            else:
-                integer = spec.type is int
-                value = _number(doc, k, value, minimum=1 if integer else 0.001, integer=integer)
-            settings[opt] = value
-        out[name] = settings
+        out[name] = {opt: _option(doc, f"{key}.{opt}", opt, spec, given.get(opt, spec.default))
+                     for opt, spec in options.items()}
     return out
+
+
+def _option(doc, k: str, opt: str, spec, value):
+    if value is None and spec.default is None:
+        return None  # optional and not set
+    if spec.type is str:
+        _expect(doc, k, value, str, "a string")
+        if (opt == "base_url" or opt.endswith("_url")) and not _is_url(value):
+            raise doc.err(k, f"must be an http:// or https:// URL (got {value!r})")
+        return value.rstrip("/") if opt.endswith("url") else value
+    if spec.type is bool:
+        return _expect(doc, k, value, bool, "true or false")
+    if spec.type is list:
+        return list(_str_list(doc, k, value))
+    if spec.type == sources_mod.DURATION:
+        return _duration(doc, k, value)
+    integer = spec.type is int
+    return _number(doc, k, value, minimum=1 if integer else 0.001, integer=integer)
+
+
+_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*")
+_UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: Any) -> float | None:
+    """Seconds from 90, "90s", "30m", "1h", "2d", "1w"; None when it is not a duration."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value) if value == value and 0 <= value <= 10**9 else None
+    if isinstance(value, str):
+        m = _DURATION.fullmatch(value)
+        if m:
+            secs = float(m.group(1)) * _UNIT[m.group(2)]
+            return secs if secs <= 10**9 else None
+    return None
+
+
+def _duration(doc, key, value) -> float:
+    secs = parse_duration(value)
+    if secs is None:
+        raise doc.err(key, f"must be a duration like 90, 30m, 1h or 1d (got {value!r})")
+    return secs
 
 
 def _queries(doc, raw) -> tuple[Query, ...]:
@@ -413,7 +449,7 @@ def _queries(doc, raw) -> tuple[Query, ...]:
             search = parse_search(q["search"])
         except QueryError as e:
             raise doc.err(f"{key}.search", f"{e} in {q['search']!r}") from None
-        srcs = _source_names(doc, f"{key}.sources", q.get("sources", list(sources_mod.BUILTIN)))
+        srcs = _source_names(doc, f"{key}.sources", q.get("sources", sources_mod.default_names()))
         feeds = _str_list(doc, f"{key}.feeds", q.get("feeds", []), "a list of feed URLs")
         for j, url in enumerate(feeds):
             if not _is_url(url):
@@ -435,8 +471,8 @@ def _is_url(value: str) -> bool:
 def _source_names(doc, key, value) -> tuple[str, ...]:
     names = _str_list(doc, key, value, "a list of source names")
     for i, n in enumerate(names):
-        if n not in sources_mod.BUILTIN:
-            raise doc.err(f"{key}[{i}]", f"unknown source {n!r} (known: {', '.join(sources_mod.BUILTIN)})")
+        if n not in sources_mod.registry():
+            raise doc.err(f"{key}[{i}]", f"unknown source {n!r} (known: {', '.join(sources_mod.names())})")
     return names
 
 

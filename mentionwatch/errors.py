@@ -48,3 +48,16 @@ class SourceError(MentionwatchError):
 
 class LockedError(MentionwatchError):
     exit_code = ExitCode.LOCKED
+
+
+class RateLimited(SourceError):
+    """The server asked us to wait longer than is worth waiting now: try again after `until`
+    (epoch seconds). The source is deferred to a later poll, not failed."""
+
+    def __init__(self, message: str, until: float):
+        super().__init__(message)
+        self.until = until
+
+
+class MissingCredentials(SourceError):
+    """A source that needs credentials has none: it is skipped, and the poll does not fail."""

@@ -8,13 +8,15 @@ Every failure becomes a SourceError with one line that says what and where.
 from __future__ import annotations
 
 import asyncio
+import random
+import time
 import zlib
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import httpx
 
-from mentionwatch.errors import SourceError
+from mentionwatch.errors import RateLimited, SourceError
 
 
 @dataclass
@@ -23,6 +25,7 @@ class Response:
     status: int
     headers: httpx.Headers
     content: bytes
+    reason: str = ""
 
     def json(self):
         import json
@@ -38,6 +41,38 @@ def host_of(url: str) -> str:
     return urlsplit(url).netloc or url
 
 
+BACKOFF = 1.0  # seconds before the first retry (tests make it tiny)
+RETRY_STATUSES = {500, 502, 503, 504}
+LIMIT_STATUSES = {429, 503}
+
+
+def retry_after(headers: httpx.Headers, now: float) -> float | None:
+    """Seconds to wait, from Retry-After (seconds or an HTTP date) or the X-RateLimit headers
+    (GitHub sends the reset as epoch seconds, Reddit as seconds from now)."""
+    value = headers.get("retry-after")
+    if value:
+        value = value.strip()
+        if value.isdigit():
+            return float(value)
+        from email.utils import parsedate_to_datetime
+
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - now)
+        except (TypeError, ValueError, IndexError):
+            return None
+    remaining = headers.get("x-ratelimit-remaining")
+    reset = headers.get("x-ratelimit-reset")
+    if remaining is not None and reset is not None:
+        try:
+            if float(remaining) >= 1:
+                return None
+            reset_f = float(reset)
+        except ValueError:
+            return None
+        return max(0.0, reset_f - now) if reset_f > 1e9 else reset_f
+    return None
+
+
 class Fetcher:
     def __init__(
         self,
@@ -45,17 +80,24 @@ class Fetcher:
         per_host: int = 4,
         max_bytes: int = 20_000_000,
         transport: httpx.AsyncBaseTransport | None = None,
+        retries: int = 2,
+        max_wait: float = 30.0,
+        backoff: float | None = None,
     ):
         self.per_host = per_host
         self.max_bytes = max_bytes
+        self.retries = retries  # extra attempts after a timeout, a refused connection or a 5xx
+        self.max_wait = max_wait  # longest rate-limit wait taken now; longer defers the source
+        self.backoff = BACKOFF if backoff is None else backoff  # first retry delay, doubled each time
         self._sems: dict[str, asyncio.Semaphore] = {}
+        self._blocked: dict[str, float] = {}  # host -> not before (epoch), from rate-limit headers
         self.client = httpx.AsyncClient(
             headers={"User-Agent": user_agent, "Accept-Encoding": "gzip, deflate"},
             timeout=httpx.Timeout(20.0),
             follow_redirects=True,
             max_redirects=5,
             limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
-            transport=transport or httpx.AsyncHTTPTransport(retries=2),
+            transport=transport or httpx.AsyncHTTPTransport(retries=0),
         )
 
     async def __aenter__(self) -> "Fetcher":
@@ -69,37 +111,92 @@ class Fetcher:
             self._sems[host] = asyncio.Semaphore(self.per_host)
         return self._sems[host]
 
+    async def _wait_or_defer(self, host: str, wait: float, why: str) -> None:
+        if wait > self.max_wait:
+            until = time.time() + wait
+            self._blocked[host] = until
+            raise RateLimited(f"{why}; deferred for {_human(wait)}", until)
+        await asyncio.sleep(wait)
+
     async def get(self, url: str, params: dict | None = None, timeout: float = 20.0, headers: dict | None = None) -> Response:
+        return await self.request("GET", url, params=params, timeout=timeout, headers=headers)
+
+    async def request(self, method: str, url: str, *, params: dict | None = None, timeout: float = 20.0,
+                      headers: dict | None = None, data: dict | None = None, json: dict | None = None,
+                      auth: tuple[str, str] | None = None) -> Response:
+        """One request with retries: timeouts, refused connections and 5xx are retried with
+        exponential backoff and jitter; 429/503 with Retry-After (and exhausted X-RateLimit
+        quotas) wait when the wait is short and raise RateLimited when it is long."""
         host = host_of(url)
-        async with self._sem(host):
+        attempt = 0
+        while True:
+            blocked = self._blocked.get(host, 0) - time.time()
+            if blocked > 0:
+                await self._wait_or_defer(host, blocked, f"{host} rate limit")
             try:
-                async with self.client.stream("GET", url, params=params, timeout=timeout, headers=headers) as r:
-                    if r.status_code >= 400:
-                        raise SourceError(f"HTTP {r.status_code} {r.reason_phrase} from {host_of(str(r.url))}")
-                    if r.is_stream_consumed:
-                        # httpx.MockTransport (tests, demo) hands over a response it has already
-                        # read and decoded: there are no raw bytes left to stream.
-                        content = r.content
-                        if len(content) > self.max_bytes:
+                async with self._sem(host):
+                    resp = await self._once(method, url, host, params, timeout, headers, data, json, auth)
+            except _Retryable as e:
+                if attempt >= self.retries:
+                    raise SourceError(str(e)) from None
+                attempt += 1
+                await asyncio.sleep(self.backoff * 2 ** (attempt - 1) * (1 + random.random() / 2))
+                continue
+            wait = retry_after(resp.headers, time.time())
+            if resp.status in LIMIT_STATUSES or (resp.status == 403 and wait is not None):
+                if wait is not None:
+                    if attempt >= self.retries + 2:
+                        raise SourceError(f"HTTP {resp.status} from {host}: still rate limited after waiting")
+                    attempt += 1
+                    await self._wait_or_defer(host, wait, f"HTTP {resp.status} from {host}")
+                    continue
+                if resp.status == 429:
+                    await self._wait_or_defer(host, 3600, f"HTTP 429 from {host} without Retry-After")
+            if resp.status in RETRY_STATUSES:
+                if attempt >= self.retries:
+                    raise SourceError(f"HTTP {resp.status} {resp.reason} from {host}")
+                attempt += 1
+                await asyncio.sleep(self.backoff * 2 ** (attempt - 1) * (1 + random.random() / 2))
+                continue
+            if resp.status >= 400:
+                raise SourceError(f"HTTP {resp.status} {resp.reason} from {host}")
+            if wait is not None and wait > 0:
+                # The quota is spent: the next request to this host waits (or defers) until reset.
+                self._blocked[host] = time.time() + wait
+            return resp
+
+    async def _once(self, method, url, host, params, timeout, headers, data, json_body, auth) -> Response:
+        try:
+            async with self.client.stream(method, url, params=params, timeout=timeout, headers=headers,
+                                          data=data, json=json_body, auth=auth) as r:
+                if r.status_code >= 300 and r.status_code != 304:
+                    return Response(str(r.url), r.status_code, r.headers, b"", r.reason_phrase)
+                if r.is_stream_consumed:
+                    # httpx.MockTransport (tests, demo) hands over a response it has already
+                    # read and decoded: there are no raw bytes left to stream.
+                    content = r.content
+                    if len(content) > self.max_bytes:
+                        raise SourceError(f"response from {host} is larger than {self.max_bytes} bytes; gave up")
+                else:
+                    raw = bytearray()
+                    async for chunk in r.aiter_raw():
+                        raw += chunk
+                        if len(raw) > self.max_bytes:
                             raise SourceError(f"response from {host} is larger than {self.max_bytes} bytes; gave up")
-                    else:
-                        raw = bytearray()
-                        async for chunk in r.aiter_raw():
-                            raw += chunk
-                            if len(raw) > self.max_bytes:
-                                raise SourceError(f"response from {host} is larger than {self.max_bytes} bytes; gave up")
-                        content = self._decode(bytes(raw), r.headers.get("content-encoding", ""), host)
-                    return Response(str(r.url), r.status_code, r.headers, content)
-            except SourceError:
-                raise
-            except httpx.TimeoutException:
-                raise SourceError(f"timed out waiting for {host} after {timeout:g}s") from None
-            except httpx.ConnectError as e:
-                raise SourceError(f"cannot reach {host} (no network?): {_reason(e)}") from None
-            except httpx.TooManyRedirects:
-                raise SourceError(f"too many redirects from {host}") from None
-            except httpx.HTTPError as e:
-                raise SourceError(f"HTTP error from {host}: {_reason(e)}") from None
+                    content = self._decode(bytes(raw), r.headers.get("content-encoding", ""), host)
+                return Response(str(r.url), r.status_code, r.headers, content, r.reason_phrase)
+        except SourceError:
+            raise
+        except httpx.TimeoutException:
+            raise _Retryable(f"timed out waiting for {host} after {timeout:g}s") from None
+        except httpx.ConnectError as e:
+            raise _Retryable(f"cannot reach {host} (no network?): {_reason(e)}") from None
+        except httpx.RemoteProtocolError as e:
+            raise _Retryable(f"{host} closed the connection: {_reason(e)}") from None
+        except httpx.TooManyRedirects:
+            raise SourceError(f"too many redirects from {host}") from None
+        except httpx.HTTPError as e:
+            raise SourceError(f"HTTP error from {host}: {_reason(e)}") from None
 
     def _decode(self, raw: bytes, encoding: str, host: str) -> bytes:
         encoding = encoding.strip().lower()
@@ -123,6 +220,18 @@ class Fetcher:
         if len(out) > self.max_bytes or d.unconsumed_tail:
             raise SourceError(f"response from {host} expands to more than {self.max_bytes} bytes; gave up")
         return out
+
+
+class _Retryable(Exception):
+    """A failure worth another attempt (timeout, refused or dropped connection)."""
+
+
+def _human(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    return f"{seconds / 3600:.1f}h"
 
 
 def _reason(e: Exception) -> str:

@@ -146,9 +146,11 @@ class TermIndex:
 
 
 # --- the search query language -------------------------------------------------------------------
-#   "acme cloud" OR acmecloud -anvil
+#   "acme cloud" OR acmecloud -anvil author:alice lang:en source:github
 # Terms next to each other must all appear (AND); OR joins the terms on either side of it and binds
 # tighter than AND, as in web search engines; a leading "-" excludes a word or phrase.
+# author:, source: and lang: filter (several values of one filter: any may match); sources pass
+# them to their APIs where the API allows, and every mention is re-checked locally.
 
 _QUERY_TOKEN = re.compile(r'\s*(-?)(?:"([^"]*)"|(\S+))')
 
@@ -157,11 +159,20 @@ class QueryError(ValueError):
     pass
 
 
+FILTERS = ("author", "source", "lang")
+_FILTER = re.compile(r"(author|source|lang):(\S+)$")
+
+
 @dataclass(frozen=True)
 class Search:
     text: str
     clauses: tuple[tuple[str, ...], ...]  # AND of ORs
     excluded: tuple[str, ...]
+    filters: tuple[tuple[str, tuple[str, ...]], ...] = ()  # ("author", ("alice", "bob")), ...
+
+    def filter(self, name: str) -> tuple[str, ...]:
+        """Values of a `name:value` filter (any of them may match); () when not given."""
+        return dict(self.filters).get(name, ())
 
     def alternatives(self) -> list[list[str]]:
         """The query expanded to OR-free conjunctions, for APIs without OR (each one request)."""
@@ -179,12 +190,25 @@ class Search:
             return False
         return all(any(t in found for t in clause) for clause in self.clauses)
 
+    def accepts(self, source: str, author: str, lang: str | None) -> bool:
+        """The `source:`, `author:` and `lang:` filters, checked locally on every mention."""
+        for name, values in self.filters:
+            if name == "source" and source not in values:
+                return False
+            if name == "author" and author.casefold() not in {v.casefold() for v in values}:
+                return False
+            # A mention whose source tells no language is kept: unknown is not "other".
+            if name == "lang" and lang and not any(lang.lower().startswith(v.lower()) for v in values):
+                return False
+        return True
+
 
 def parse_search(text: str) -> Search:
     if text.count('"') % 2:
         raise QueryError('unbalanced double quote')
     clauses: list[list[str]] = []
     excluded: list[str] = []
+    filters: dict[str, list[str]] = {}
     pending_or = False
     last_excluded = False  # OR must sit between two wanted terms, not next to an exclusion
     pos = 0
@@ -195,6 +219,10 @@ def parse_search(text: str) -> Search:
             break
         pos = m.end()
         neg, phrase, word = m.groups()
+        if phrase is None and not neg and _FILTER.match(word):
+            name, value = _FILTER.match(word).groups()
+            filters.setdefault(name, []).append(value)
+            continue
         term = (phrase if phrase is not None else word).strip()
         if phrase is None and word == "OR" and not neg:
             if last_excluded:
@@ -223,4 +251,5 @@ def parse_search(text: str) -> Search:
         raise QueryError("OR needs a term on each side")
     if not clauses:
         raise QueryError("needs at least one word or phrase to look for")
-    return Search(text, tuple(tuple(c) for c in clauses), tuple(excluded))
+    return Search(text, tuple(tuple(c) for c in clauses), tuple(excluded),
+                  tuple((k, tuple(v)) for k, v in filters.items()))

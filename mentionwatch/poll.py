@@ -132,7 +132,8 @@ async def poll_async(config: Config, conn, transport=None, only: tuple[str, ...]
     todo = pairs(config, only)
     if on_start:
         on_start(len(todo))
-    async with Fetcher(config.user_agent, config.per_host, config.max_bytes, transport) as fetcher:
+    async with Fetcher(config.user_agent, config.per_host, config.max_bytes, transport,
+                       retries=config.retries, max_wait=config.max_wait) as fetcher:
         runs = await asyncio.gather(
             *(_run_one(fetcher, conn, config, q, s, tagger, result, on_done) for q, s in todo)
         )

@@ -21,6 +21,8 @@ def isolated(tmp_path, monkeypatch):
     for var in ("MENTIONWATCH_CONFIG", "MENTIONWATCH_DB", "MENTIONWATCH_USER", "NO_COLOR", "FORCE_COLOR"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("COLUMNS", "200")
+    # Retries back off for a second in real use; tests need the behaviour, not the wait.
+    monkeypatch.setattr("mentionwatch.http.BACKOFF", 0.001)
     return tmp_path
 
 

@@ -17,6 +17,8 @@ from mentionwatch.sources import Mention, Option, SearchResult, iso_utc, parse_t
 from mentionwatch.text import strip_html
 
 NAME = "hackernews"
+DESCRIPTION = "Hacker News stories and comments (Algolia HN Search API)"
+NEEDS = "nothing"
 OPTIONS = {
     "base_url": Option(str, "https://hn.algolia.com", "API root; a mirror or a test server"),
     "hits_per_page": Option(int, 100, "hits per request (Algolia allows up to 1000)"),
@@ -82,7 +84,15 @@ def algolia_query(terms: list[str], excluded: tuple[str, ...]) -> str:
     return " ".join(parts)
 
 
-async def search(fetcher, query, options: dict, cursor: dict | None) -> SearchResult:
+def tags(authors: tuple[str, ...]) -> str:
+    """Algolia tags: comma is AND, parentheses OR; `author:` filters become author_ tags."""
+    base = "(story,comment)"
+    if not authors:
+        return base
+    return base + ",(" + ",".join(f"author_{a}" for a in authors) + ")"
+
+
+async def search(fetcher, query, options: dict, cursor: dict | None, state: dict | None = None) -> SearchResult:
     from mentionwatch.errors import SourceError
 
     now = int(time.time())
@@ -110,7 +120,7 @@ async def search(fetcher, query, options: dict, cursor: dict | None) -> SearchRe
                 filters = f"created_at_i>={since}" + (f",created_at_i<={upper}" if upper is not None else "")
                 params = {
                     "query": q,
-                    "tags": "(story,comment)",
+                    "tags": tags(query.search.filter("author")),
                     "numericFilters": filters,
                     "hitsPerPage": per_page,
                     "page": page,

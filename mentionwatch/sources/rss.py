@@ -16,6 +16,8 @@ from mentionwatch.sources import Mention, Option, SearchResult, iso_utc
 from mentionwatch.text import strip_html
 
 NAME = "rss"
+DESCRIPTION = "any RSS or Atom feed listed in a query's feeds: (Google Alerts, Google News, forums)"
+NEEDS = "feed URLs in the query"
 OPTIONS = {
     "max_entries": Option(int, 500, "most entries read from one feed per poll"),
 }
@@ -81,7 +83,7 @@ def parse(content: bytes, feed_url: str, headers: dict | None = None, max_entrie
     return out
 
 
-async def search(fetcher, query, options: dict, cursor: dict | None) -> SearchResult:
+async def search(fetcher, query, options: dict, cursor: dict | None, state: dict | None = None) -> SearchResult:
     import asyncio
 
     from mentionwatch.errors import SourceError
@@ -102,4 +104,4 @@ async def search(fetcher, query, options: dict, cursor: dict | None) -> SearchRe
             mentions.extend(r)
     # A feed that failed is this source's error (the poll exits non-zero), but it never throws
     # away what the other feeds of the query returned.
-    return SearchResult(mentions, None, [], len(query.feeds), errors)
+    return SearchResult(mentions, None, requests=len(query.feeds), errors=errors)
