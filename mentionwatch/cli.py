@@ -162,7 +162,8 @@ def init(config_path, force):
 @click.option("--json", "as_json", is_flag=True, help="Print the new mentions as JSON Lines.")
 @click.option("--source", "only", multiple=True, metavar="NAME", help="Poll only this source (repeatable).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress or summary, even at a terminal.")
-def poll(config_path, db_path, as_json, only, quiet):
+@click.option("--force", is_flag=True, help="Poll every source now, even one polled less than its interval ago.")
+def poll(config_path, db_path, as_json, only, quiet, force):
     """Fetch new mentions from every source, tag them, store them.
 
     Silent on success when not at a terminal, so cron mails only problems. Exit status: 0 all
@@ -185,7 +186,7 @@ def poll(config_path, db_path, as_json, only, quiet):
     interactive = sys.stderr.isatty() and not quiet
     with poll_mod.PollLock(path):
         conn = store.open_db(path)
-        result = _run_poll(poll_mod, cfg, conn, tuple(only), interactive)
+        result = _run_poll(poll_mod, cfg, conn, tuple(only), interactive, force)
         if as_json:
             from mentionwatch.render import emit_json, mention_json
 
@@ -195,9 +196,9 @@ def poll(config_path, db_path, as_json, only, quiet):
         sys.exit(int(ExitCode.SOURCES_FAILED))
 
 
-def _run_poll(poll_mod, cfg, conn, only, interactive):
+def _run_poll(poll_mod, cfg, conn, only, interactive, force):
     if not interactive:
-        return poll_mod.poll(cfg, conn, only=only)
+        return poll_mod.poll(cfg, conn, only=only, force=force)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from mentionwatch.render import console
@@ -212,15 +213,21 @@ def _run_poll(poll_mod, cfg, conn, only, interactive):
         def on_done(run):
             progress.update(task, advance=1, description=f"{run.source}/{run.query}")
 
-        return poll_mod.poll(cfg, conn, only=only, on_start=on_start, on_done=on_done)
+        return poll_mod.poll(cfg, conn, only=only, on_start=on_start, on_done=on_done, force=force)
 
 
 def _report_poll(result, interactive):
     from mentionwatch.text import safe
 
     for run in result.runs:
-        if run.error:
-            click.echo(f"mentionwatch: {run.source} (query {run.query}): {safe(run.error, False)}", err=True)
+        where = f"{run.source} (query {run.query})"
+        if run.status == "failed":
+            click.echo(f"mentionwatch: {where}: {safe(run.error, False)}", err=True)
+        elif run.status in ("skipped", "deferred") and (run.tell or interactive):
+            click.echo(f"mentionwatch: note: {where}: {run.status}: {safe(run.error, False)}", err=True)
+        if interactive:
+            for note in run.notes:
+                click.echo(f"mentionwatch: note: {where}: {safe(note, False)}", err=True)
         for gap in run.gaps:
             click.echo(f"mentionwatch: warning: {run.source} (query {run.query}): {safe(gap, False)}", err=True)
     for rule, n in result.rule_timeouts.items():
@@ -228,8 +235,9 @@ def _report_poll(result, interactive):
     if interactive:
         new = sum(r.new for r in result.runs)
         fetched = sum(r.fetched for r in result.runs)
-        ok = len(result.runs) - len(result.failed)
-        click.echo(f"{ok}/{len(result.runs)} sources ok, {fetched} fetched, {new} new", err=True)
+        ok = sum(r.status == "ok" for r in result.runs)
+        later = f", {len(result.not_due)} not due yet" if result.not_due else ""
+        click.echo(f"{ok}/{len(result.runs)} sources ok, {fetched} fetched, {new} new{later}", err=True)
         if new:
             click.echo("Next: mentionwatch triage", err=True)
 

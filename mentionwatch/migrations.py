@@ -91,5 +91,24 @@ def m001_initial(db) -> None:
     db["events"].create_index(["mention_id", "at"])
 
 
-MIGRATIONS = [m001_initial]
+def m002_sources_and_dedup(db) -> None:
+    # Per-source memory across runs: rate-limit "not before" times, login sessions, and which
+    # notices were already given (so cron is told once, not every five minutes).
+    db["source_state"].create({"source": str, "value": str, "updated_at": str}, pk="source")
+    # The same post found by several queries is one mention linked to each query.
+    db["mention_queries"].create({"mention_id": str, "query": str, "first_seen_at": str}, pk=("mention_id", "query"))
+    db.execute("INSERT INTO mention_queries SELECT id, query, first_seen_at FROM mentions")
+    db["mention_queries"].create_index(["query"])
+    # Cross-posts: same source, same author, same text at another URL -> grouped under the first.
+    db["mentions"].add_column("content_hash", str)
+    db["mentions"].add_column("dupe_of", str)
+    db["mentions"].create_index(["content_hash"])
+    # What each run per (query, source) ended as: ok, failed, skipped (missing setup), deferred.
+    db["polls"].add_column("status", str)
+    db["polls"].add_column("notes", str)
+    db.execute("UPDATE polls SET status = CASE WHEN error IS NULL THEN 'ok' ELSE 'failed' END")
+    db["polls"].create_index(["query", "source", "started_at"])
+
+
+MIGRATIONS = [m001_initial, m002_sources_and_dedup]
 LATEST = len(MIGRATIONS)

@@ -23,21 +23,25 @@ from mentionwatch.rules import Tagger
 class SourceRun:
     query: str
     source: str
+    status: str = "ok"  # ok, failed, skipped (cannot run: setup missing), deferred (rate limited)
     fetched: int = 0
     new: int = 0
     error: str | None = None
     gaps: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     new_ids: list[str] = field(default_factory=list)
+    tell: bool = True  # print the skip/defer note (once per source per cause; always at a terminal)
 
 
 @dataclass
 class PollResult:
     runs: list[SourceRun]
     rule_timeouts: dict[str, int] = field(default_factory=dict)
+    not_due: list[tuple[str, str]] = field(default_factory=list)  # (query, source) within `interval`
 
     @property
     def failed(self) -> list[SourceRun]:
-        return [r for r in self.runs if r.error]
+        return [r for r in self.runs if r.status == "failed"]
 
     @property
     def new_ids(self) -> list[str]:
@@ -63,6 +67,9 @@ def mention_row(m: sources_mod.Mention, query: str, tagger: Tagger, now: str, ti
 
 
 def matches_query(m: sources_mod.Mention, query: Query, index: TermIndex) -> bool:
+    """The user's words, checked here whatever the API matched (APIs match prefixes and stems)."""
+    if not query.search.accepts(m.source, m.author, (m.extra or {}).get("lang")):
+        return False
     words = own_words(m.kind, m.title, m.text, m.author, m.url)
     return query.search.matches(index.find(f"{words['title']}\n{words['text']}"))
 
@@ -75,27 +82,96 @@ def pairs(config: Config, only: tuple[str, ...] = ()) -> list[tuple[Query, str]]
                 continue
             if s == "rss" and not q.feeds:
                 continue  # nothing to read: a query without feeds simply has no rss part
+            if q.search.filter("source") and s not in q.search.filter("source"):
+                continue
             out.append((q, s))
     return out
 
 
+def _seconds_since(iso: str | None, now: float) -> float | None:
+    if not iso:
+        return None
+    from datetime import datetime
+
+    try:
+        return now - datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+class _Sources:
+    """What the poll knows per source: its module, its saved state (sessions, not-before times,
+    notices already given), and whether it can run at all this time."""
+
+    def __init__(self, conn, config: Config):
+        self.conn = conn
+        self.config = config
+        self.states: dict[str, dict] = {}
+
+    def state(self, source: str) -> dict:
+        if source not in self.states:
+            self.states[source] = store.get_source_state(self.conn, source)
+        return self.states[source]
+
+    def blocked(self, source: str, now: float) -> str | None:
+        """Why this source must not run now (rate-limit deferral, missing setup), or None."""
+        until = self.state(source).get("not_before", 0)
+        if until > now:
+            return f"deferred until {sources_mod.iso_utc(until)} (rate limit)"
+        check = getattr(sources_mod.module(source), "check", None)
+        return check(self.config.sources[source]) if check else None
+
+
+def _due(conn, query: Query, source: str, interval: float, now: float) -> bool:
+    if interval <= 0:
+        return True
+    last = store.last_poll(conn, query.name, source, ("ok", "failed"))
+    ago = _seconds_since(last["started_at"] if last else None, now)
+    return ago is None or ago >= interval - 1  # a second of slack: cron is not exact
+
+
 async def _run_one(fetcher, conn, config: Config, query: Query, source: str, tagger: Tagger,
-                   result: PollResult, on_done: Callable[[SourceRun], None] | None) -> SourceRun:
+                   result: PollResult, srcs: _Sources,
+                   on_done: Callable[[SourceRun], None] | None) -> SourceRun:
+    import time
+
+    from mentionwatch.errors import MissingCredentials, RateLimited
+
     run = SourceRun(query.name, source)
     started = store.utcnow()
     options = config.sources[source]
     mod = sources_mod.module(source)
+    state = srcs.state(source)
     res = None
-    try:
-        cursor = store.get_cursor(conn, query.name, source)
-        async with asyncio.timeout(options["deadline"]):
-            res = await mod.search(fetcher, query, options, cursor)
-    except SourceError as e:
-        run.error = str(e)
-    except TimeoutError:
-        run.error = f"gave up after the {options['deadline']:g}s deadline for one poll of this source"
-    except Exception as e:  # a bug or a payload nobody foresaw must not take the other sources down
-        run.error = f"unexpected {type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
+    blocked = srcs.blocked(source, time.time())
+    if blocked:
+        run.status = "deferred" if "deferred" in blocked else "skipped"
+        run.error = blocked
+    else:
+        try:
+            cursor = store.get_cursor(conn, query.name, source)
+            async with asyncio.timeout(options["deadline"]):
+                res = await mod.search(fetcher, query, options, cursor, state)
+        except RateLimited as e:
+            run.status, run.error = "deferred", str(e)
+            state["not_before"] = max(state.get("not_before", 0), e.until)
+            run.gaps = [f"rate limited: {e}; items posted meanwhile are fetched next time if the API still has them"]
+        except MissingCredentials as e:
+            run.status, run.error = "skipped", str(e)
+        except SourceError as e:
+            run.status, run.error = "failed", str(e)
+        except TimeoutError:
+            run.status = "failed"
+            run.error = f"gave up after the {options['deadline']:g}s deadline for one poll of this source"
+        except Exception as e:  # a bug or a payload nobody foresaw must not take the other sources down
+            run.status = "failed"
+            run.error = f"unexpected {type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
+    if run.status in ("skipped", "deferred"):
+        # Cron runs every few minutes: say it once per cause, then only `health`/`sources` show it.
+        told = state.setdefault("told", {})
+        run.tell = told.get(query.name) != run.error
+        told[query.name] = run.error
+    rows = []
     if res is not None:
         index = TermIndex()
         for t in query.search.terms():
@@ -103,20 +179,21 @@ async def _run_one(fetcher, conn, config: Config, query: Query, source: str, tag
         kept = [m for m in res.mentions if matches_query(m, query, index)]
         run.fetched = len(res.mentions)
         run.gaps = res.gaps
+        run.notes = res.notes
         if res.errors:
-            run.error = "; ".join(res.errors)
+            run.status, run.error = "failed", "; ".join(res.errors)
         now = store.utcnow()
         rows = [mention_row(m, query.name, tagger, now, result.rule_timeouts) for m in kept]
-        with store.write(conn):
+        state.get("told", {}).pop(query.name, None)
+    with store.write(conn):
+        if rows:
             run.new_ids = store.save_mentions(conn, rows)
-            if res.cursor is not None:
-                store.set_cursor(conn, query.name, source, res.cursor)
-            store.save_poll(conn, query.name, source, started, store.utcnow(), run.fetched, len(run.new_ids),
-                            res.requests, run.error, run.gaps)
-        run.new = len(run.new_ids)
-    else:
-        with store.write(conn):
-            store.save_poll(conn, query.name, source, started, store.utcnow(), 0, 0, 0, run.error, [])
+        if res is not None and res.cursor is not None:
+            store.set_cursor(conn, query.name, source, res.cursor)
+        store.save_poll(conn, query.name, source, started, store.utcnow(), run.fetched, len(run.new_ids),
+                        res.requests if res else 0, run.error, run.gaps, run.status, run.notes)
+        store.set_source_state(conn, source, state)
+    run.new = len(run.new_ids)
     if on_done:
         on_done(run)
     return run
@@ -124,18 +201,29 @@ async def _run_one(fetcher, conn, config: Config, query: Query, source: str, tag
 
 async def poll_async(config: Config, conn, transport=None, only: tuple[str, ...] = (),
                      on_start: Callable[[int], None] | None = None,
-                     on_done: Callable[[SourceRun], None] | None = None) -> PollResult:
+                     on_done: Callable[[SourceRun], None] | None = None,
+                     force: bool = False) -> PollResult:
+    """Poll every (query, source) pair that is due. `force` ignores the sources' `interval`."""
+    import time
+
     from mentionwatch.http import Fetcher
 
     tagger = Tagger(config.rules, config.default_urgency)
     result = PollResult([])
-    todo = pairs(config, only)
+    srcs = _Sources(conn, config)
+    now = time.time()
+    todo = []
+    for q, s in pairs(config, only):
+        if force or _due(conn, q, s, config.sources[s]["interval"], now):
+            todo.append((q, s))
+        else:
+            result.not_due.append((q.name, s))
     if on_start:
         on_start(len(todo))
     async with Fetcher(config.user_agent, config.per_host, config.max_bytes, transport,
                        retries=config.retries, max_wait=config.max_wait) as fetcher:
         runs = await asyncio.gather(
-            *(_run_one(fetcher, conn, config, q, s, tagger, result, on_done) for q, s in todo)
+            *(_run_one(fetcher, conn, config, q, s, tagger, result, srcs, on_done) for q, s in todo)
         )
     result.runs = list(runs)
     return result

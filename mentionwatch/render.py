@@ -18,7 +18,7 @@ STATE_STYLE = {"new": "bold", "acked": "cyan", "resolved": "green", "ignored": "
 # Fields every JSON line of a mention carries (the README documents them; tools rely on them).
 MENTION_FIELDS = (
     "id", "source", "query", "kind", "url", "author", "title", "text", "created_at", "first_seen_at",
-    "urgency", "rules", "matches", "state", "state_changed_at", "state_by",
+    "urgency", "rules", "matches", "state", "state_changed_at", "state_by", "queries", "dupe_of",
 )
 
 

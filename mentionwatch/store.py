@@ -19,7 +19,7 @@ from mentionwatch.errors import MentionwatchError
 STATES = ("new", "acked", "resolved", "ignored")
 OPEN_STATES = ("new", "acked")
 URGENCY_RANK = {"critical": 0, "high": 1, "normal": 2, "low": 3}
-JSON_COLUMNS = ("rules", "matches", "extra")
+JSON_COLUMNS = ("rules", "matches", "extra", "queries")
 BUSY_TIMEOUT_MS = 30_000
 # One encoder for every row: json.dumps with options builds a new encoder per call.
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -93,29 +93,47 @@ def write(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 
 _MENTION_COLUMNS = (
     "id", "source", "native_id", "kind", "query", "author", "title", "text", "url", "created_at",
-    "first_seen_at", "urgency", "urgency_rank", "rules", "matches", "state", "extra",
+    "first_seen_at", "urgency", "urgency_rank", "rules", "matches", "state", "extra", "content_hash", "dupe_of",
 )
 _JSON_POSITIONS = [(i, {} if c == "extra" else []) for i, c in enumerate(_MENTION_COLUMNS) if c in JSON_COLUMNS]
+_HASH = _MENTION_COLUMNS.index("content_hash")
+_DUPE = _MENTION_COLUMNS.index("dupe_of")
 _INSERT = (
     f"INSERT INTO mentions ({', '.join(_MENTION_COLUMNS)}) VALUES ({', '.join('?' * len(_MENTION_COLUMNS))}) "
     "ON CONFLICT(id) DO NOTHING"
 )
+MIN_CROSSPOST_CHARS = 40  # shorter texts ("+1", "same here") are alike by chance, not cross-posts
+
+
+def content_hash(source: str, author: str, text: str) -> str | None:
+    """Same source, same author, same words: a cross-post, whatever its URL."""
+    import hashlib
+
+    words = " ".join(text.split()).casefold()
+    if not author or len(words) < MIN_CROSSPOST_CHARS:
+        return None
+    return hashlib.sha1(f"{source}\0{author.casefold()}\0{words}".encode()).hexdigest()
+
+
+def _in_chunks(conn, sql: str, values: list) -> Iterator[sqlite3.Row]:
+    """`sql` has one `{}` where an IN list goes; SQLite limits bound parameters per statement."""
+    for i in range(0, len(values), 500):
+        chunk = values[i : i + 500]
+        yield from conn.execute(sql.format(", ".join("?" * len(chunk))), chunk)
 
 
 def save_mentions(conn: sqlite3.Connection, rows: list[dict]) -> list[str]:
     """Insert mentions that are not stored yet; return the ids that were new.
 
     A mention already stored is left exactly as it is: its state, first_seen_at and triage history
-    are never overwritten by a re-poll. Call inside write().
+    are never overwritten by a re-poll; it is only linked to the query that found it again.
+    A new mention with the same text by the same author as a stored one is a cross-post: it is
+    stored, marked `dupe_of` the first, and kept out of triage. Call inside write().
     """
     if not rows:
         return []
-    existing: set[str] = set()
     ids = [r["id"] for r in rows]
-    for i in range(0, len(ids), 500):
-        chunk = ids[i : i + 500]
-        q = f"SELECT id FROM mentions WHERE id IN ({', '.join('?' * len(chunk))})"
-        existing.update(r[0] for r in conn.execute(q, chunk))
+    existing = {r[0] for r in _in_chunks(conn, "SELECT id FROM mentions WHERE id IN ({})", ids)}
     new_rows = []
     seen = set()
     for r in rows:
@@ -125,9 +143,24 @@ def save_mentions(conn: sqlite3.Connection, rows: list[dict]) -> list[str]:
         values = [r.get(c) for c in _MENTION_COLUMNS]
         for i, empty in _JSON_POSITIONS:
             values[i] = _encode(values[i] if values[i] is not None else empty)
+        values[_HASH] = content_hash(r["source"], r.get("author") or "", r.get("text") or "")
         new_rows.append(values)
+    _link_queries(conn, rows)
     if not new_rows:
         return []
+    hashes = list({v[_HASH] for v in new_rows if v[_HASH]})
+    first: dict[str, str] = {}
+    if hashes:
+        sql = "SELECT content_hash, id FROM mentions WHERE content_hash IN ({}) AND dupe_of IS NULL ORDER BY rowid"
+        for h, mid in _in_chunks(conn, sql, hashes):
+            first.setdefault(h, mid)
+    for v in new_rows:
+        h = v[_HASH]
+        if h:
+            if h in first:
+                v[_DUPE] = first[h]
+            else:
+                first[h] = v[0]
     # New rows get rowids above the current maximum, so one statement indexes them all.
     top = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM mentions").fetchone()[0]
     conn.executemany(_INSERT, new_rows)
@@ -137,12 +170,56 @@ def save_mentions(conn: sqlite3.Connection, rows: list[dict]) -> list[str]:
     return [r[0] for r in new_rows]
 
 
-def save_poll(conn, query: str, source: str, started_at: str, finished_at: str, fetched: int, new: int,
-              requests: int, error: str | None, gaps: list[str]) -> None:
+def _link_queries(conn, rows: list[dict]) -> None:
+    conn.executemany(
+        "INSERT INTO mention_queries (mention_id, query, first_seen_at) VALUES (?, ?, ?) "
+        "ON CONFLICT(mention_id, query) DO NOTHING",
+        [(r["id"], r["query"], r["first_seen_at"]) for r in rows],
+    )
+
+
+def queries_of(conn, mention_id: str) -> list[str]:
+    return [r[0] for r in conn.execute(
+        "SELECT query FROM mention_queries WHERE mention_id = ? ORDER BY first_seen_at, query", (mention_id,))]
+
+
+def copies_of(conn, mention_id: str) -> list[dict]:
+    """Cross-posts grouped under this mention."""
+    return [dict(r) for r in conn.execute(
+        "SELECT id, url, created_at FROM mentions WHERE dupe_of = ? ORDER BY created_at", (mention_id,))]
+
+
+def get_source_state(conn, source: str) -> dict:
+    row = conn.execute("SELECT value FROM source_state WHERE source = ?", (source,)).fetchone()
+    return json.loads(row[0]) if row else {}
+
+
+def set_source_state(conn, source: str, value: dict) -> None:
     conn.execute(
-        "INSERT INTO polls (query, source, started_at, finished_at, fetched, new, requests, error, gaps) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (query, source, started_at, finished_at, fetched, new, requests, error, json.dumps(gaps)),
+        "INSERT INTO source_state (source, value, updated_at) VALUES (?, ?, ?) "
+        "ON CONFLICT(source) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+        (source, json.dumps(value), utcnow()),
+    )
+
+
+def last_poll(conn, query: str, source: str, statuses: tuple[str, ...] = ("ok",)) -> dict | None:
+    row = conn.execute(
+        f"SELECT * FROM polls WHERE query = ? AND source = ? AND status IN ({', '.join('?' * len(statuses))}) "
+        "ORDER BY started_at DESC, id DESC LIMIT 1",
+        (query, source, *statuses),
+    ).fetchone()
+    return dict(row) if row else None
+
+
+def save_poll(conn, query: str, source: str, started_at: str, finished_at: str, fetched: int, new: int,
+              requests: int, error: str | None, gaps: list[str], status: str | None = None,
+              notes: list[str] | None = None) -> None:
+    status = status or ("failed" if error else "ok")
+    conn.execute(
+        "INSERT INTO polls (query, source, started_at, finished_at, fetched, new, requests, error, gaps, status, notes) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (query, source, started_at, finished_at, fetched, new, requests, error, json.dumps(gaps), status,
+         json.dumps(notes or [])),
     )
 
 
@@ -169,11 +246,7 @@ def set_state(conn, ids: list[str], state: str, who: str, note: str | None = Non
     now = utcnow()
     changed = []
     with write(conn):
-        current = {}
-        for i in range(0, len(ids), 500):
-            chunk = ids[i : i + 500]
-            q = f"SELECT id, state FROM mentions WHERE id IN ({', '.join('?' * len(chunk))})"
-            current.update({r[0]: r[1] for r in conn.execute(q, chunk)})
+        current = {r[0]: r[1] for r in _in_chunks(conn, "SELECT id, state FROM mentions WHERE id IN ({})", ids)}
         missing = [i for i in ids if i not in current]
         if missing:
             raise MentionwatchError(f"no such mention: {', '.join(missing[:5])}" + (" ..." if len(missing) > 5 else ""))
@@ -245,9 +318,13 @@ def list_mentions(
     since: str | None = None,
     search: str | None = None,
     limit: int | None = None,
+    copies: bool = False,
 ) -> list[dict]:
-    """Mentions most urgent first, then oldest first (the one that has waited longest)."""
+    """Mentions most urgent first, then oldest first (the one that has waited longest).
+    Cross-posts (dupe_of set) are left out unless `copies`: their first post stands for them."""
     where, params = [], []
+    if not copies:
+        where.append("m.dupe_of IS NULL")
 
     def one_of(column: str, values: Iterable[str]) -> None:
         values = list(values)
@@ -274,7 +351,8 @@ def list_mentions(
         join = "JOIN mentions_fts f ON f.rowid = m.rowid"
         where.append("mentions_fts MATCH ?")
         params.append(fts_query(search))
-    sql = f"SELECT m.* FROM mentions m {join}"
+    sql = (f"SELECT m.*, (SELECT json_group_array(query) FROM mention_queries q WHERE q.mention_id = m.id) "
+           f"AS queries FROM mentions m {join}")
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += " ORDER BY m.urgency_rank, m.created_at, m.id"
@@ -285,7 +363,9 @@ def list_mentions(
 
 
 def get_mention(conn, mention_id: str) -> dict | None:
-    row = conn.execute("SELECT * FROM mentions WHERE id = ?", (mention_id,)).fetchone()
+    row = conn.execute(
+        "SELECT m.*, (SELECT json_group_array(query) FROM mention_queries q WHERE q.mention_id = m.id) AS queries "
+        "FROM mentions m WHERE id = ?", (mention_id,)).fetchone()
     return row_to_dict(row) if row else None
 
 
