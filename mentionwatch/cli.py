@@ -465,6 +465,92 @@ def retag(config_path, db_path):
     click.echo(f"{checked} mentions checked, {changed} retagged", err=True)
 
 
+# --- health and sources ------------------------------------------------------------------------------
+
+
+@cli.command()
+@config_options
+@output_options
+def health(config_path, db_path, as_json, as_table):
+    """Is every source working and complete? Per query and source: status, last success,
+    high-water mark, detection lag (first seen minus posted), and gaps where items may be missing.
+
+    Exit status 5 when a source is failing or has had no successful poll for longer than its
+    max_silence (default: health.max_silence, 1 day), so cron can alert.
+
+    \b
+    Examples:
+      mentionwatch health
+      mentionwatch health --json | jq 'select(.healthy | not)'
+      0 8 * * * mentionwatch health >/dev/null || echo "mentionwatch needs a look"
+    """
+    from mentionwatch.health import report
+
+    conn, cfg = open_store(config_path, db_path)
+    rows = report(cfg, conn)
+    if want_json(as_json, as_table):
+        from mentionwatch.render import emit_json
+
+        emit_json(rows)
+    else:
+        from mentionwatch.render import console, health_table
+
+        console().print(health_table(rows))
+    if not all(r["healthy"] for r in rows):
+        sys.exit(int(ExitCode.UNHEALTHY))
+
+
+@cli.command("sources")
+@config_options
+@output_options
+def sources_command(config_path, db_path, as_json, as_table):
+    """The sources mentionwatch can search, what each needs, and whether it is ready.
+
+    Third-party sources plug in through the `mentionwatch.sources` entry point group.
+
+    \b
+    Example:
+      mentionwatch sources
+    """
+    import time
+
+    from mentionwatch import sources as sources_mod
+    from mentionwatch import store
+
+    conn, cfg = open_store(config_path, db_path)
+    rows = []
+    used = {s for q in cfg.queries for s in q.sources}
+    for name in sources_mod.names():
+        mod = sources_mod.module(name)
+        check = getattr(mod, "check", None)
+        problem = check(cfg.sources[name]) if check else None
+        until = store.get_source_state(conn, name).get("not_before", 0)
+        if problem:
+            status = f"not ready: {problem}"
+        elif until > time.time():
+            status = f"deferred until {sources_mod.iso_utc(until)}"
+        else:
+            status = "ready"
+        target = sources_mod.registry()[name]
+        rows.append({
+            "name": name,
+            "description": getattr(mod, "DESCRIPTION", ""),
+            "needs": getattr(mod, "NEEDS", ""),
+            "status": status,
+            "used_by_queries": name in used,
+            "builtin": name in sources_mod.BUILTIN,
+            "module": getattr(target, "value", target),
+        })
+    if want_json(as_json, as_table):
+        from mentionwatch.render import emit_json
+
+        emit_json(rows)
+        return
+    from mentionwatch.render import console, sources_table
+
+    console().print(sources_table(rows))
+
+
 # --- demo ------------------------------------------------------------------------------------------
 
 

@@ -57,6 +57,7 @@ class Config:
     max_bytes: int
     retries: int
     max_wait: float
+    max_silence: float  # health: a source with no success for this long is unhealthy
     sources: dict[str, dict[str, Any]]
     queries: tuple[Query, ...]
     rules: tuple[Rule, ...]
@@ -313,7 +314,8 @@ def _number(doc, key, value, minimum=0, integer=False):
     return value
 
 
-TOP_KEYS = ("database", "me", "default_urgency", "http", "sources", "queries", "rules")
+TOP_KEYS = ("database", "me", "default_urgency", "http", "health", "sources", "queries", "rules")
+HEALTH_KEYS = ("max_silence",)
 HTTP_KEYS = ("user_agent", "per_host", "max_bytes", "retries", "max_wait")
 QUERY_KEYS = ("name", "search", "sources", "feeds")
 RULE_KEYS = ("name", "urgency", "any", "all", "none", "regex", "fields", "sources")
@@ -347,12 +349,15 @@ def parse(text: str, file: str | None) -> Config:
     retries = _number(doc, "http.retries", http.get("retries", 2), minimum=0, integer=True)
     max_wait = _number(doc, "http.max_wait", http.get("max_wait", 30), minimum=0)
 
+    health = _mapping(doc, "health", _or_empty(raw, "health", {}), HEALTH_KEYS)
+    max_silence = _duration(doc, "health.max_silence", health.get("max_silence", 86400))
+
     srcs = _sources(doc, _or_empty(raw, "sources", {}))
     queries = _queries(doc, raw.get("queries"))
     rules = _rules(doc, _or_empty(raw, "rules", []))
     return Config(
         path=file, database=database, me=me, default_urgency=default_urgency, user_agent=user_agent,
-        per_host=per_host, max_bytes=max_bytes, retries=retries, max_wait=max_wait, sources=srcs, queries=queries, rules=rules, lines=doc.lines,
+        per_host=per_host, max_bytes=max_bytes, retries=retries, max_wait=max_wait, max_silence=max_silence, sources=srcs, queries=queries, rules=rules, lines=doc.lines,
     )
 
 

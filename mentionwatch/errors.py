@@ -13,6 +13,7 @@ class ExitCode(enum.IntEnum):
     USAGE = 2  # bad command line or bad config
     SOURCES_FAILED = 3  # poll: at least one source failed; the others' mentions were stored
     LOCKED = 4  # poll: another poll holds the lock
+    UNHEALTHY = 5  # health: a source is failing or has been silent longer than its limit
 
 
 class MentionwatchError(Exception):

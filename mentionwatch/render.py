@@ -224,3 +224,59 @@ def _matched_terms(matches: list[dict]):
         for term in m.get("terms", []):
             idx.add(term)
     return idx
+
+
+def _duration_text(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    if seconds < 172800:
+        return f"{seconds // 3600}h"
+    return f"{seconds // 86400}d"
+
+
+HEALTH_STYLE = {"ok": "green", "failing": "bold red", "silent": "bold red", "deferred": "yellow",
+                "skipped": "dim", "never polled": "dim"}
+
+
+def health_table(rows: list[dict]):
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+    for col in ("query", "source", "status", "last success", "high-water", "lag", "gaps 7d"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("problem", overflow="fold", ratio=1)
+    for r in rows:
+        problem = r.get("last_error") or r.get("latest_gap") or ""
+        table.add_row(
+            Text(safe(r["query"], False)), Text(safe(r["source"], False)),
+            Text(r["status"], style=HEALTH_STYLE.get(r["status"], "")),
+            Text(age(r["last_success_at"]) if r["last_success_at"] else "never"),
+            Text(safe(r["high_water"] or "-", False)),
+            Text(_duration_text(r["lag_median_s"])),
+            Text(str(r["gaps_7d"]), style="yellow" if r["gaps_7d"] else ""),
+            Text(safe(problem, False), style="dim"),
+        )
+    return table
+
+
+def sources_table(rows: list[dict]):
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+    table.add_column("source", no_wrap=True)
+    for col in ("what it searches", "needs", "status"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        name = Text(safe(r["name"], False), style="bold" if r["used_by_queries"] else "")
+        if not r["builtin"]:
+            name.append(" (plugin)", style="dim")
+        table.add_row(name, Text(safe(r["description"], False)), Text(safe(r["needs"], False)),
+                      Text(safe(r["status"], False), style="green" if r["status"] == "ready" else "yellow"))
+    return table
