@@ -1,0 +1,403 @@
+"""Reddit posts (and comments, when search returns them) through the OAuth API, or the RSS search
+feeds when no app credentials are set.
+
+OAuth ("application only"): with REDDIT_CLIENT_ID and REDDIT_CLIENT_SECRET in the environment, a
+bearer token comes from the client-credentials grant and is kept with its expiry in the source's
+`state` (the secret never is), so a poll asks for a new one only when it has run out. Searches go to
+`<base_url>/search` (or `/r/<sub>/search` for each of `subreddits`), newest first, paged with `after`
+until an item older than the cursor shows up. Reddit's new search has no date filter, and a listing
+ends after a few hundred results: a burst beyond that, or beyond `max_pages`, is reported as a gap.
+
+RSS fallback (no credentials): `search.rss` per subreddit or site-wide, one page of the newest
+`limit` results, parsed by the rss source's feedparser code. It sees less: no comments, no scores,
+no link target of link posts, one page only; Reddit throttles and sometimes blocks anonymous feeds.
+
+Cursor: the newest `created_utc` seen (epoch seconds), the same in both modes. Items of that very
+second are asked for again (>=), and ids dedupe them. Ids are Reddit fullnames (`t3_abc`), which the
+Atom feeds use as entry ids too, so switching modes never stores a post twice.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+import time
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from mentionwatch.sources import Mention, Option, SearchResult, env, iso_utc
+
+NAME = "reddit"
+DESCRIPTION = "Reddit posts (OAuth search API; anonymous RSS search feeds as a fallback)"
+NEEDS = "REDDIT_CLIENT_ID and REDDIT_CLIENT_SECRET (optional: without them, RSS feeds that see less)"
+DEFAULT_ON = True
+OPTIONS = {
+    "base_url": Option(str, "https://oauth.reddit.com", "OAuth API root; a mirror or a test server"),
+    "auth_url": Option(str, "https://www.reddit.com/api/v1/access_token", "where app-only tokens come from"),
+    "rss_url": Option(str, "https://www.reddit.com", "root of the RSS search feeds used without credentials"),
+    "client_id_env": Option(str, "REDDIT_CLIENT_ID", "environment variable holding the app's client id"),
+    "client_secret_env": Option(str, "REDDIT_CLIENT_SECRET", "environment variable holding the app's secret"),
+    "user_agent": Option(str, "python:mentionwatch:0.1 (brand-mention monitor)",
+                         "User-Agent sent to Reddit, which requires a unique, descriptive one"),
+    "subreddits": Option(list, [], "search only these subreddits, each on its own (empty: all of Reddit)"),
+    "limit": Option(int, 100, "results per request (Reddit allows up to 100)"),
+    "max_pages": Option(int, 10, "most requests per subreddit per poll; beyond it a gap is recorded"),
+    "lookback_hours": Option(int, 48, "how far back the first poll of a query looks"),
+}
+SITE = "https://www.reddit.com"
+LISTING_END = 250  # Reddit search stops paging after about this many results (listings at 1000)
+MAX_QUERY = 512  # Reddit rejects longer q parameters
+TOKEN_MARGIN = 60  # seconds before expiry when a token counts as spent
+_FULLNAME = re.compile(r"t[1-6]_[0-9a-z]+")
+_BOILERPLATE = re.compile(r"\s*submitted by\s+(?:/?u/\S+|\[deleted\])\s*(?:\[link\])?\s*(?:\[comments\])?\s*\Z")
+
+
+def check(options: dict) -> str | None:
+    """Both credentials or neither (the RSS fallback); one of the two is a mistake worth saying."""
+    id_env, secret_env = options["client_id_env"], options["client_secret_env"]
+    has_id, has_secret = env(id_env) is not None, env(secret_env) is not None
+    if has_id and not has_secret:
+        return f"needs {secret_env} in the environment too ({id_env} is set)"
+    if has_secret and not has_id:
+        return f"needs {id_env} in the environment too ({secret_env} is set)"
+    return None
+
+
+# --- parsing ---------------------------------------------------------------------------------------
+
+
+def permalink(path: str) -> str:
+    """https://www.reddit.com + permalink, without the tracking query (`?ref=search_posts`)."""
+    parts = urlsplit(path if path.startswith("http") else SITE + path)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+def _subreddit_of(url: str) -> str:
+    m = re.match(r"/r/([^/]+)/", urlsplit(url).path)
+    return m.group(1) if m else ""
+
+
+def parse(payload: dict) -> list[Mention]:
+    """A Reddit Listing (`{"kind": "Listing", "data": {"children": [...]}}`) -> Mentions.
+
+    t3 (posts) and t1 (comments); other kinds and children missing an id, a time or a permalink
+    are skipped. Expects `raw_json=1` bodies: text fields are markdown with no HTML escaping."""
+    from mentionwatch.errors import SourceError
+
+    data = payload.get("data") if isinstance(payload, dict) else None
+    children = data.get("children") if isinstance(data, dict) else None
+    if not isinstance(children, list):
+        detail = ""
+        if isinstance(payload, dict) and ("error" in payload or "message" in payload):
+            detail = f": {str(payload.get('message') or payload.get('error'))[:80]}"
+        raise SourceError(f"reddit: unexpected response (no Listing children){detail}")
+    out = []
+    for child in children:
+        if not isinstance(child, dict) or child.get("kind") not in ("t3", "t1"):
+            continue
+        d = child.get("data")
+        if not isinstance(d, dict):
+            continue
+        kind = child["kind"]
+        rid = d.get("id")
+        name = d.get("name") or (f"{kind}_{rid}" if rid else None)
+        created = d.get("created_utc")
+        link = d.get("permalink")
+        if not isinstance(name, str) or not _FULLNAME.fullmatch(name) or not isinstance(link, str) or not link:
+            continue
+        if isinstance(created, bool) or not isinstance(created, (int, float)):
+            continue
+        url = permalink(link)
+        extra = {
+            "subreddit": str(d.get("subreddit") or _subreddit_of(url)),
+            "created_utc": int(created),
+            "score": d.get("score"),
+        }
+        if kind == "t1":
+            title = f"Re: {d.get('link_title') or ''}".strip()
+            text = str(d.get("body") or "")
+            extra["post_id"] = d.get("link_id")
+        else:
+            title = str(d.get("title") or "")
+            text = str(d.get("selftext") or "")
+            target = d.get("url")
+            if isinstance(target, str) and target:
+                target = SITE + target if target.startswith("/") else target
+                extra["link"] = target
+                if not text.strip() and permalink(target) != url:
+                    text = target  # a link post: its target is all the text it has
+            extra["num_comments"] = d.get("num_comments")
+        out.append(
+            Mention(
+                source=NAME,
+                native_id=name,
+                url=url,
+                author=str(d.get("author") or ""),
+                title=title,
+                text=text.strip(),
+                created_at=iso_utc(created),
+                kind="comment" if kind == "t1" else "post",
+                extra=extra,
+            )
+        )
+    return out
+
+
+def parse_feed(content: bytes, feed_url: str, headers: dict | None = None, max_entries: int = 100) -> list[Mention]:
+    """A Reddit Atom feed (search.rss) -> Mentions with the same ids and fields as parse() gives,
+    read by the rss source's parser; raises SourceError when the body is not a feed."""
+    from mentionwatch.sources import rss
+
+    out = []
+    for m in rss.parse(content, feed_url, headers, max_entries):
+        url = permalink(m.url) if m.url and m.url != feed_url else ""
+        entry_id = str(m.extra.get("entry_id") or "")
+        name = entry_id if _FULLNAME.fullmatch(entry_id) else _fullname_from_url(url)
+        if not name or not url:
+            continue
+        author = re.sub(r"^/?u/", "", m.author.strip())
+        text = _BOILERPLATE.sub("", m.text).strip()
+        out.append(
+            Mention(
+                source=NAME,
+                native_id=name,
+                url=url,
+                author=author,
+                title=m.title,
+                text=text,
+                created_at=m.created_at,
+                kind="comment" if name.startswith("t1_") else "post",
+                extra={"subreddit": _subreddit_of(url), "created_utc": _epoch(m.created_at), "via": "rss"},
+            )
+        )
+    return out
+
+
+def _fullname_from_url(url: str) -> str | None:
+    m = re.match(r"/r/[^/]+/comments/([0-9a-z]+)(?:/[^/]*/([0-9a-z]+))?/?$", urlsplit(url).path)
+    if not m:
+        return None
+    return f"t1_{m.group(2)}" if m.group(2) else f"t3_{m.group(1)}"
+
+
+def _epoch(iso: str) -> int:
+    return calendar.timegm(time.strptime(iso, "%Y-%m-%dT%H:%M:%SZ"))
+
+
+# --- the query -------------------------------------------------------------------------------------
+
+
+def _term(t: str) -> str:
+    t = t.replace('"', "").strip()
+    if re.fullmatch(r"[\w.'-]+", t) and t not in ("AND", "OR", "NOT") and not t.startswith("-"):
+        return t
+    return f'"{t}"'
+
+
+def reddit_query(search, with_extras: bool = True) -> str:
+    """The query in Reddit's search syntax: juxtaposed terms are ANDed, `(a OR b)`, "phrases",
+    `NOT x`, `author:name`. `lang:` has no Reddit equivalent (the poll filters it locally)."""
+    parts = []
+    for clause in search.clauses:
+        terms = [_term(t) for t in clause]
+        parts.append(terms[0] if len(terms) == 1 else "(" + " OR ".join(terms) + ")")
+    if with_extras:
+        parts += [f"NOT {_term(t)}" for t in search.excluded]
+        authors = [a for a in search.filter("author") if re.fullmatch(r"[\w-]+", a)]
+        if authors:
+            alts = [f"author:{a}" for a in authors]
+            parts.append(alts[0] if len(alts) == 1 else "(" + " OR ".join(alts) + ")")
+    return " ".join(parts)
+
+
+def _q(search) -> str:
+    from mentionwatch.errors import SourceError
+
+    q = reddit_query(search)
+    if len(q) > MAX_QUERY:  # exclusions and author: are re-checked locally anyway
+        q = reddit_query(search, with_extras=False)
+    if len(q) > MAX_QUERY:
+        raise SourceError(f"reddit: the query is {len(q)} characters in Reddit's syntax; Reddit takes {MAX_QUERY}")
+    return q
+
+
+def _subs(options: dict) -> list[str | None]:
+    subs = [s.strip().strip("/").removeprefix("r/").strip("/") for s in options.get("subreddits") or []]
+    return [s for s in subs if s] or [None]
+
+
+# --- OAuth -----------------------------------------------------------------------------------------
+
+
+def _client_key(client_id: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(client_id.encode()).hexdigest()[:16]
+
+
+async def _token(fetcher, options: dict, state: dict, client_id: str, secret: str, fresh: bool = False) -> tuple[str, int]:
+    """A bearer token, from `state` while it lasts. Returns (token, requests made)."""
+    from mentionwatch.errors import RateLimited, SourceError
+
+    key = _client_key(client_id)
+    held = state.get("oauth")
+    if (not fresh and isinstance(held, dict) and held.get("client") == key and isinstance(held.get("access_token"), str)
+            and isinstance(held.get("expires_at"), (int, float)) and held["expires_at"] - TOKEN_MARGIN > time.time()):
+        return held["access_token"], 0
+    state.pop("oauth", None)
+    who = f"{options['client_id_env']}/{options['client_secret_env']}"
+    try:
+        resp = await fetcher.request("POST", options["auth_url"], data={"grant_type": "client_credentials"},
+                                     auth=(client_id, secret), timeout=options["timeout"],
+                                     headers={"User-Agent": options["user_agent"]})
+    except RateLimited:
+        raise
+    except SourceError as e:
+        if str(e).startswith(("HTTP 400", "HTTP 401", "HTTP 403")):
+            raise SourceError(f"reddit refused the app credentials in {who} ({e})") from None
+        raise
+    body = resp.json()
+    token = body.get("access_token") if isinstance(body, dict) else None
+    if not isinstance(token, str) or not token:
+        err = str(body.get("error") or "no access_token")[:60] if isinstance(body, dict) else "not a JSON object"
+        raise SourceError(f"reddit gave no token for the app credentials in {who} ({err})")
+    expires_in = body.get("expires_in")
+    if isinstance(expires_in, bool) or not isinstance(expires_in, (int, float)) or expires_in <= 0:
+        expires_in = 3600
+    state["oauth"] = {"access_token": token, "expires_at": time.time() + float(expires_in), "client": key}
+    return token, 1
+
+
+async def _search_oauth(fetcher, query, options: dict, since: int, state: dict, client_id: str, secret: str) -> SearchResult:
+    from mentionwatch.errors import RateLimited, SourceError
+
+    q = _q(query.search)
+    token, requests = await _token(fetcher, options, state, client_id, secret)
+    mentions: dict[str, Mention] = {}
+    gaps: list[str] = []
+    notes: list[str] = []
+    newest = since
+    limit = max(1, min(100, options["limit"]))
+    remaining = None
+    for sub in _subs(options):
+        where = f"r/{sub}" if sub else "Reddit"
+        url = options["base_url"] + (f"/r/{quote(sub, safe='+_-')}/search" if sub else "/search")
+        after = None
+        pages = seen = 0
+        while True:
+            if pages >= options["max_pages"]:
+                gaps.append(f"{where}: stopped after max_pages={options['max_pages']} pages of {limit}; "
+                            f"older posts since {iso_utc(since)} may be missing")
+                break
+            params = {"q": q, "sort": "new", "limit": limit, "type": "link", "raw_json": 1}
+            if sub:
+                params["restrict_sr"] = "on"
+            if after:
+                params["after"] = after
+            for attempt in (0, 1):
+                headers = {"User-Agent": options["user_agent"], "Authorization": f"bearer {token}"}
+                try:
+                    resp = await fetcher.get(url, params=params, timeout=options["timeout"], headers=headers)
+                    requests += 1
+                    break
+                except RateLimited:
+                    raise
+                except SourceError as e:
+                    requests += 1
+                    if attempt or not str(e).startswith("HTTP 401"):
+                        raise
+                    # The token was revoked or ran out early: one new token, one more try.
+                    token, n = await _token(fetcher, options, state, client_id, secret, fresh=True)
+                    requests += n
+            pages += 1
+            if resp.headers.get("x-ratelimit-remaining") is not None:
+                remaining = resp.headers.get("x-ratelimit-remaining")
+            payload = resp.json()
+            items = parse(payload)
+            children = payload["data"]["children"]
+            seen += len(children)
+            reached = False
+            for m in items:
+                t = m.extra["created_utc"]
+                newest = max(newest, t)
+                if t < since:
+                    reached = True
+                else:
+                    mentions[m.id] = m
+            after = payload["data"].get("after")
+            if reached or not children:
+                break
+            if not isinstance(after, str) or not after:
+                if seen >= LISTING_END:
+                    gaps.append(f"{where}: Reddit ended the listing after {seen} results, all newer than "
+                                f"{iso_utc(since)}; older ones may be missing")
+                break
+    if remaining is not None:
+        try:
+            notes.append(f"{float(remaining):g} Reddit API requests left in this rate-limit window")
+        except ValueError:
+            pass
+    return SearchResult(list(mentions.values()), {"created_utc": newest}, gaps, requests, notes=notes)
+
+
+# --- RSS fallback ----------------------------------------------------------------------------------
+
+
+async def _search_rss(fetcher, query, options: dict, since: int) -> SearchResult:
+    from mentionwatch.errors import RateLimited, SourceError
+
+    q = _q(query.search)
+    limit = max(1, min(100, options["limit"]))
+    mentions: dict[str, Mention] = {}
+    gaps: list[str] = []
+    newest = since
+    requests = 0
+    for sub in _subs(options):
+        where = f"r/{sub}" if sub else "Reddit"
+        url = options["rss_url"] + (f"/r/{quote(sub, safe='+_-')}/search.rss" if sub else "/search.rss")
+        params = {"q": q, "sort": "new", "limit": limit}
+        if sub:
+            params["restrict_sr"] = "on"
+        try:
+            resp = await fetcher.get(url, params=params, timeout=options["timeout"],
+                                     headers={"User-Agent": options["user_agent"]})
+        except RateLimited:
+            raise
+        except SourceError as e:
+            if str(e).startswith("HTTP 403"):
+                raise SourceError(f"{e}: Reddit blocks many anonymous clients; set {options['client_id_env']} "
+                                  f"and {options['client_secret_env']} to use the API") from None
+            raise
+        requests += 1
+        items = parse_feed(resp.content, url, dict(resp.headers), limit)
+        reached = False
+        for m in items:
+            t = m.extra["created_utc"]
+            newest = max(newest, t)
+            if t < since:
+                reached = True
+            else:
+                mentions[m.id] = m
+        if not reached and len(items) >= limit:
+            gaps.append(f"{where}: the RSS fallback reads only the newest {limit} results and all were newer than "
+                        f"{iso_utc(since)}; older ones may be missing")
+    note = (f"reddit runs on the RSS fallback ({options['client_id_env']}/{options['client_secret_env']} not set): "
+            f"it sees only the newest {limit} posts per search, no comments and no link targets, "
+            "and Reddit may throttle or block it")
+    return SearchResult(list(mentions.values()), {"created_utc": newest}, gaps, requests, notes=[note])
+
+
+async def search(fetcher, query, options: dict, cursor: dict | None, state: dict | None = None) -> SearchResult:
+    from mentionwatch.errors import MissingCredentials
+
+    problem = check(options)
+    if problem:
+        raise MissingCredentials(problem)
+    since = None
+    if isinstance(cursor, dict) and isinstance(cursor.get("created_utc"), (int, float)):
+        since = int(cursor["created_utc"])
+    if since is None:
+        since = int(time.time()) - options["lookback_hours"] * 3600
+    client_id, secret = env(options["client_id_env"]), env(options["client_secret_env"])
+    if client_id and secret:
+        return await _search_oauth(fetcher, query, options, since, state if state is not None else {}, client_id, secret)
+    return await _search_rss(fetcher, query, options, since)
