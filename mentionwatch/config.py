@@ -58,6 +58,9 @@ class Config:
     retries: int
     max_wait: float
     max_silence: float  # health: a source with no success for this long is unhealthy
+    sla: dict[str, float]  # urgency -> seconds of staffed time to a first answer
+    staffing: Any  # sla.Staffing
+    repeat_window: float  # seconds after a resolve during which the same author counts as a repeat
     sources: dict[str, dict[str, Any]]
     queries: tuple[Query, ...]
     rules: tuple[Rule, ...]
@@ -314,7 +317,10 @@ def _number(doc, key, value, minimum=0, integer=False):
     return value
 
 
-TOP_KEYS = ("database", "me", "default_urgency", "http", "health", "sources", "queries", "rules")
+TOP_KEYS = ("database", "me", "default_urgency", "http", "health", "sla", "staffed", "repeat_window",
+            "sources", "queries", "rules")
+CALENDAR_KEYS = ("timezone", "hours", "holidays")
+STAFFED_KEYS = CALENDAR_KEYS + ("message", "calendars")
 HEALTH_KEYS = ("max_silence",)
 HTTP_KEYS = ("user_agent", "per_host", "max_bytes", "retries", "max_wait")
 QUERY_KEYS = ("name", "search", "sources", "feeds")
@@ -352,13 +358,75 @@ def parse(text: str, file: str | None) -> Config:
     health = _mapping(doc, "health", _or_empty(raw, "health", {}), HEALTH_KEYS)
     max_silence = _duration(doc, "health.max_silence", health.get("max_silence", 86400))
 
+    from mentionwatch import sla as sla_mod
+
+    sla_raw = _mapping(doc, "sla", _or_empty(raw, "sla", {}), URGENCIES)
+    budgets = {u: _duration(doc, f"sla.{u}", sla_raw.get(u, sla_mod.DEFAULT_SLA[u])) for u in URGENCIES}
+    staffing = _staffing(doc, _or_empty(raw, "staffed", {}))
+    repeat_window = _duration(doc, "repeat_window", raw.get("repeat_window", 7 * 86400))
+
     srcs = _sources(doc, _or_empty(raw, "sources", {}))
     queries = _queries(doc, raw.get("queries"))
     rules = _rules(doc, _or_empty(raw, "rules", []))
     return Config(
         path=file, database=database, me=me, default_urgency=default_urgency, user_agent=user_agent,
-        per_host=per_host, max_bytes=max_bytes, retries=retries, max_wait=max_wait, max_silence=max_silence, sources=srcs, queries=queries, rules=rules, lines=doc.lines,
+        per_host=per_host, max_bytes=max_bytes, retries=retries, max_wait=max_wait, max_silence=max_silence, sla=budgets,
+        staffing=staffing, repeat_window=repeat_window, sources=srcs, queries=queries, rules=rules, lines=doc.lines,
     )
+
+
+def _staffing(doc, raw):
+    """`staffed:` is one calendar (timezone, hours, holidays) or `calendars:` for a team in several
+    time zones; `message:` is the expectation the team publishes. Empty: staffed around the clock."""
+    from mentionwatch import sla as sla_mod
+
+    _mapping(doc, "staffed", raw, STAFFED_KEYS)
+    message = raw.get("message")
+    if message is not None:
+        _expect(doc, "staffed.message", message, str, "a string")
+    if "calendars" in raw:
+        if any(k in raw for k in CALENDAR_KEYS):
+            raise doc.err("staffed", "give either calendars: or timezone/hours/holidays, not both")
+        _expect(doc, "staffed.calendars", raw["calendars"], list, "a list of calendars")
+        cals = tuple(_calendar(doc, f"staffed.calendars[{i}]", c) for i, c in enumerate(raw["calendars"]))
+    elif any(k in raw for k in CALENDAR_KEYS):
+        cals = (_calendar(doc, "staffed", {k: raw[k] for k in CALENDAR_KEYS if k in raw}),)
+    else:
+        cals = ()
+    return sla_mod.Staffing(cals, message)
+
+
+def _calendar(doc, key, raw):
+    import datetime as dt
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from mentionwatch import sla as sla_mod
+
+    _mapping(doc, key, raw, CALENDAR_KEYS)
+    tz = raw.get("timezone", "UTC")
+    _expect(doc, f"{key}.timezone", tz, str, "a time zone name like Europe/Berlin")
+    if tz.upper() != "UTC":
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise doc.err(f"{key}.timezone", f"unknown time zone {tz!r} (use a name like Europe/Berlin)") from None
+    if "hours" not in raw:
+        raise doc.err(key, "missing required key 'hours' (e.g. hours: {mon-fri: \"08:00-20:00\"})")
+    hours = _expect(doc, f"{key}.hours", raw["hours"], dict, "a mapping of days to time ranges")
+    try:
+        parsed = sla_mod.parse_hours(hours)
+    except ValueError as e:
+        raise doc.err(f"{key}.hours", str(e)) from None
+    holidays = set()
+    for i, h in enumerate(_expect(doc, f"{key}.holidays", raw.get("holidays", []), list, "a list of dates")):
+        if isinstance(h, dt.date) and not isinstance(h, dt.datetime):
+            holidays.add(h)
+            continue
+        try:
+            holidays.add(dt.date.fromisoformat(str(h)))
+        except ValueError:
+            raise doc.err(f"{key}.holidays[{i}]", f"must be a date like 2026-12-24 (got {h!r})") from None
+    return sla_mod.Calendar(tz, parsed, frozenset(holidays))
 
 
 def _or_empty(mapping: dict, key: str, empty):

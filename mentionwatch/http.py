@@ -60,17 +60,28 @@ def retry_after(headers: httpx.Headers, now: float) -> float | None:
             return max(0.0, parsedate_to_datetime(value).timestamp() - now)
         except (TypeError, ValueError, IndexError):
             return None
-    remaining = headers.get("x-ratelimit-remaining")
-    reset = headers.get("x-ratelimit-reset")
-    if remaining is not None and reset is not None:
-        try:
-            if float(remaining) >= 1:
-                return None
-            reset_f = float(reset)
-        except ValueError:
+    # X-RateLimit-* (GitHub, Reddit, Mastodon) or the IETF draft's RateLimit-* (Bluesky).
+    remaining = headers.get("x-ratelimit-remaining", headers.get("ratelimit-remaining"))
+    reset = headers.get("x-ratelimit-reset", headers.get("ratelimit-reset"))
+    if remaining is None or reset is None:
+        return None
+    try:
+        if float(remaining) >= 1:
             return None
-        return max(0.0, reset_f - now) if reset_f > 1e9 else reset_f
-    return None
+    except ValueError:
+        return None
+    try:
+        reset_f = float(reset)
+    except ValueError:  # Mastodon sends an ISO 8601 time
+        from mentionwatch.sources import parse_time
+
+        when = parse_time(reset)
+        if when is None:
+            return None
+        from datetime import datetime
+
+        return max(0.0, datetime.fromisoformat(when.replace("Z", "+00:00")).timestamp() - now)
+    return max(0.0, reset_f - now) if reset_f > 1e9 else reset_f
 
 
 class Fetcher:

@@ -110,5 +110,20 @@ def m002_sources_and_dedup(db) -> None:
     db["polls"].create_index(["query", "source", "started_at"])
 
 
-MIGRATIONS = [m001_initial, m002_sources_and_dedup]
+def m003_workflow(db) -> None:
+    # Ownership, snoozes, follow-ups and repeat contacts live on the mention; their history, like
+    # every state change, is in events (kind says which), kept forever.
+    for column in ("assignee", "wake_at", "followup_at", "followup_note", "repeat_of"):
+        db["mentions"].add_column(column, str)
+    db["events"].add_column("kind", str)
+    db.execute("UPDATE events SET kind = 'state'")
+    db["mentions"].create_index(["source", "author", "created_at"])
+    db["mentions"].create_index(["wake_at"])
+    db["mentions"].create_index(["followup_at"])
+    # Fix projects: a mention linked to an issue (a URL or any reference).
+    db["links"].create({"mention_id": str, "ref": str, "at": str, "who": str}, pk=("mention_id", "ref"))
+    db["links"].create_index(["ref"])
+
+
+MIGRATIONS = [m001_initial, m002_sources_and_dedup, m003_workflow]
 LATEST = len(MIGRATIONS)

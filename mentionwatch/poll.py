@@ -169,8 +169,9 @@ async def _run_one(fetcher, conn, config: Config, query: Query, source: str, tag
     if run.status in ("skipped", "deferred"):
         # Cron runs every few minutes: say it once per cause, then only `health`/`sources` show it.
         told = state.setdefault("told", {})
-        run.tell = told.get(query.name) != run.error
-        told[query.name] = run.error
+        cause = run.status if run.status == "deferred" else run.error  # a deferral's text has times
+        run.tell = told.get(query.name) != cause
+        told[query.name] = cause
     rows = []
     if res is not None:
         index = TermIndex()
@@ -187,6 +188,9 @@ async def _run_one(fetcher, conn, config: Config, query: Query, source: str, tag
         state.get("told", {}).pop(query.name, None)
     with store.write(conn):
         if rows:
+            from mentionwatch.workflow import mark_repeats
+
+            mark_repeats(conn, rows, config.repeat_window)
             run.new_ids = store.save_mentions(conn, rows)
         if res is not None and res.cursor is not None:
             store.set_cursor(conn, query.name, source, res.cursor)
@@ -267,6 +271,8 @@ def retag(config: Config, conn) -> tuple[int, int]:
     """Re-apply the current rules to every stored mention. Returns (checked, changed)."""
     import json
 
+    from mentionwatch.workflow import apply_repeat
+
     tagger = Tagger(config.rules, config.default_urgency)
     checked = changed = 0
     for batch in store.iter_all(conn):
@@ -274,9 +280,11 @@ def retag(config: Config, conn) -> tuple[int, int]:
         for m in batch:
             checked += 1
             tag = tagger.tag(own_words(m["kind"], m["title"], m["text"], m["author"], m["url"]), m["source"])
-            matches = [x.as_dict() for x in tag.matches]
-            if tag.urgency != m["urgency"] or json.dumps(matches) != json.dumps(m["matches"]):
-                updates.append((m["id"], tag.urgency, tag.rule_names, matches))
+            new = {"urgency": tag.urgency, "rules": tag.rule_names, "matches": [x.as_dict() for x in tag.matches]}
+            if m.get("repeat_of"):  # a repeat contact stays one level up whatever the rules say
+                apply_repeat(new, m["repeat_of"])
+            if new["urgency"] != m["urgency"] or json.dumps(new["matches"]) != json.dumps(m["matches"]):
+                updates.append((m["id"], new["urgency"], new["rules"], new["matches"]))
         if updates:
             with store.write(conn):
                 changed += store.update_tags(conn, updates)

@@ -37,11 +37,33 @@ class TagResult:
         return [m.rule for m in self.matches]
 
 
+# Always on (a config rule of the same name replaces it): a customer saying they are still
+# waiting, or writing for the third time, has already been let down once.
+BUILTIN_RULES = (
+    Rule(name="still-waiting", urgency="high",
+         any=("still waiting", "still no answer", "still no reply", "still no response", "still broken",
+              "no response", "no reply", "nobody answered", "nobody replied", "hasn't answered",
+              "haven't heard back", "third time", "second time", "again and again", "asked twice",
+              "keep asking", "days ago")),
+)
+REPEAT_RULE = "repeat-contact"
+
+
+def escalate(urgency: str) -> str:
+    """One level more urgent (a repeat contact): low -> normal -> high -> critical."""
+    return URGENCIES[max(0, RANK[urgency] - 1)]
+
+
+def with_builtins(rules) -> list[Rule]:
+    names = {r.name for r in rules}
+    return [*rules, *(r for r in BUILTIN_RULES if r.name not in names)]
+
+
 class Tagger:
     def __init__(self, rules: tuple[Rule, ...] | list[Rule], default_urgency: str = "normal"):
         import regex
 
-        self.rules = list(rules)
+        self.rules = with_builtins(rules)
         self.default = default_urgency
         # All rules' words in one index: each field's text is tokenized once per mention.
         self.index = TermIndex()

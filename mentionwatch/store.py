@@ -16,8 +16,9 @@ from typing import Iterable, Iterator
 
 from mentionwatch.errors import MentionwatchError
 
-STATES = ("new", "acked", "resolved", "ignored")
-OPEN_STATES = ("new", "acked")
+STATES = ("new", "acked", "waiting", "resolved", "ignored", "snoozed")
+OPEN_STATES = ("new", "acked")  # what triage shows (plus woken snoozes and due follow-ups)
+ACTIVE_STATES = ("new", "acked", "waiting", "snoozed")  # a conversation still going on
 URGENCY_RANK = {"critical": 0, "high": 1, "normal": 2, "low": 3}
 JSON_COLUMNS = ("rules", "matches", "extra", "queries")
 BUSY_TIMEOUT_MS = 30_000
@@ -94,6 +95,7 @@ def write(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 _MENTION_COLUMNS = (
     "id", "source", "native_id", "kind", "query", "author", "title", "text", "url", "created_at",
     "first_seen_at", "urgency", "urgency_rank", "rules", "matches", "state", "extra", "content_hash", "dupe_of",
+    "repeat_of",
 )
 _JSON_POSITIONS = [(i, {} if c == "extra" else []) for i, c in enumerate(_MENTION_COLUMNS) if c in JSON_COLUMNS]
 _HASH = _MENTION_COLUMNS.index("content_hash")
@@ -148,19 +150,7 @@ def save_mentions(conn: sqlite3.Connection, rows: list[dict]) -> list[str]:
     _link_queries(conn, rows)
     if not new_rows:
         return []
-    hashes = list({v[_HASH] for v in new_rows if v[_HASH]})
-    first: dict[str, str] = {}
-    if hashes:
-        sql = "SELECT content_hash, id FROM mentions WHERE content_hash IN ({}) AND dupe_of IS NULL ORDER BY rowid"
-        for h, mid in _in_chunks(conn, sql, hashes):
-            first.setdefault(h, mid)
-    for v in new_rows:
-        h = v[_HASH]
-        if h:
-            if h in first:
-                v[_DUPE] = first[h]
-            else:
-                first[h] = v[0]
+    _group_crossposts(conn, new_rows)
     # New rows get rowids above the current maximum, so one statement indexes them all.
     top = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM mentions").fetchone()[0]
     conn.executemany(_INSERT, new_rows)
@@ -168,6 +158,34 @@ def save_mentions(conn: sqlite3.Connection, rows: list[dict]) -> list[str]:
         "INSERT INTO mentions_fts (rowid, title, text) SELECT rowid, title, text FROM mentions WHERE rowid > ?", (top,)
     )
     return [r[0] for r in new_rows]
+
+
+_CREATED = _MENTION_COLUMNS.index("created_at")
+
+
+def _group_crossposts(conn, new_rows: list[list]) -> None:
+    """Point every copy at the earliest post of its group (by publishing time), also when the
+    earliest arrives after its copies were stored."""
+    hashes = list({v[_HASH] for v in new_rows if v[_HASH]})
+    if not hashes:
+        return
+    first: dict[str, tuple[str, str]] = {}  # hash -> (created_at, id) of the group's earliest post
+    sql = "SELECT content_hash, created_at, id FROM mentions WHERE content_hash IN ({}) AND dupe_of IS NULL"
+    for h, created, mid in _in_chunks(conn, sql, hashes):
+        first[h] = min(first.get(h, (created, mid)), (created, mid))
+    stored_first = dict(first)
+    for v in sorted(new_rows, key=lambda v: (v[_CREATED], v[0])):
+        h = v[_HASH]
+        if h and (h not in first or (v[_CREATED], v[0]) < first[h]):
+            first[h] = (v[_CREATED], v[0])
+    for v in new_rows:
+        h = v[_HASH]
+        if h and first[h][1] != v[0]:
+            v[_DUPE] = first[h][1]
+    for h, (_, old_first) in stored_first.items():
+        if first[h][1] != old_first:  # an earlier post arrived late: it leads the group now
+            conn.execute("UPDATE mentions SET dupe_of = ? WHERE content_hash = ? AND id != ?",
+                         (first[h][1], h, first[h][1]))
 
 
 def _link_queries(conn, rows: list[dict]) -> None:
@@ -236,34 +254,149 @@ def set_cursor(conn, query: str, source: str, value: dict) -> None:
     )
 
 
-def set_state(conn, ids: list[str], state: str, who: str, note: str | None = None) -> list[tuple[str, str, str]]:
+def _current(conn, ids: list[str], columns: str = "id, state") -> dict[str, sqlite3.Row]:
+    """The named mentions, or an error naming the unknown ones (then nothing changes)."""
+    rows = {r[0]: r for r in _in_chunks(conn, f"SELECT {columns} FROM mentions WHERE id IN ({{}})", ids)}
+    missing = [i for i in ids if i not in rows]
+    if missing:
+        raise MentionwatchError(f"no such mention: {', '.join(missing[:5])}" + (" ..." if len(missing) > 5 else ""))
+    return rows
+
+
+def _event(conn, mid: str, at: str, who: str, kind: str, before: str | None, after: str | None,
+           note: str | None) -> None:
+    conn.execute(
+        "INSERT INTO events (mention_id, at, who, kind, from_state, to_state, note) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (mid, at, who, kind, before, after, note),
+    )
+
+
+def set_state(conn, ids: list[str], state: str, who: str, note: str | None = None,
+              wake_at: str | None = None) -> list[tuple[str, str, str]]:
     """Move mentions to `state`, one event each. Unknown ids change nothing at all.
 
-    Returns (id, from_state, to_state) for every mention that changed.
+    A follow-up that has come due is done once someone acts on the mention, so it is cleared;
+    one still ahead stays (resolve now, follow up in three days). Returns (id, from, to) for every
+    mention that changed.
     """
     if state not in STATES:
         raise MentionwatchError(f"unknown state {state!r}")
+    if state == "snoozed" and not wake_at:
+        raise MentionwatchError("snoozing needs a time to wake up")
     now = utcnow()
     changed = []
     with write(conn):
-        current = {r[0]: r[1] for r in _in_chunks(conn, "SELECT id, state FROM mentions WHERE id IN ({})", ids)}
-        missing = [i for i in ids if i not in current]
-        if missing:
-            raise MentionwatchError(f"no such mention: {', '.join(missing[:5])}" + (" ..." if len(missing) > 5 else ""))
+        current = _current(conn, ids, "id, state, wake_at")
         for mid in dict.fromkeys(ids):
-            before = current[mid]
-            if before == state:
+            before = current[mid]["state"]
+            if before == state and (state != "snoozed" or current[mid]["wake_at"] == wake_at):
                 continue
             conn.execute(
-                "UPDATE mentions SET state = ?, state_changed_at = ?, state_by = ? WHERE id = ?",
-                (state, now, who, mid),
+                "UPDATE mentions SET state = ?, state_changed_at = ?, state_by = ?, wake_at = ?, "
+                "followup_at = CASE WHEN followup_at <= ? THEN NULL ELSE followup_at END, "
+                "followup_note = CASE WHEN followup_at <= ? THEN NULL ELSE followup_note END WHERE id = ?",
+                (state, now, who, wake_at if state == "snoozed" else None, now, now, mid),
             )
-            conn.execute(
-                "INSERT INTO events (mention_id, at, who, from_state, to_state, note) VALUES (?, ?, ?, ?, ?, ?)",
-                (mid, now, who, before, state, note),
-            )
+            _event(conn, mid, now, who, "state", before, state,
+                   note if state != "snoozed" else " ".join(x for x in (f"until {wake_at}", note) if x))
             changed.append((mid, before, state))
     return changed
+
+
+def assign(conn, ids: list[str], to: str | None, who: str) -> list[tuple[str, str | None, str | None]]:
+    now = utcnow()
+    changed = []
+    with write(conn):
+        current = _current(conn, ids, "id, assignee")
+        for mid in dict.fromkeys(ids):
+            before = current[mid]["assignee"]
+            if before == to:
+                continue
+            conn.execute("UPDATE mentions SET assignee = ? WHERE id = ?", (to, mid))
+            _event(conn, mid, now, who, "assign", before, to, None)
+            changed.append((mid, before, to))
+    return changed
+
+
+def add_note(conn, ids: list[str], text: str, who: str, kind: str = "note") -> None:
+    now = utcnow()
+    with write(conn):
+        _current(conn, ids)
+        for mid in dict.fromkeys(ids):
+            _event(conn, mid, now, who, kind, None, None, text)
+
+
+def set_followup(conn, ids: list[str], at: str, text: str | None, who: str) -> None:
+    now = utcnow()
+    with write(conn):
+        _current(conn, ids)
+        for mid in dict.fromkeys(ids):
+            conn.execute("UPDATE mentions SET followup_at = ?, followup_note = ? WHERE id = ?", (at, text, mid))
+            _event(conn, mid, now, who, "followup", None, at, text)
+
+
+def link(conn, ids: list[str], ref: str, who: str) -> int:
+    now = utcnow()
+    added = 0
+    with write(conn):
+        _current(conn, ids)
+        for mid in dict.fromkeys(ids):
+            cur = conn.execute("INSERT INTO links (mention_id, ref, at, who) VALUES (?, ?, ?, ?) "
+                               "ON CONFLICT(mention_id, ref) DO NOTHING", (mid, ref, now, who))
+            if cur.rowcount:
+                _event(conn, mid, now, who, "link", None, ref, None)
+                added += 1
+    return added
+
+
+def links_of(conn, mention_id: str) -> list[str]:
+    return [r[0] for r in conn.execute("SELECT ref FROM links WHERE mention_id = ? ORDER BY at", (mention_id,))]
+
+
+def linked_to(conn, ref: str) -> list[str]:
+    return [r[0] for r in conn.execute("SELECT mention_id FROM links WHERE ref = ? ORDER BY at", (ref,))]
+
+
+def issues_summary(conn) -> list[dict]:
+    """Every linked reference: how many mentions, how many still open, the oldest open one."""
+    rows = conn.execute(
+        "SELECT l.ref, COUNT(*) AS mentions, "
+        f"SUM(m.state IN ({', '.join(repr(x) for x in ACTIVE_STATES)})) AS open, "
+        f"MIN(CASE WHEN m.state IN ({', '.join(repr(x) for x in ACTIVE_STATES)}) THEN m.created_at END) "
+        "AS oldest_open_created_at, MIN(l.at) AS first_linked_at "
+        "FROM links l JOIN mentions m ON m.id = l.mention_id GROUP BY l.ref ORDER BY open DESC, l.ref"
+    )
+    return [dict(r) for r in rows]
+
+
+def conversation(conn, source: str, author: str) -> list[dict]:
+    """Every mention by this author on this source, oldest first: one conversation."""
+    if not author:
+        return []
+    rows = conn.execute(
+        "SELECT m.*, NULL AS queries FROM mentions m WHERE source = ? AND author = ? ORDER BY created_at, id",
+        (source, author))
+    return [row_to_dict(r) for r in rows]
+
+
+def earlier_contact(conn, source: str, author: str, before: str, resolved_since: str) -> str | None:
+    """An earlier mention by the same author that is still open, or was resolved recently."""
+    if not author:
+        return None
+    row = conn.execute(
+        f"SELECT id FROM mentions WHERE source = ? AND author = ? AND created_at < ? AND dupe_of IS NULL AND "
+        f"(state IN ({', '.join(repr(x) for x in ACTIVE_STATES)}) OR "
+        "(state = 'resolved' AND state_changed_at >= ?)) ORDER BY created_at DESC LIMIT 1",
+        (source, author, before, resolved_since)).fetchone()
+    return row[0] if row else None
+
+
+def due_now(conn, now: str) -> list[dict]:
+    """Snoozed mentions whose time has come, and mentions with a follow-up due: back in triage."""
+    rows = conn.execute(
+        "SELECT m.*, (SELECT json_group_array(query) FROM mention_queries q WHERE q.mention_id = m.id) AS queries "
+        "FROM mentions m WHERE (state = 'snoozed' AND wake_at <= ?) OR followup_at <= ?", (now, now))
+    return [row_to_dict(r) for r in rows]
 
 
 def update_tags(conn, updates: Iterable[tuple[str, str, list, list]]) -> int:
@@ -342,7 +475,10 @@ def list_mentions(
         where.append(f"m.state IN ({', '.join(repr(x) for x in states)})")
     one_of("urgency", urgencies)
     one_of("source", sources)
-    one_of("query", queries)
+    queries = list(queries)
+    if queries:  # any query that found it, not only the first
+        where.append(f"m.id IN (SELECT mention_id FROM mention_queries WHERE query IN ({', '.join('?' * len(queries))}))")
+        params.extend(queries)
     if since:
         where.append("m.created_at >= ?")
         params.append(since)
@@ -371,7 +507,8 @@ def get_mention(conn, mention_id: str) -> dict | None:
 
 def events_for(conn, mention_id: str) -> list[dict]:
     rows = conn.execute(
-        "SELECT at, who, from_state, to_state, note FROM events WHERE mention_id = ? ORDER BY at, id", (mention_id,)
+        "SELECT at, who, kind, from_state, to_state, note FROM events WHERE mention_id = ? ORDER BY at, id",
+        (mention_id,),
     )
     return [dict(r) for r in rows]
 
@@ -381,7 +518,7 @@ def iter_all(conn, batch: int = 2000) -> Iterator[list[dict]]:
     last = ""
     while True:
         rows = conn.execute(
-            "SELECT id, source, kind, title, text, author, url, urgency, rules, matches FROM mentions "
+            "SELECT id, source, kind, title, text, author, url, urgency, rules, matches, repeat_of FROM mentions "
             "WHERE id > ? ORDER BY id LIMIT ?",
             (last, batch),
         ).fetchall()

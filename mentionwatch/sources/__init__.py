@@ -29,6 +29,8 @@ ENTRY_POINT_GROUP = "mentionwatch.sources"
 BUILTIN = {
     "hackernews": "mentionwatch.sources.hackernews",
     "rss": "mentionwatch.sources.rss",
+    "mastodon": "mentionwatch.sources.mastodon",
+    "bluesky": "mentionwatch.sources.bluesky",
 }
 _registry: dict[str, Any] | None = None
 

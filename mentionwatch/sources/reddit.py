@@ -173,7 +173,7 @@ def parse_feed(content: bytes, feed_url: str, headers: dict | None = None, max_e
 
 
 def _fullname_from_url(url: str) -> str | None:
-    m = re.match(r"/r/[^/]+/comments/([0-9a-z]+)(?:/[^/]*/([0-9a-z]+))?/?$", urlsplit(url).path)
+    m = re.match(r"/r/[^/]+/comments/([0-9a-z]+)(?:/[^/]*(?:/([0-9a-z]+))?)?/?$", urlsplit(url).path)
     if not m:
         return None
     return f"t1_{m.group(2)}" if m.group(2) else f"t3_{m.group(1)}"

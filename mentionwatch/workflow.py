@@ -1,0 +1,225 @@
+"""The social-support workflow on top of the store: SLA clocks on triage rows, repeat contacts,
+what comes back into triage when due, conversations, handovers and reply drafts."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+from mentionwatch import rules, sla, store
+from mentionwatch.config import Config
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+def iso(dt: datetime) -> str:
+    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --- repeat contacts (at poll time) -----------------------------------------------------------------
+
+
+def mark_repeats(conn, rows: list[dict], window: float) -> None:
+    """A new mention from an author who already has an open, or recently resolved, one on the same
+    source is a repeat contact: linked to the earlier one and one level more urgent. Nobody should
+    have to ask this customer again. Call inside a write transaction, before saving `rows`."""
+    if not rows:
+        return
+    since = iso(now_utc() - timedelta(seconds=window))
+    existing = {r[0] for r in store._in_chunks(conn, "SELECT id FROM mentions WHERE id IN ({})", [r["id"] for r in rows])}
+    earlier_in_batch: dict[tuple[str, str], str] = {}
+    for row in sorted(rows, key=lambda r: r["created_at"]):
+        if row["id"] in existing or not row.get("author"):
+            continue
+        key = (row["source"], row["author"])
+        previous = store.earlier_contact(conn, row["source"], row["author"], row["created_at"], since)
+        previous = previous or earlier_in_batch.get(key)
+        earlier_in_batch.setdefault(key, row["id"])
+        if previous and previous != row["id"]:
+            apply_repeat(row, previous)
+
+
+def apply_repeat(row: dict, previous: str) -> None:
+    row["repeat_of"] = previous
+    row["urgency"] = rules.escalate(row["urgency"])
+    row["urgency_rank"] = store.URGENCY_RANK[row["urgency"]]
+    row["rules"] = [*row["rules"], rules.REPEAT_RULE]
+    row["matches"] = [*row["matches"], {"rule": rules.REPEAT_RULE, "urgency": row["urgency"], "terms": [previous]}]
+
+
+# --- triage --------------------------------------------------------------------------------------
+
+
+def with_clock(m: dict, config: Config, now: datetime) -> dict:
+    """Add the SLA clock to a mention row: `sla_due_at`, `sla_left_s` (staffed seconds, negative
+    when overdue), and why it is in triage (`due`: follow-up or snooze ended)."""
+    published = sla.parse_utc(m["created_at"])
+    c = sla.clock(config.staffing, config.sla, m["urgency"], published, now)
+    m["sla_due_at"] = iso(c.due) if c.due else None
+    m["sla_left_s"] = round(c.left)
+    now_iso = iso(now)
+    due = []
+    if m.get("followup_at") and m["followup_at"] <= now_iso:
+        due.append("follow-up")
+    if m.get("state") == "snoozed" and m.get("wake_at") and m["wake_at"] <= now_iso:
+        due.append("snooze ended")
+    m["due"] = due
+    return m
+
+
+def triage_rows(conn, config: Config, *, limit: int | None, mine: str | None = None,
+                now: datetime | None = None, **filters) -> list[dict]:
+    """Open mentions plus woken snoozes and due follow-ups, ordered by SLA time left (overdue
+    first), then urgency, then age.
+
+    Within one urgency, time left only grows with the publishing time, so the `limit` oldest of
+    each urgency hold the `limit` most pressing: four indexed queries, not a sort of everything.
+    """
+    now = now or now_utc()
+    default_states = not filters.get("states") or tuple(filters["states"]) == store.OPEN_STATES
+    rows: dict[str, dict] = {}
+    urgencies = filters.pop("urgencies", ()) or tuple(store.URGENCY_RANK)
+    for u in urgencies:
+        for m in store.list_mentions(conn, urgencies=(u,), limit=limit, **filters):
+            rows[m["id"]] = m
+    if default_states:
+        for m in store.due_now(conn, iso(now)):
+            if (m["urgency"] in urgencies and m["dupe_of"] is None and _passes(m, filters)):
+                rows.setdefault(m["id"], m)
+    out = [with_clock(m, config, now) for m in rows.values()]
+    if mine:
+        out = [m for m in out if m.get("assignee") == mine]
+    out.sort(key=lambda m: (0 if m["due"] else 1, m["sla_left_s"], store.URGENCY_RANK[m["urgency"]], m["created_at"]))
+    return out[:limit] if limit else out
+
+
+def _passes(m: dict, filters: dict) -> bool:
+    """The simple filters, applied to rows that did not come through list_mentions."""
+    if filters.get("sources") and m["source"] not in filters["sources"]:
+        return False
+    if filters.get("queries") and not set(m.get("queries") or []) & set(filters["queries"]):
+        return False
+    if filters.get("since") and m["created_at"] < filters["since"]:
+        return False
+    if filters.get("search"):
+        return False  # full-text search only runs in SQL; due items without it are left out
+    return True
+
+
+def staffing_note(config: Config, now: datetime) -> str | None:
+    """Outside staffed hours: say so, and when the next shift starts."""
+    staff = config.staffing
+    if staff.always or sla.on_duty(staff, now):
+        return None
+    nxt = sla.next_shift(staff, now)
+    when = f"next shift starts {iso(nxt)}" if nxt else "no staffed hours ahead"
+    message = f' — published: "{staff.message}"' if staff.message else ""
+    return f"Outside staffed hours: SLA clocks are paused; {when}{message}"
+
+
+# --- handover ------------------------------------------------------------------------------------
+
+
+def story(conn, config: Config, mention_id: str, now: datetime | None = None) -> dict:
+    """Everything about a mention's conversation, for a handover or a ticket."""
+    now = now or now_utc()
+    m = store.get_mention(conn, mention_id)
+    if m is None:
+        from mentionwatch.errors import MentionwatchError
+
+        raise MentionwatchError(f"no such mention: {mention_id}")
+    with_clock(m, config, now)
+    convo = store.conversation(conn, m["source"], m["author"]) or [m]
+    items = []
+    for c in convo:
+        items.append({
+            "id": c["id"], "url": c["url"], "created_at": c["created_at"], "first_seen_at": c["first_seen_at"],
+            "title": c["title"], "text": c["text"], "urgency": c["urgency"], "state": c["state"],
+            "assignee": c.get("assignee"), "links": store.links_of(conn, c["id"]),
+            "events": store.events_for(conn, c["id"]),
+        })
+    return {
+        "id": m["id"], "source": m["source"], "author": m["author"], "urgency": m["urgency"], "state": m["state"],
+        "assignee": m.get("assignee"), "sla_due_at": m["sla_due_at"], "sla_left_s": m["sla_left_s"],
+        "links": store.links_of(conn, m["id"]), "conversation": items, "generated_at": iso(now),
+    }
+
+
+def handover_markdown(s: dict) -> str:
+    """The story as Markdown: paste it into a ticket or send it to the team taking over.
+    Stranger-written text is quoted, not interpreted: it sits in blockquotes, escaped."""
+    from mentionwatch.text import safe
+
+    def esc(text: str | None) -> str:
+        return safe(text or "", keep_newlines=True).replace("\\", "\\\\").replace("<", "&lt;")
+
+    sla_text = f"due {s['sla_due_at']}, " + (f"{_dur(s['sla_left_s'])} left" if s["sla_left_s"] >= 0
+                                             else f"overdue by {_dur(-s['sla_left_s'])}")
+    lines = [
+        f"# Handover: {esc(s['id'])}",
+        "",
+        f"- **Customer:** {esc(s['author']) or '(unknown)'} on {s['source']}",
+        f"- **Urgency:** {s['urgency']} · **State:** {s['state']} · **Owner:** {esc(s['assignee']) or 'unassigned'}",
+        f"- **SLA:** {sla_text}",
+        f"- **Linked issues:** {', '.join(esc(x) for x in s['links']) or 'none'}",
+        f"- **Generated:** {s['generated_at']}",
+        "",
+        f"## Conversation ({len(s['conversation'])} mention{'s' if len(s['conversation']) != 1 else ''})",
+    ]
+    for c in s["conversation"]:
+        lines += ["", f"### {esc(c['created_at'])} · [{esc(c['id'])}]({esc(c['url'])}) · {c['urgency']} · {c['state']}"]
+        if c["title"]:
+            lines.append(f"**{esc(c['title'])}**")
+        lines += [""] + ["> " + line for line in esc(c["text"]).splitlines()]
+        if c["links"]:
+            lines += ["", "Linked: " + ", ".join(esc(x) for x in c["links"])]
+        if c["events"]:
+            lines += ["", "History:"]
+            for e in c["events"]:
+                lines.append("- " + event_text(e, esc))
+    return "\n".join(lines) + "\n"
+
+
+def event_text(e: dict, esc=lambda x: x or "") -> str:
+    who = esc(e.get("who")) or "?"
+    kind = e.get("kind") or "state"
+    if kind == "state":
+        text = f"{e['from_state']} → {e['to_state']}"
+    elif kind == "assign":
+        text = f"assigned to {esc(e['to_state']) or 'nobody'}" + (f" (was {esc(e['from_state'])})" if e["from_state"] else "")
+    elif kind == "followup":
+        text = f"follow-up set for {e['to_state']}"
+    elif kind == "link":
+        text = f"linked to {esc(e['to_state'])}"
+    elif kind == "reply":
+        text = "reply drafted"
+    else:
+        text = kind
+    note = f": {esc(e['note'])}" if e.get("note") else ""
+    return f"{e['at']} {who}: {text}{note}"
+
+
+def _dur(seconds: float) -> str:
+    seconds = int(abs(seconds))
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    if seconds < 172800:
+        return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
+    return f"{seconds // 86400}d"
+
+
+def reply_draft(m: dict, body: str, signer: str) -> str:
+    """A reply in the team's voice, signed by the person who drafted it: no anonymous answers."""
+    greeting = f"Hi {m['author']}," if m.get("author") else "Hi,"
+    return f"{greeting}\n\n{body.strip()}\n\n— {signer}\n"
+
+
+def fix_followup_text(ref: str) -> str:
+    return (f"Good news: the problem you reported is fixed ({ref}). Could you check it works for you now? "
+            "If anything is still wrong, reply here and we will pick it up right away.")
+
+
+def as_json(obj) -> str:
+    return json.dumps(obj, ensure_ascii=False, indent=2)

@@ -1,0 +1,289 @@
+"""One post, one mention: the same item found by several queries is stored once and linked to each
+(mention_queries), a re-poll never overwrites it, and a cross-post (same source, same author, same
+text of 40+ characters at another id and URL) is grouped under the first post and kept out of triage."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timezone
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from mentionwatch import config, poll, store
+from mentionwatch.cli import cli
+
+HOUR = 3600
+LONG = "acme cloud deleted my production database last night and support is not answering"  # > 40 chars
+
+
+def iso(t: float) -> str:
+    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def hit(oid: str, text: str, ago: int, author: str | None = None) -> dict:
+    t = int(time.time()) - ago
+    return {"objectID": oid, "created_at_i": t, "created_at": iso(t), "author": author or f"user{oid}",
+            "comment_text": text, "story_title": "A story", "story_id": 1, "_tags": ["comment"]}
+
+
+def algolia(hits: list[dict]) -> dict:
+    return {"hits": hits, "nbHits": len(hits), "page": 0, "nbPages": 1, "hitsPerPage": 100}
+
+
+class Net:
+    """hn.test answers every query with the same hits (Algolia matches loosely; poll re-checks)."""
+
+    def __init__(self, hits=None):
+        self.hits = hits or []
+        self.requests: list[httpx.Request] = []
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        assert request.url.host == "hn.test", request.url
+        return httpx.Response(200, json=algolia(self.hits))
+
+    def transport(self):
+        return httpx.MockTransport(self.handler)
+
+
+TWO_QUERIES = """
+sources:
+  hackernews: {base_url: https://hn.test}
+queries:
+  - name: brand
+    search: acme
+    sources: [hackernews]
+  - name: product
+    search: '"acme cloud"'
+    sources: [hackernews]
+"""
+
+ONE_QUERY = """
+sources:
+  hackernews: {base_url: https://hn.test}
+queries:
+  - name: brand
+    search: acme
+    sources: [hackernews]
+"""
+
+
+@pytest.fixture
+def db(tmp_path):
+    conn = store.open_db(tmp_path / "m.db")
+    yield conn
+    conn.close()
+
+
+def load(write_config, text: str):
+    return config.load(str(write_config(text)))
+
+
+def links(conn) -> set[tuple[str, str]]:
+    return {(r[0], r[1]) for r in conn.execute("SELECT mention_id, query FROM mention_queries")}
+
+
+def mention(conn, mid: str) -> dict:
+    m = store.get_mention(conn, mid)
+    assert m is not None, mid
+    return m
+
+
+# --- one mention, several queries --------------------------------------------------------------------
+
+
+def test_same_item_two_queries_stored_once_linked_to_both(write_config, db):
+    cfg = load(write_config, TWO_QUERIES)
+    net = Net([hit("1", "acme cloud is down", 600), hit("2", "acme anvils are heavy", 900)])
+    result = poll.poll(cfg, db, transport=net.transport())
+    assert result.failed == []
+    assert len(net.requests) == 2  # one per query
+    assert db.execute("SELECT COUNT(*) FROM mentions").fetchone()[0] == 2
+    assert db.execute("SELECT COUNT(*) FROM mentions WHERE id = 'hackernews:1'").fetchone()[0] == 1
+    assert links(db) == {("hackernews:1", "brand"), ("hackernews:1", "product"), ("hackernews:2", "brand")}
+    assert sorted(store.queries_of(db, "hackernews:1")) == ["brand", "product"]
+    m = mention(db, "hackernews:1")
+    assert sorted(m["queries"]) == ["brand", "product"]
+    assert m["query"] in ("brand", "product")  # the query that found it first
+    assert mention(db, "hackernews:2")["queries"] == ["brand"]
+    # counted as new once, by one of the two runs
+    assert sorted(result.new_ids) == ["hackernews:1", "hackernews:2"]
+    assert sum(r.new for r in result.runs) == 2
+    # the full-text index holds it once
+    assert len(store.list_mentions(db, search="down")) == 1
+    # filtering triage by either query finds it (not only by the query that happened to find it first)
+    assert [x["id"] for x in store.list_mentions(db, queries=["product"])] == ["hackernews:1"]
+    assert sorted(x["id"] for x in store.list_mentions(db, queries=["brand"])) == ["hackernews:1", "hackernews:2"]
+
+
+def test_query_found_later_is_linked_on_a_later_poll(write_config, db):
+    net = Net([hit("1", "acme cloud is down", 600)])
+    poll.poll(load(write_config, ONE_QUERY), db, transport=net.transport())
+    assert links(db) == {("hackernews:1", "brand")}
+    poll.poll(load(write_config, TWO_QUERIES), db, transport=net.transport())
+    assert links(db) == {("hackernews:1", "brand"), ("hackernews:1", "product")}
+    assert db.execute("SELECT COUNT(*) FROM mentions").fetchone()[0] == 1
+    assert mention(db, "hackernews:1")["query"] == "brand"
+
+
+def test_repoll_keeps_first_seen_at_and_state(write_config, db):
+    cfg = load(write_config, TWO_QUERIES)
+    net = Net([hit("1", "acme cloud is down", 600)])
+    poll.poll(cfg, db, transport=net.transport())
+    old = "2020-01-01T00:00:00Z"
+    db.execute("UPDATE mentions SET first_seen_at = ?", (old,))
+    db.execute("UPDATE mention_queries SET first_seen_at = ?", (old,))
+    store.set_state(db, ["hackernews:1"], "acked", "alex", "on it")
+    again = poll.poll(cfg, db, transport=net.transport())
+    assert again.failed == [] and again.new_ids == []
+    m = mention(db, "hackernews:1")
+    assert m["first_seen_at"] == old
+    assert m["state"] == "acked" and m["state_by"] == "alex"
+    assert [r[0] for r in db.execute("SELECT first_seen_at FROM mention_queries")] == [old, old]
+    assert [(e["from_state"], e["to_state"]) for e in store.events_for(db, "hackernews:1")] == [("new", "acked")]
+    assert db.execute("SELECT COUNT(*) FROM mentions").fetchone()[0] == 1
+    assert db.execute("SELECT COUNT(*) FROM mention_queries").fetchone()[0] == 2
+
+
+def test_cli_triage_json_lists_both_queries(write_config, tmp_path, monkeypatch):
+    import mentionwatch.http
+
+    net = Net([hit("1", "acme cloud is down", 600), hit("2", "acme anvils are heavy", 900)])
+    monkeypatch.setattr(mentionwatch.http.httpx, "AsyncHTTPTransport", lambda *a, **kw: net.transport())
+    cfg = write_config(TWO_QUERIES)
+    dbp = tmp_path / "data" / "m.db"
+
+    def mw(*args):
+        return CliRunner().invoke(cli, [*args, "--config", str(cfg), "--db", str(dbp)], catch_exceptions=False)
+
+    r = mw("poll", "--json")
+    assert r.exit_code == 0 and r.stderr == ""
+    printed = [json.loads(x) for x in r.stdout.splitlines() if x.strip()]
+    assert sorted(m["id"] for m in printed) == ["hackernews:1", "hackernews:2"]  # once each
+    r = mw("triage", "--json")
+    assert r.exit_code == 0
+    rows = {m["id"]: m for m in map(json.loads, r.stdout.splitlines())}
+    assert set(rows) == {"hackernews:1", "hackernews:2"}
+    assert sorted(rows["hackernews:1"]["queries"]) == ["brand", "product"]
+    assert rows["hackernews:2"]["queries"] == ["brand"]
+    assert rows["hackernews:1"]["dupe_of"] is None
+    # `--query` finds it under either query, whichever of them found it first
+    r = mw("triage", "--json", "--query", "product")
+    assert [json.loads(x)["id"] for x in r.stdout.splitlines()] == ["hackernews:1"]
+    r = mw("triage", "--json", "--query", "brand")
+    assert sorted(json.loads(x)["id"] for x in r.stdout.splitlines()) == ["hackernews:1", "hackernews:2"]
+    # a second poll prints nothing new
+    r = mw("poll", "--json")
+    assert r.exit_code == 0 and r.stdout == ""
+
+
+# --- cross-posts -------------------------------------------------------------------------------------
+
+
+def test_cross_post_grouped_under_the_first_and_hidden_from_triage(write_config, db):
+    cfg = load(write_config, ONE_QUERY)
+    net = Net([hit("100", LONG, 2 * HOUR, author="dana")])
+    poll.poll(cfg, db, transport=net.transport())
+    # later the same author posts the same words in another thread
+    net.hits = [hit("200", LONG, 60, author="dana"), hit("100", LONG, 2 * HOUR, author="dana")]
+    result = poll.poll(cfg, db, transport=net.transport())
+    assert result.new_ids == ["hackernews:200"]
+    copy = mention(db, "hackernews:200")
+    first = mention(db, "hackernews:100")
+    assert copy["dupe_of"] == "hackernews:100"
+    assert first["dupe_of"] is None
+    assert copy["url"] != first["url"]
+    assert [m["id"] for m in store.list_mentions(db)] == ["hackernews:100"]
+    assert [m["id"] for m in store.list_mentions(db, states=())] == ["hackernews:100"]
+    assert sorted(m["id"] for m in store.list_mentions(db, copies=True)) == ["hackernews:100", "hackernews:200"]
+    assert [c["id"] for c in store.copies_of(db, "hackernews:100")] == ["hackernews:200"]
+    # a third copy is grouped under the first post too, not under the second
+    net.hits = [hit("300", LONG, 30, author="dana")]
+    poll.poll(cfg, db, transport=net.transport())
+    assert mention(db, "hackernews:300")["dupe_of"] == "hackernews:100"
+    assert [c["id"] for c in store.copies_of(db, "hackernews:100")] == ["hackernews:200", "hackernews:300"]
+
+
+def test_cross_post_grouping_ignores_case_and_spacing(write_config, db):
+    cfg = load(write_config, ONE_QUERY)
+    net = Net([hit("100", LONG, 2 * HOUR, author="Dana")])
+    poll.poll(cfg, db, transport=net.transport())
+    net.hits = [hit("200", "  " + LONG.upper().replace(" ", "   ") + "\n", 60, author="dana")]
+    poll.poll(cfg, db, transport=net.transport())
+    assert mention(db, "hackernews:200")["dupe_of"] == "hackernews:100"
+
+
+def test_cross_posts_in_one_poll_grouped_under_the_earliest_post(write_config, db):
+    # Algolia's search_by_date answers newest first: the copy arrives before the original post.
+    cfg = load(write_config, ONE_QUERY)
+    net = Net([hit("200", LONG, 60, author="dana"), hit("100", LONG, 2 * HOUR, author="dana")])
+    poll.poll(cfg, db, transport=net.transport())
+    assert mention(db, "hackernews:100")["dupe_of"] is None
+    assert mention(db, "hackernews:200")["dupe_of"] == "hackernews:100"
+    assert [m["id"] for m in store.list_mentions(db)] == ["hackernews:100"]
+
+
+def test_cli_triage_hides_cross_post(write_config, tmp_path, monkeypatch):
+    import mentionwatch.http
+
+    net = Net([hit("100", LONG, 2 * HOUR, author="dana")])
+    monkeypatch.setattr(mentionwatch.http.httpx, "AsyncHTTPTransport", lambda *a, **kw: net.transport())
+    cfg = write_config(ONE_QUERY)
+    dbp = tmp_path / "data" / "m.db"
+
+    def mw(*args):
+        return CliRunner().invoke(cli, [*args, "--config", str(cfg), "--db", str(dbp)], catch_exceptions=False)
+
+    assert mw("poll").exit_code == 0
+    net.hits = [hit("200", LONG, 60, author="dana")]
+    assert mw("poll").exit_code == 0
+    r = mw("triage", "--json", "--state", "all")
+    assert [json.loads(x)["id"] for x in r.stdout.splitlines()] == ["hackernews:100"]
+    r = mw("show", "hackernews:200", "--json")
+    assert r.exit_code == 0
+    assert json.loads(r.stdout)["dupe_of"] == "hackernews:100"
+
+
+def test_short_identical_texts_by_same_author_not_grouped(write_config, db):
+    cfg = load(write_config, ONE_QUERY)
+    short = "acme +1 same here"
+    assert len(short) < store.MIN_CROSSPOST_CHARS
+    net = Net([hit("1", short, 600, author="dana"), hit("2", short, 900, author="dana")])
+    poll.poll(cfg, db, transport=net.transport())
+    net.hits = [hit("3", short, 60, author="dana")]
+    poll.poll(cfg, db, transport=net.transport())
+    for mid in ("hackernews:1", "hackernews:2", "hackernews:3"):
+        assert mention(db, mid)["dupe_of"] is None, mid
+    assert sorted(m["id"] for m in store.list_mentions(db)) == ["hackernews:1", "hackernews:2", "hackernews:3"]
+
+
+def test_same_text_by_different_authors_not_grouped(write_config, db):
+    cfg = load(write_config, ONE_QUERY)
+    net = Net([hit("1", LONG, 600, author="dana"), hit("2", LONG, 900, author="erin")])
+    poll.poll(cfg, db, transport=net.transport())
+    net.hits = [hit("3", LONG, 60, author="frank")]
+    poll.poll(cfg, db, transport=net.transport())
+    for mid in ("hackernews:1", "hackernews:2", "hackernews:3"):
+        assert mention(db, mid)["dupe_of"] is None, mid
+    assert len(store.list_mentions(db)) == 3
+
+
+def test_same_text_without_author_not_grouped(write_config, db):
+    cfg = load(write_config, ONE_QUERY)
+    net = Net([hit("1", LONG, 600, author=""), hit("2", LONG, 900, author="")])
+    net.hits[0]["author"] = net.hits[1]["author"] = ""
+    poll.poll(cfg, db, transport=net.transport())
+    assert len(store.list_mentions(db)) == 2
+
+
+def test_cross_post_needs_the_same_source():
+    a = store.content_hash("hackernews", "dana", LONG)
+    assert a is not None
+    assert a == store.content_hash("hackernews", "DANA", "  " + LONG.upper())
+    assert a != store.content_hash("rss", "dana", LONG)
+    assert a != store.content_hash("hackernews", "erin", LONG)
+    assert store.content_hash("hackernews", "dana", "acme +1 same here") is None
+    assert store.content_hash("hackernews", "", LONG) is None

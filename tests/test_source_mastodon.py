@@ -1,0 +1,477 @@
+"""mastodon: parse() on the recorded payloads, and search() against a fake Mastodon instance.
+
+MastodonFake does what Mastodon 4.x does with the parameters this source sends: tag timelines
+newest first with `limit` (max 40), `max_id` / `since_id` / `min_id` (min_id: the page immediately
+newer than it) and a Link header (rel="next" max_id, rel="prev" min_id); v2 search ordered by id
+descending, `offset`, `min_id` turned into a created_at filter (StatusesSearchService), statuses only
+for a logged-in caller; X-RateLimit-* headers with an ISO 8601 reset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from datetime import datetime, timezone
+from urllib.parse import unquote
+
+import httpx
+import pytest
+
+from mentionwatch.config import Query
+from mentionwatch.errors import RateLimited, SourceError
+from mentionwatch.http import Fetcher
+from mentionwatch.matching import parse_search
+from mentionwatch.sources import mastodon
+
+INSTANCE = "https://mastodon.test"
+TOKEN = "s3cret-token-value"
+
+
+# --- parse on the real payloads ----------------------------------------------------------------------
+
+
+def test_parse_tag_timeline_sample(fixture_json):
+    ms = mastodon.parse(fixture_json("mastodon.json"))
+    assert len(ms) == 1
+    m = ms[0]
+    assert m.source == "mastodon"
+    assert m.native_id == "117020593741189701"
+    assert m.id == "mastodon:117020593741189701"
+    assert m.url == "http://localhost:3000/@mastodonpy_test_2/117020593741189701"
+    assert m.author == "mastodonpy_test_2"
+    assert m.title == ""
+    assert m.text == "#hoot (hashtag toot)"
+    assert m.created_at == "2026-08-01T13:55:55Z"
+    assert m.kind == "status"
+    assert m.extra["lang"] == "ja"
+    assert m.extra["tags"] == ["hoot"]
+    assert m.extra["uri"] == "http://localhost:3000/ap/users/117020566092212359/statuses/117020593741189701"
+    assert "boosted_by" not in m.extra
+
+
+def test_parse_search_v2_sample(fixture_json):
+    ms = mastodon.parse(fixture_json("mastodon-search-v2.json"))
+    assert [m.native_id for m in ms] == ["116388149027005349", "116388107849695302"]
+    a, b = ms
+    assert a.author == "greg@icosahedron.website"
+    assert a.url == "https://icosahedron.website/@greg/116388148912635764"
+    assert a.created_at == "2026-04-11T21:16:53Z"
+    assert a.extra["lang"] == "en" and a.extra["display_name"] == "Greg"
+    assert a.extra["in_reply_to_id"] == "116387888508422624"
+    assert a.text == ("@cancel @halcy not only is this the classic hip-hop / funk sample but it's ALSO the dnb sample "
+                      "(just sped up real fast) - e.g. heard right at the start of Squarepusher - Come On My Selector "
+                      "https://www.youtube.com/watch?v=MWCSw_cNxKc")
+    assert b.author == "Jo@social.sublingual.xyz"
+    assert b.url == "https://social.sublingual.xyz/@Jo/116388107097123650"
+    assert b.text == "@halcy me when im riding my horse in stop and go traffic"
+    assert b.created_at == "2026-04-11T21:06:15Z"
+    assert b.extra["favourites_count"] == 4
+    for m in ms:
+        assert "<" not in m.text and m.kind == "status"
+
+
+def test_parse_spoiler_reblog_and_skips(fixture_json):
+    base = fixture_json("mastodon.json")[0]
+    cw = {**base, "id": "2", "spoiler_text": "Acme &amp; outage talk ", "language": None}
+    boost = {**base, "id": "3", "content": "", "reblog": {**base, "id": "2", "spoiler_text": "Acme &amp; outage talk "},
+             "account": {**base["account"], "acct": "booster@elsewhere.test"}}
+    broken = [
+        "text", None, {}, {**base, "id": ""}, {**base, "id": True}, {**base, "created_at": "yesterday"},
+        {**base, "account": None}, {**base, "url": None, "uri": None}, {**base, "id": "9", "account": {"acct": ""}},
+    ]
+    ms = mastodon.parse([cw, boost, *broken])
+    assert [m.native_id for m in ms] == ["2"]  # the boost is its boosted status, kept once
+    assert ms[0].title == "Acme &amp; outage talk"  # spoiler_text is plain text already
+    assert "lang" not in ms[0].extra
+    only_boost = mastodon.parse([boost])
+    assert [m.native_id for m in only_boost] == ["2"]
+    assert only_boost[0].extra["boosted_by"] == "booster@elsewhere.test"
+    assert only_boost[0].author == "mastodonpy_test_2"
+    # a status without url falls back to its ActivityPub uri
+    assert mastodon.parse([{**base, "url": None}])[0].url == base["uri"]
+
+
+@pytest.mark.parametrize("payload", [{"error": "nope"}, {"statuses": "x"}, "text", 3, None])
+def test_parse_malformed_raises(payload):
+    with pytest.raises(SourceError) as e:
+        mastodon.parse(payload)
+    assert "\n" not in str(e.value)
+
+
+def test_link_header_params():
+    link = ('<http://localhost:3000/api/v1/timelines/tag/hoot?max_id=117020593741189701>; rel="next", '
+            '<http://localhost:3000/api/v1/timelines/tag/hoot?min_id=117020593741189701>; rel="prev"')
+    assert mastodon.link_params(link) == {"next": {"max_id": "117020593741189701"},
+                                          "prev": {"min_id": "117020593741189701"}}
+    assert mastodon.link_params(None) == {}
+
+
+# --- query translation -------------------------------------------------------------------------------
+
+
+def test_hashtags_from_query_and_option():
+    s = parse_search('"acme cloud" OR acmecloud -anvil')
+    assert mastodon.hashtags_for(s, {"hashtags": []}) == ["acmecloud"]
+    assert mastodon.hashtags_for(parse_search("Acme-Cloud OR acme.io outage"), {"hashtags": []}) == ["acmecloud", "acmeio"]
+    assert mastodon.hashtags_for(s, {"hashtags": ["#AcmeCloud", "acme_status", "acmecloud"]}) == ["acmecloud", "acmestatus"]
+
+
+def test_search_queries_translate_phrases_or_exclusions_filters():
+    s = parse_search('"acme cloud" OR acmecloud -anvil -"anvil corp" author:alice@x.test lang:en')
+    assert mastodon.search_queries(s) == [
+        '"acme cloud" -anvil -"anvil corp" from:alice@x.test language:en',
+        'acmecloud -anvil -"anvil corp" from:alice@x.test language:en',
+    ]
+    two = parse_search("acme author:a author:b")
+    assert mastodon.search_queries(two) == ["acme from:a", "acme from:b"]  # the server ANDs from:
+
+
+def test_snowflake_arithmetic():
+    sid = "117020593741189701"
+    assert mastodon.snowflake_ms(sid) is not None
+    earlier = mastodon.id_minus(sid, 30)
+    assert mastodon.snowflake_ms(sid) - mastodon.snowflake_ms(earlier) == 30 * 60_000
+    assert mastodon.id_minus("01HXYZABCDEFG", 30) == "01HXYZABCDEFG"  # not a snowflake: unchanged
+    assert mastodon.id_minus("12345", 30) == "12345"
+
+
+# --- a fake instance ---------------------------------------------------------------------------------
+
+
+def snowflake(ms: int, seq: int = 0) -> str:
+    return str((ms << 16) + seq)
+
+
+def make_status(ms: int, seq: int = 0, text: str = "acme cloud is down", created_ms: int | None = None,
+                acct: str | None = None, tags=("acmecloud",)) -> dict:
+    sid = snowflake(ms, seq)
+    created = datetime.fromtimestamp((created_ms if created_ms is not None else ms) / 1000, timezone.utc)
+    return {
+        "id": sid, "created_at": created.strftime("%Y-%m-%dT%H:%M:%S.") + f"{created.microsecond // 1000:03d}Z",
+        "spoiler_text": "", "language": "en", "uri": f"https://mastodon.test/users/u/statuses/{sid}",
+        "url": f"https://mastodon.test/@u/{sid}", "content": f"<p>{text}</p>", "reblog": None,
+        "account": {"acct": acct or f"user{seq}", "display_name": "", "url": "https://mastodon.test/@u"},
+        "tags": [{"name": t} for t in tags],
+    }
+
+
+def _desc(statuses):
+    return sorted(statuses, key=lambda s: int(s["id"]), reverse=True)
+
+
+class MastodonFake:
+    def __init__(self, statuses=(), search=(), token=TOKEN, anonymous_tags=True):
+        self.statuses = list(statuses)  # tag timelines: every status carries its tags
+        self.search = list(search)
+        self.token = token
+        self.anonymous_tags = anonymous_tags
+        self.requests: list[httpx.Request] = []
+        self.headers: dict[str, str] = {}  # extra response headers (rate limits)
+
+    def authed(self, request) -> bool:
+        return request.headers.get("authorization") == f"Bearer {self.token}"
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        p = request.url.params
+        limit = min(int(p.get("limit", 20)), 40)
+        path = request.url.path
+        if path.startswith("/api/v1/timelines/tag/"):
+            if not self.anonymous_tags and not self.authed(request):
+                return httpx.Response(401, json={"error": "This API requires an authenticated user"})
+            tag = unquote(path.rsplit("/", 1)[1]).lower()
+            items = _desc(s for s in self.statuses if tag in [t["name"] for t in s["tags"]])
+            if "max_id" in p:
+                items = [s for s in items if int(s["id"]) < int(p["max_id"])]
+            if "since_id" in p:
+                items = [s for s in items if int(s["id"]) > int(p["since_id"])]
+            if "min_id" in p:
+                items = [s for s in items if int(s["id"]) > int(p["min_id"])]
+                page = items[-limit:]  # immediately newer than min_id, still newest first
+            else:
+                page = items[:limit]
+            headers = dict(self.headers)
+            if page:
+                url = f"{INSTANCE}/api/v1/timelines/tag/{tag}"
+                headers["link"] = (f'<{url}?max_id={page[-1]["id"]}>; rel="next", '
+                                   f'<{url}?min_id={page[0]["id"]}>; rel="prev"')
+            return httpx.Response(200, json=page, headers=headers)
+        if path == "/api/v2/search":
+            assert p["type"] == "statuses"
+            if not self.authed(request):  # anonymous callers get no statuses from full-text search
+                return httpx.Response(200, json={"accounts": [], "statuses": [], "hashtags": []})
+            items = _desc(self.search)
+            if "min_id" in p:  # Mastodon: after:"<time of min_id>" on created_at, seconds precision
+                floor = datetime.fromtimestamp((int(p["min_id"]) >> 16) // 1000, timezone.utc)
+                items = [s for s in items
+                         if datetime.fromisoformat(s["created_at"].replace("Z", "+00:00")) > floor]
+            offset = int(p.get("offset", 0))
+            return httpx.Response(200, json={"accounts": [], "statuses": items[offset:offset + limit], "hashtags": []},
+                                  headers=self.headers)
+        raise AssertionError(f"unexpected request {request.url}")
+
+    def params(self, kind="tag"):
+        prefix = "/api/v1/timelines/tag/" if kind == "tag" else "/api/v2/search"
+        return [dict(r.url.params) for r in self.requests if r.url.path.startswith(prefix)]
+
+
+def options(**kw) -> dict:
+    opts = {k: v.default for k, v in mastodon.OPTIONS.items()}
+    opts.update({"base_url": INSTANCE, "timeout": 5, "deadline": 60})
+    opts.update(kw)
+    return opts
+
+
+def run(handler, search: str = '"acme cloud" OR acmecloud', cursor=None, max_wait: float = 30.0, **kw):
+    query = Query(name="q", search=parse_search(search), sources=("mastodon",))
+
+    async def go():
+        async with Fetcher("test-agent", transport=httpx.MockTransport(handler), max_wait=max_wait) as f:
+            return await mastodon.search(f, query, options(**kw), cursor, {})
+
+    return asyncio.run(go())
+
+
+NOW_MS = int(time.time() * 1000)
+HOUR = 3_600_000
+
+
+@pytest.fixture(autouse=True)
+def no_token(monkeypatch):
+    monkeypatch.delenv("MASTODON_TOKEN", raising=False)
+
+
+# --- search: hashtag timelines -----------------------------------------------------------------------
+
+
+def test_first_poll_reads_back_to_lookback_only():
+    recent = [make_status(NOW_MS - HOUR - i * 60_000, i) for i in range(100)]  # within the last 3 hours
+    old = [make_status(NOW_MS - 72 * HOUR - i * 60_000, 200 + i) for i in range(50)]
+    fake = MastodonFake(recent + old)
+    res = run(fake)
+    assert res.gaps == [] and res.errors == []
+    assert {m.native_id for m in res.mentions} == {s["id"] for s in recent}
+    ps = fake.params()
+    assert "min_id" not in ps[0] and "max_id" not in ps[0] and ps[0]["limit"] == "40"
+    assert [p.get("max_id") for p in ps[1:]] == [recent[39]["id"], recent[79]["id"]]  # Link rel="next"
+    assert len(ps) == 3  # stops at the page that reaches past the lookback
+    assert res.cursor == {"tags": {"acmecloud": recent[0]["id"]}, "search": {}}
+    assert res.requests == 3
+    # the single hashtag of `"acme cloud" OR acmecloud`, and no search without a token
+    assert {r.url.path for r in fake.requests} == {"/api/v1/timelines/tag/acmecloud"}
+    assert any("MASTODON_TOKEN" in n for n in res.notes)
+    for r in fake.requests:
+        assert "authorization" not in r.headers
+
+
+def test_later_poll_reads_forward_from_cursor_through_a_burst():
+    seen = make_status(NOW_MS - 2 * HOUR)
+    burst = [make_status(NOW_MS - HOUR + i * 1000, i + 1) for i in range(150)]
+    fake = MastodonFake([seen, *burst])
+    res = run(fake, cursor={"tags": {"acmecloud": seen["id"]}, "search": {}})
+    assert res.gaps == []
+    assert {m.native_id for m in res.mentions} == {s["id"] for s in burst}
+    ps = fake.params()
+    assert ps[0]["min_id"] == seen["id"]
+    # forward, each page starting where the last one ended, until an empty page
+    assert [p["min_id"] for p in ps] == [seen["id"], burst[39]["id"], burst[79]["id"], burst[119]["id"], burst[149]["id"]]
+    assert res.cursor["tags"] == {"acmecloud": burst[-1]["id"]}
+
+
+def test_nothing_new_keeps_cursor():
+    seen = make_status(NOW_MS - 2 * HOUR)
+    fake = MastodonFake([seen])
+    cursor = {"tags": {"acmecloud": seen["id"], "othertag": "5"}, "search": {"x": "7"}}
+    res = run(fake, cursor=cursor)
+    assert res.mentions == [] and res.gaps == []
+    assert res.cursor == cursor  # unchanged, other entries carried over
+    assert len(fake.requests) == 1
+
+
+def test_page_cap_records_gap_and_next_poll_catches_up():
+    seen = make_status(NOW_MS - 2 * HOUR)
+    burst = [make_status(NOW_MS - HOUR + i * 1000, i + 1) for i in range(150)]
+    fake = MastodonFake([seen, *burst])
+    res = run(fake, cursor={"tags": {"acmecloud": seen["id"]}, "search": {}}, max_pages=2)
+    assert len(fake.requests) == 2
+    assert len(res.mentions) == 80
+    assert len(res.gaps) == 1 and "max_pages=2" in res.gaps[0] and "#acmecloud" in res.gaps[0]
+    assert res.cursor["tags"]["acmecloud"] == burst[79]["id"]  # the newest read, oldest first
+    res2 = run(fake, cursor=res.cursor, max_pages=10)
+    assert {m.native_id for m in res.mentions} | {m.native_id for m in res2.mentions} == {s["id"] for s in burst}
+
+
+def test_first_poll_page_cap_is_a_gap():
+    recent = [make_status(NOW_MS - HOUR - i * 60_000, i) for i in range(200)]
+    res = run(MastodonFake(recent), max_pages=2)
+    assert len(res.mentions) == 80
+    assert len(res.gaps) == 1 and "first poll" in res.gaps[0]
+    assert res.cursor["tags"]["acmecloud"] == recent[0]["id"]
+
+
+def test_hashtags_option_and_cursor_per_tag():
+    a = make_status(NOW_MS - HOUR, 1, tags=("acme",))
+    b = make_status(NOW_MS - HOUR + 5, 2, tags=("acmestatus",))
+    both = make_status(NOW_MS - HOUR + 9, 3, tags=("acme", "acmestatus"))
+    fake = MastodonFake([a, b, both])
+    res = run(fake, hashtags=["#Acme", "acme_status"])
+    assert sorted(m.native_id for m in res.mentions) == sorted([a["id"], b["id"], both["id"]])
+    assert res.cursor["tags"] == {"acme": both["id"], "acmestatus": both["id"]}
+    assert {r.url.path for r in fake.requests} == {"/api/v1/timelines/tag/acme", "/api/v1/timelines/tag/acmestatus"}
+
+
+def test_tag_timeline_needing_login_is_an_error_with_a_hint():
+    fake = MastodonFake([make_status(NOW_MS - HOUR)], anonymous_tags=False)
+    res = run(fake, hashtags=["acmecloud", "acme"])
+    assert res.mentions == []
+    assert len(res.errors) == 2
+    assert "#acmecloud: HTTP 401" in res.errors[0] and "MASTODON_TOKEN" in res.errors[0]
+    assert res.cursor == {"tags": {}, "search": {}}
+
+
+def test_unexpected_timeline_shape_is_source_error():
+    with pytest.raises(SourceError) as e:
+        run(lambda req: httpx.Response(200, json={"error": "weird"}))
+    assert "\n" not in str(e.value) and "mastodon.test" in str(e.value)
+
+
+# --- search: full text with a token ------------------------------------------------------------------
+
+
+def test_token_adds_full_text_search_with_auth_and_offset_paging(monkeypatch):
+    monkeypatch.setenv("MASTODON_TOKEN", TOKEN)
+    hits = [make_status(NOW_MS - HOUR - i * 60_000, i, tags=()) for i in range(90)]
+    fake = MastodonFake([], search=hits)
+    res = run(fake, search='"acme cloud" -anvil')
+    assert res.errors == [] and res.gaps == []
+    assert {m.native_id for m in res.mentions} == {s["id"] for s in hits}
+    sp = fake.params("search")
+    assert [p.get("offset") for p in sp] == [None, "40", "80", "120"]
+    for p in sp:
+        assert p["q"] == '"acme cloud" -anvil' and p["type"] == "statuses" and p["resolve"] == "false"
+        assert "min_id" not in p  # first poll: read down to the lookback instead
+    for r in fake.requests:
+        assert r.headers["authorization"] == f"Bearer {TOKEN}"  # the timelines get it too
+    assert res.cursor["search"] == {'"acme cloud" -anvil': hits[0]["id"]}
+    assert res.notes == []
+    blob = json.dumps([res.cursor, res.gaps, res.errors, res.notes, [m.__dict__ for m in res.mentions]])
+    assert TOKEN not in blob
+
+
+def test_search_later_poll_overlaps_behind_cursor_for_late_posts(monkeypatch):
+    monkeypatch.setenv("MASTODON_TOKEN", TOKEN)
+    seen = make_status(NOW_MS - 2 * HOUR, 1, tags=())
+    # delivered after the last poll, but written (created_at) 10 minutes before the cursor status
+    late = make_status(NOW_MS - HOUR, 2, tags=(), created_ms=NOW_MS - 2 * HOUR - 10 * 60_000)
+    new = make_status(NOW_MS - HOUR + 1000, 3, tags=())
+    fake = MastodonFake([], search=[seen, late, new])
+    q = "acme"
+    res = run(fake, search=q, cursor={"tags": {}, "search": {q: seen["id"]}})
+    sp = fake.params("search")
+    assert sp[0]["min_id"] == mastodon.id_minus(seen["id"], 30)
+    assert {late["id"], new["id"]} <= {m.native_id for m in res.mentions}
+    assert res.cursor["search"][q] == new["id"]
+    # with no overlap the late post is lost: the overlap is what finds it
+    fake2 = MastodonFake([], search=[seen, late, new])
+    res2 = run(fake2, search=q, cursor={"tags": {}, "search": {q: seen["id"]}}, overlap_minutes=0)
+    assert late["id"] not in {m.native_id for m in res2.mentions}
+
+
+def test_search_cap_records_gap(monkeypatch):
+    monkeypatch.setenv("MASTODON_TOKEN", TOKEN)
+    hits = [make_status(NOW_MS - HOUR - i * 1000, i, tags=()) for i in range(200)]
+    fake = MastodonFake([], search=hits)
+    res = run(fake, search="acme", max_pages=2)
+    assert len(fake.params("search")) == 2
+    assert len(res.mentions) == 80
+    assert any("search 'acme'" in g and "max_pages=2" in g for g in res.gaps)
+    assert res.cursor["search"]["acme"] == hits[0]["id"]
+
+
+def test_search_or_query_one_search_per_alternative(monkeypatch):
+    monkeypatch.setenv("MASTODON_TOKEN", TOKEN)
+    fake = MastodonFake([], search=[])
+    run(fake, search='"acme cloud" OR acmecloud author:bob')
+    assert [p["q"] for p in fake.params("search")] == ['"acme cloud" from:bob', "acmecloud from:bob"]
+
+
+def test_bad_token_is_reported_and_hashtags_still_read(monkeypatch):
+    monkeypatch.setenv("MASTODON_TOKEN", "wrong")
+
+    def handler(request):
+        if request.url.path == "/api/v2/search":
+            return httpx.Response(401, json={"error": "The access token is invalid"})
+        return MastodonFake([make_status(NOW_MS - HOUR)], token="wrong")(request)
+
+    res = run(handler)
+    assert len(res.mentions) == 1
+    assert len(res.errors) == 2  # one per alternative
+    assert "HTTP 401" in res.errors[0] and "read:search" in res.errors[0]
+    assert "wrong" not in " ".join(res.errors)
+
+
+# --- rate limits -------------------------------------------------------------------------------------
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def test_spent_quota_with_iso_reset_defers():
+    seen = make_status(NOW_MS - 2 * HOUR)
+    burst = [make_status(NOW_MS - HOUR + i * 1000, i + 1) for i in range(100)]
+    fake = MastodonFake([seen, *burst])
+    fake.headers = {"x-ratelimit-limit": "300", "x-ratelimit-remaining": "0",
+                    "x-ratelimit-reset": _iso(time.time() + 240)}
+    with pytest.raises(RateLimited) as e:
+        run(fake, cursor={"tags": {"acmecloud": seen["id"]}, "search": {}}, max_wait=1.0)
+    assert len(fake.requests) == 1  # no request was made against a spent quota
+    assert abs(e.value.until - (time.time() + 240)) < 5
+    assert "deferred" in str(e.value)
+
+
+def test_short_reset_is_waited_for():
+    burst = [make_status(NOW_MS - HOUR + i * 1000, i + 1) for i in range(50)]
+    fake = MastodonFake(burst)
+    fake.headers = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": _iso(time.time() + 0.3)}
+    started = time.time()
+    res = run(fake, cursor={"tags": {"acmecloud": "1"}, "search": {}}, max_wait=5.0)
+    assert len(res.mentions) == 50
+    assert time.time() - started >= 0.2
+
+
+def test_http_429_with_retry_after_defers():
+    fake = lambda req: httpx.Response(429, headers={"retry-after": "300"})  # noqa: E731
+    with pytest.raises(RateLimited):
+        run(fake, max_wait=1.0)
+
+
+# --- through config and poll -------------------------------------------------------------------------
+
+
+def test_poll_with_config(monkeypatch, write_config, tmp_path):
+    from mentionwatch import config, poll, sources, store
+
+    monkeypatch.setattr(sources, "BUILTIN", {**sources.BUILTIN, "mastodon": "mentionwatch.sources.mastodon"})
+    monkeypatch.setattr(sources, "_registry", None)
+    cfg = config.load(str(write_config(f"""
+sources:
+  mastodon: {{base_url: {INSTANCE}, hashtags: [acmecloud]}}
+queries:
+  - {{name: q, search: 'acme OR acmecloud', sources: [mastodon]}}
+rules:
+  - {{name: outage, urgency: critical, any: [down]}}
+""")))
+    assert cfg.sources["mastodon"]["hashtags"] == ["acmecloud"]
+    hit = make_status(NOW_MS - HOUR, 1, text="acme cloud is down")
+    miss = make_status(NOW_MS - HOUR + 5, 2, text="nothing to see here")
+    conn = store.open_db(tmp_path / "m.db")
+    try:
+        result = poll.poll(cfg, conn, transport=httpx.MockTransport(MastodonFake([hit, miss])))
+        assert result.failed == []
+        row = store.get_mention(conn, f"mastodon:{hit['id']}")
+        assert row is not None and row["urgency"] == "critical" and row["kind"] == "status"
+        assert store.get_mention(conn, f"mastodon:{miss['id']}") is None  # re-checked locally
+    finally:
+        conn.close()
