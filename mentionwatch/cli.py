@@ -18,7 +18,7 @@ from mentionwatch import __version__
 from mentionwatch.errors import ExitCode, MentionwatchError
 
 URGENCIES = ("critical", "high", "normal", "low")
-STATES = ("new", "acked", "resolved", "ignored")
+STATES = ("new", "acked", "waiting", "resolved", "ignored", "snoozed")
 
 
 def fail(message: str, code: int = ExitCode.ERROR) -> None:
@@ -256,16 +256,23 @@ def _report_poll(result, interactive):
 @click.option("--since", metavar="WHEN", help="Posted since 30m, 2h, 3d, 1w ago or a date (2026-11-20).")
 @click.option("--search", metavar="WORDS", help='Full-text search: words, "phrases", OR, -exclusions.')
 @click.option("--limit", "-n", type=click.IntRange(min=1), default=None, help="At most this many [default: 50 at a terminal, all otherwise].")
-def triage(config_path, db_path, as_json, as_table, urgency, sources, queries, states, since, search, limit):
-    """What needs an answer first: open mentions, most urgent first, then the longest waiting.
+@click.option("--sort", type=click.Choice(["sla", "urgency"]), default="sla", show_default=True,
+              help="sla: least SLA time left first (overdue first); urgency: most urgent, then oldest.")
+@click.option("--mine", is_flag=True, help="Only mentions assigned to me (--as, MENTIONWATCH_USER, config me).")
+@click.option("--as", "who", metavar="NAME", help="Who I am, for --mine.")
+def triage(config_path, db_path, as_json, as_table, urgency, sources, queries, states, since, search, limit, sort,
+           mine, who):
+    """What needs an answer first: open mentions, due follow-ups and ended snoozes, ordered by
+    SLA time left (overdue first), then urgency, then the longest waiting.
 
     \b
     Examples:
       mentionwatch triage
       mentionwatch triage -u critical -u high --since 1d
+      mentionwatch triage --mine
       mentionwatch triage --json | jq -r .url
     """
-    from mentionwatch import store
+    from mentionwatch import store, workflow
     from mentionwatch.matching import QueryError
 
     json_out = want_json(as_json, as_table)
@@ -277,27 +284,34 @@ def triage(config_path, db_path, as_json, as_table, urgency, sources, queries, s
         state_list = tuple(dict.fromkeys(s for c in chosen for s in (store.OPEN_STATES if c == "open" else (c,))))
     if limit is None and not json_out:
         limit = 50
-    conn, _ = open_store(config_path, db_path)
+    conn, cfg = open_store(config_path, db_path)
+    now = workflow.now_utc()
     try:
-        rows = store.list_mentions(conn, states=state_list, urgencies=urgency, sources=sources, queries=queries,
-                                   since=since_iso, search=search, limit=limit)
+        rows = workflow.triage_rows(conn, cfg, limit=limit, mine=who_am_i(who, cfg) if mine else None, now=now, sort=sort,
+                                    states=state_list, urgencies=urgency, sources=sources, queries=queries,
+                                    since=since_iso, search=search)
     except QueryError as e:
         raise click.BadParameter(str(e), param_hint="--search")
+    note = workflow.staffing_note(cfg, now)
     if json_out:
         from mentionwatch.render import emit_json, mention_json
 
         emit_json(mention_json(r) for r in rows)
+        if note and sys.stderr.isatty():
+            click.echo(note, err=True)
         return
     from mentionwatch.render import console, triage_table
 
+    if note:
+        click.echo(note, err=True)
     if not rows:
-        click.echo("Nothing to answer: no mentions match." if (urgency or sources or queries or since or search)
+        click.echo("Nothing to answer: no mentions match." if (urgency or sources or queries or since or search or mine)
                    else "Nothing to answer: no open mentions.", err=True)
         return
     out = console()
-    out.print(triage_table(rows))
+    out.print(triage_table(rows, now))
     total = conn.execute(
-        "SELECT COUNT(*) FROM mentions WHERE state IN ('new', 'acked')"
+        "SELECT COUNT(*) FROM mentions WHERE state IN ('new', 'acked') AND dupe_of IS NULL"
     ).fetchone()[0]
     click.echo(f"{len(rows)} shown, {total} open. Details: mentionwatch show ID   Done: mentionwatch resolve ID", err=True)
 
@@ -310,27 +324,29 @@ def triage(config_path, db_path, as_json, as_table, urgency, sources, queries, s
 @output_options
 @click.argument("mention_id", metavar="ID")
 def show(config_path, db_path, as_json, as_table, mention_id):
-    """One mention in full, with why it got its urgency and its state history.
+    """One mention in full: why it got its urgency, its SLA clock and detection lag, the author's
+    earlier mentions and their outcomes, linked issues, and its whole history.
 
     \b
     Example:
       mentionwatch show hackernews:41234567
     """
-    from mentionwatch import store
+    from mentionwatch import store, workflow
 
-    conn, _ = open_store(config_path, db_path)
+    conn, cfg = open_store(config_path, db_path)
     m = store.get_mention(conn, mention_id)
     if m is None:
         fail(f"no such mention: {mention_id}")
-    events = store.events_for(conn, mention_id)
+    workflow.with_clock(m, cfg, workflow.now_utc())
+    detail = workflow.details(conn, m)
     if want_json(as_json, as_table):
         from mentionwatch.render import emit_json, mention_json
 
-        emit_json([{**mention_json(m), "extra": m.get("extra"), "events": events}])
+        emit_json([{**mention_json(m), "extra": m.get("extra"), **detail}])
         return
     from mentionwatch.render import console, mention_detail
 
-    console().print(mention_detail(m, events))
+    console().print(mention_detail(m, detail))
 
 
 # --- state changes ---------------------------------------------------------------------------------
@@ -389,12 +405,235 @@ def _state_command(name: str, state: str, verb: str, doc: str):
 _state_command("ack", "acked", "acked", "Mark mentions as seen and being handled (state acked).\n\n"
                "\b\nExamples:\n  mentionwatch ack hackernews:41234567\n"
                "  mentionwatch triage --json | jq -r 'select(.urgency==\"low\") | .id' | mentionwatch ack -")
+_state_command("wait", "waiting", "waiting", "Mark mentions as answered and waiting for the customer (state waiting).\n\n"
+               "\b\nExample:\n  mentionwatch wait hackernews:41234567 --note 'asked for their account id'")
 _state_command("resolve", "resolved", "resolved", "Mark mentions as answered or fixed (state resolved).\n\n"
                "\b\nExample:\n  mentionwatch resolve hackernews:41234567 --note 'replied with workaround'")
 _state_command("ignore", "ignored", "ignored", "Mark mentions as needing no answer (state ignored).\n\n"
                "\b\nExample:\n  mentionwatch ignore rss:3f2a9c1b7d4e")
 _state_command("reopen", "new", "reopened", "Put mentions back into triage (state new).\n\n"
                "\b\nExample:\n  mentionwatch reopen hackernews:41234567")
+
+
+def split_last(args: tuple[str, ...], what: str) -> tuple[list[str], str]:
+    """`ID... TEXT`: the last argument is the text, the others (or `-` for stdin) are IDs."""
+    if len(args) < 2:
+        raise click.UsageError(f"give one or more mention IDs (or -) and then the {what}")
+    return read_ids(args[:-1]), args[-1]
+
+
+def parse_when_option(value: str, cfg, option: str):
+    from mentionwatch.workflow import parse_when
+
+    try:
+        return parse_when(value, cfg)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint=option)
+
+
+@cli.command()
+@config_options
+@click.argument("ids", nargs=-1, metavar="ID... | -")
+@click.option("--until", "until", required=True, metavar="WHEN",
+              help="When it comes back: 2h, 3d, tomorrow 9:00, mon 9:00, 2026-11-25 14:30.")
+@click.option("--as", "who", metavar="NAME", help="Who did it [env: MENTIONWATCH_USER; config: me].")
+@click.option("--note", metavar="TEXT", help="A note kept with the change.")
+def snooze(config_path, db_path, ids, until, who, note):
+    """Put mentions away until a time (state snoozed); they come back into triage then.
+
+    \b
+    Examples:
+      mentionwatch snooze hackernews:41234567 --until 2h
+      mentionwatch snooze rss:3f2a9c1b7d4e --until "tomorrow 9:00" --note "after their deploy"
+    """
+    from mentionwatch import store
+    from mentionwatch.workflow import iso
+
+    id_list = read_ids(ids)
+    conn, cfg = open_store(config_path, db_path)
+    wake = iso(parse_when_option(until, cfg, "--until"))
+    for mid, before, after in store.set_state(conn, id_list, "snoozed", who_am_i(who, cfg), note, wake_at=wake):
+        click.echo(f"{mid}: {before} → {after} until {wake}", err=True)
+
+
+@cli.command()
+@config_options
+@click.argument("ids", nargs=-1, metavar="ID... | -")
+@click.option("--to", "to", metavar="NAME", help="The new owner.")
+@click.option("--nobody", is_flag=True, help="Remove the owner.")
+@click.option("--as", "who", metavar="NAME", help="Who did it [env: MENTIONWATCH_USER; config: me].")
+def assign(config_path, db_path, ids, to, nobody, who):
+    """Give mentions an owner (see them with `triage --mine`).
+
+    \b
+    Examples:
+      mentionwatch assign hackernews:41234567 --to sam
+      mentionwatch triage --json -u critical | jq -r .id | mentionwatch assign - --to oncall
+    """
+    from mentionwatch import store
+
+    if bool(to) == nobody:
+        raise click.UsageError("give --to NAME or --nobody")
+    id_list = read_ids(ids)
+    conn, cfg = open_store(config_path, db_path)
+    for mid, before, after in store.assign(conn, id_list, None if nobody else to, who_am_i(who, cfg)):
+        click.echo(f"{mid}: owner {before or 'nobody'} → {after or 'nobody'}", err=True)
+
+
+@cli.command()
+@config_options
+@click.argument("args", nargs=-1, metavar="ID... TEXT")
+@click.option("--as", "who", metavar="NAME", help="Who wrote it [env: MENTIONWATCH_USER; config: me].")
+def note(config_path, db_path, args, who):
+    """Add a note to mentions; notes are kept in their history and in handovers.
+
+    \b
+    Example:
+      mentionwatch note hackernews:41234567 "customer is on the legacy plan, billing knows"
+    """
+    from mentionwatch import store
+
+    id_list, text = split_last(args, "note text")
+    conn, cfg = open_store(config_path, db_path)
+    store.add_note(conn, id_list, text, who_am_i(who, cfg))
+    click.echo(f"noted on {len(set(id_list))} mention(s)", err=True)
+
+
+@cli.command()
+@config_options
+@click.argument("args", nargs=-1, metavar="[ID... TEXT]")
+@click.option("--in", "in_", metavar="DURATION", help="Due after this long: 2h, 3d, 1w.")
+@click.option("--at", "at", metavar="WHEN", help="Due at: tomorrow 9:00, mon 9:00, 2026-11-25 14:30.")
+@click.option("--issue", "issue", metavar="REF", help="Every mention linked to this fixed issue, due now, with a reply draft.")
+@click.option("--as", "who", metavar="NAME", help="Who did it [env: MENTIONWATCH_USER; config: me].")
+def followup(config_path, db_path, args, in_, at, issue, who):
+    """Bring mentions back into triage later, marked as a follow-up: check the fix reached them.
+
+    \b
+    Examples:
+      mentionwatch followup hackernews:41234567 --in 3d "check the fix reached them"
+      mentionwatch followup --issue https://github.com/acme/cloud/issues/812
+    """
+    from mentionwatch import store, workflow
+
+    conn, cfg = open_store(config_path, db_path)
+    me = who_am_i(who, cfg)
+    if issue:
+        if args or in_ or at:
+            raise click.UsageError("--issue takes no IDs, text, --in or --at: it follows up every linked mention now")
+        ids = store.linked_to(conn, issue)
+        if not ids:
+            fail(f"no mention is linked to {issue!r} (see mentionwatch issues)")
+        text = workflow.fix_followup_text(issue)
+        store.set_followup(conn, ids, workflow.iso(workflow.now_utc()), text, me)
+        for mid in ids:
+            store.add_note(conn, [mid], workflow.reply_draft(store.get_mention(conn, mid), text, me), me, kind="reply")
+        click.echo(f"{len(ids)} mention(s) linked to {issue} are back in triage with a reply draft", err=True)
+        return
+    if bool(in_) == bool(at):
+        raise click.UsageError("give --in DURATION or --at WHEN (or --issue REF)")
+    id_list, text = split_last(args, "follow-up text") if len(args) > 1 else (read_ids(args), "")
+    when = parse_when_option(in_ if in_ else at, cfg, "--in" if in_ else "--at")
+    store.set_followup(conn, id_list, workflow.iso(when), text or None, me)
+    click.echo(f"follow-up on {len(set(id_list))} mention(s) due {workflow.iso(when)}", err=True)
+
+
+@cli.command()
+@config_options
+@click.argument("args", nargs=-1, metavar="ID... REF")
+@click.option("--as", "who", metavar="NAME", help="Who did it [env: MENTIONWATCH_USER; config: me].")
+def link(config_path, db_path, args, who):
+    """Link mentions to an issue (a URL or any reference), so they hear about the fix.
+
+    \b
+    Example:
+      mentionwatch link hackernews:41234567 rss:3f2a9c1b7d4e https://github.com/acme/cloud/issues/812
+    """
+    from mentionwatch import store
+
+    id_list, ref = split_last(args, "issue reference")
+    conn, cfg = open_store(config_path, db_path)
+    n = store.link(conn, id_list, ref, who_am_i(who, cfg))
+    click.echo(f"{n} mention(s) newly linked to {ref}", err=True)
+
+
+@cli.command("issues")
+@config_options
+@output_options
+def issues_command(config_path, db_path, as_json, as_table):
+    """Linked issues: how many mentions each has, how many are still open, the oldest wait.
+
+    \b
+    Example:
+      mentionwatch issues
+    """
+    from mentionwatch import store
+
+    conn, _ = open_store(config_path, db_path)
+    rows = store.issues_summary(conn)
+    if want_json(as_json, as_table):
+        from mentionwatch.render import emit_json
+
+        emit_json(rows)
+        return
+    from mentionwatch.render import console, issues_table
+
+    if not rows:
+        click.echo("No linked issues (link one with: mentionwatch link ID REF).", err=True)
+        return
+    console().print(issues_table(rows))
+
+
+@cli.command()
+@config_options
+@click.argument("mention_id", metavar="ID")
+@click.option("--format", "fmt", type=click.Choice(["md", "json"]), default="md", show_default=True)
+def handover(config_path, db_path, mention_id, fmt):
+    """The whole story of a mention's conversation, for a ticket or the team taking over:
+    every mention of the author with links and times, notes, state changes, owner, SLA.
+
+    \b
+    Examples:
+      mentionwatch handover hackernews:41234567 > handover.md
+      mentionwatch handover hackernews:41234567 --format json | jq .conversation
+    """
+    from mentionwatch import workflow
+
+    conn, cfg = open_store(config_path, db_path)
+    s = workflow.story(conn, cfg, mention_id)
+    if fmt == "json":
+        from mentionwatch.render import json_line
+
+        click.echo(json_line(s))
+    else:
+        click.echo(workflow.handover_markdown(s), nl=False)
+
+
+@cli.command()
+@config_options
+@click.argument("mention_id", metavar="ID")
+@click.argument("text")
+@click.option("--as", "who", metavar="NAME", help="Who signs it [env: MENTIONWATCH_USER; config: me].")
+def reply(config_path, db_path, mention_id, text, who):
+    """Draft a reply to a mention, signed with your name (no anonymous answers); the draft is
+    printed and kept in the mention's history. Post it yourself, then `mentionwatch wait ID`.
+
+    \b
+    Example:
+      mentionwatch reply hackernews:41234567 "Sorry about this: we refunded the double charge."
+    """
+    from mentionwatch import store, workflow
+
+    conn, cfg = open_store(config_path, db_path)
+    m = store.get_mention(conn, mention_id)
+    if m is None:
+        fail(f"no such mention: {mention_id}")
+    me = who_am_i(who, cfg)
+    draft = workflow.reply_draft(m, text, me)
+    store.add_note(conn, [mention_id], draft, me, kind="reply")
+    from mentionwatch.text import safe
+
+    click.echo(safe(draft))
 
 
 # --- rules -----------------------------------------------------------------------------------------

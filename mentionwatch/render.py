@@ -19,6 +19,7 @@ STATE_STYLE = {"new": "bold", "acked": "cyan", "resolved": "green", "ignored": "
 MENTION_FIELDS = (
     "id", "source", "query", "kind", "url", "author", "title", "text", "created_at", "first_seen_at",
     "urgency", "rules", "matches", "state", "state_changed_at", "state_by", "queries", "dupe_of",
+    "assignee", "repeat_of", "wake_at", "followup_at", "followup_note", "sla_due_at", "sla_left_s", "due",
 )
 
 
@@ -123,13 +124,26 @@ def highlighted(text: str, matches: list[dict], width: int = 110):
     return t
 
 
+def sla_text(left: float | None):
+    """Staffed time left on the SLA clock, or how far overdue."""
+    from rich.text import Text
+
+    if left is None:
+        return Text("-", style="dim")
+    if left < 0:
+        return Text(f"-{_duration_text(-left)}", style="bold red")
+    return Text(_duration_text(left), style="yellow" if left < 900 else "")
+
+
 def triage_table(rows: list[dict], now: datetime | None = None):
     from rich.table import Table
     from rich.text import Text
 
     table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold", expand=False)
     table.add_column("urgency", no_wrap=True)
+    table.add_column("SLA", no_wrap=True, justify="right")
     table.add_column("age", no_wrap=True, justify="right")
+    table.add_column("owner", no_wrap=True, max_width=12, overflow="ellipsis")
     table.add_column("source", no_wrap=True)
     table.add_column("author", no_wrap=True, max_width=16, overflow="ellipsis")
     table.add_column("mention", ratio=1, min_width=30, overflow="fold")
@@ -141,9 +155,17 @@ def triage_table(rows: list[dict], now: datetime | None = None):
         state = m.get("state")
         if state and state != "new":
             urgency.append(f" {state}", style=STATE_STYLE.get(state, ""))
+        for reason in m.get("due") or ():
+            urgency.append(f" {reason}", style="bold magenta")
+        if m.get("repeat_of"):
+            urgency.append(" repeat", style="magenta")
+        owner = Text(safe(m.get("assignee"), False)) if m.get("assignee") else (
+            Text("unassigned", style="bold red") if m["urgency"] == "critical" else Text("-", style="dim"))
         table.add_row(
             urgency,
+            sla_text(m.get("sla_left_s")),
             Text(age(m.get("created_at"), now)),
+            owner,
             Text(safe(m.get("source"), False)),
             Text(safe(m.get("author"), False) or "-"),
             highlighted(body, m.get("matches") or []),
@@ -153,10 +175,13 @@ def triage_table(rows: list[dict], now: datetime | None = None):
     return table
 
 
-def mention_detail(m: dict, events: list[dict], now: datetime | None = None):
-    """`show`: one mention in full, with why it got its urgency and its history."""
+def mention_detail(m: dict, detail: dict, now: datetime | None = None):
+    """`show`: one mention in full, with why it got its urgency, its clock, its conversation and
+    its history."""
     from rich.console import Group
     from rich.text import Text
+
+    from mentionwatch.workflow import event_text
 
     parts = []
     head = Text()
@@ -164,20 +189,43 @@ def mention_detail(m: dict, events: list[dict], now: datetime | None = None):
     head.append("  ")
     head.append(safe(m["id"], False), style="bold")
     head.append(f"  {m.get('state')}", style=STATE_STYLE.get(m.get("state"), ""))
+    for reason in m.get("due") or ():
+        head.append(f"  {reason}", style="bold magenta")
     parts.append(head)
     if m.get("title"):
         parts.append(Text(safe(m["title"], False), style="bold"))
 
-    def field(label: str, value: str | None) -> None:
+    def field(label: str, value, style: str = "") -> None:
         line = Text(f"{label:>11}  ", style="dim")
-        line.append(safe(value or "-", False))
+        if isinstance(value, Text):
+            line.append(value)
+        else:
+            line.append(safe(value or "-", False), style=style)
         parts.append(line)
 
     field("author", m.get("author"))
     field("url", m.get("url"))
-    field("source", f"{m.get('source')} ({m.get('kind')}), query {m.get('query')}")
+    queries = ", ".join(m.get("queries") or [m.get("query") or "?"])
+    field("source", f"{m.get('source')} ({m.get('kind')}), query {queries}")
     field("posted", f"{m.get('created_at')}  ({age(m.get('created_at'), now)})")
-    field("first seen", f"{m.get('first_seen_at')}  ({age(m.get('first_seen_at'), now)})")
+    field("first seen", f"{m.get('first_seen_at')}  (detection lag {_duration_text(detail['detection_lag_s'])})")
+    if m.get("sla_left_s") is not None:
+        left = sla_text(m["sla_left_s"])
+        left.append(f" left, due {m['sla_due_at']}" if m["sla_left_s"] >= 0 else f" overdue, was due {m['sla_due_at']}")
+        field("SLA", left)
+    field("owner", m.get("assignee") or "unassigned", "" if m.get("assignee") else "dim")
+    if m.get("followup_at"):
+        field("follow-up", f"{m['followup_at']}  {m.get('followup_note') or ''}".strip())
+    if m.get("state") == "snoozed":
+        field("snoozed", f"until {m.get('wake_at')}")
+    if m.get("repeat_of"):
+        field("repeat of", m["repeat_of"], "magenta")
+    if detail["links"]:
+        field("issues", ", ".join(detail["links"]))
+    if detail["copies"]:
+        field("copies", ", ".join(c["url"] or c["id"] for c in detail["copies"]))
+    if m.get("dupe_of"):
+        field("copy of", m["dupe_of"])
     parts.append(Text(""))
     parts.append(highlighted_full(m.get("text") or "", m.get("matches") or []))
     parts.append(Text(""))
@@ -193,15 +241,23 @@ def mention_detail(m: dict, events: list[dict], now: datetime | None = None):
         line.append(" matched ")
         line.append(", ".join(repr(safe(t, False)) for t in x.get("terms", [])))
         parts.append(line)
+    if detail["conversation"]:
+        parts.append(Text(""))
+        parts.append(Text(f"Earlier and later mentions by {safe(m.get('author'), False)} "
+                          f"({len(detail['conversation'])})", style="bold"))
+        for c in detail["conversation"]:
+            line = Text(f"  {c['created_at']}  ")
+            line.append(f"{c['state']:<9}", style=STATE_STYLE.get(c["state"], ""))
+            line.append(f" {c['urgency']:<8} ", style=URGENCY_STYLE.get(c["urgency"], ""))
+            line.append(safe(c["id"], False))
+            if c.get("title"):
+                line.append("  " + safe(c["title"], False)[:80], style="dim")
+            parts.append(line)
     parts.append(Text(""))
     parts.append(Text("History", style="bold"))
-    parts.append(Text(f"  {m.get('first_seen_at')}  found by poll (query {safe(m.get('query'), False)})", style="dim"))
-    for e in events:
-        line = Text(f"  {e['at']}  {e['from_state']} → {e['to_state']}  by ")
-        line.append(safe(e.get("who") or "?", False))
-        if e.get("note"):
-            line.append(f"  “{safe(e['note'], False)}”", style="italic")
-        parts.append(line)
+    parts.append(Text(f"  {m.get('first_seen_at')} poll: found (query {safe(m.get('query'), False)})", style="dim"))
+    for e in detail["events"]:
+        parts.append(Text("  " + event_text(e, lambda x: safe(x or "", False))))
     return Group(*parts)
 
 
@@ -279,4 +335,19 @@ def sources_table(rows: list[dict]):
             name.append(" (plugin)", style="dim")
         table.add_row(name, Text(safe(r["description"], False)), Text(safe(r["needs"], False)),
                       Text(safe(r["status"], False), style="green" if r["status"] == "ready" else "yellow"))
+    return table
+
+
+def issues_table(rows: list[dict]):
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+    table.add_column("issue", overflow="fold")
+    for col in ("mentions", "open", "oldest open"):
+        table.add_column(col, justify="right", no_wrap=True)
+    for r in rows:
+        table.add_row(Text(safe(r["ref"], False)), Text(str(r["mentions"])),
+                      Text(str(r["open"]), style="bold" if r["open"] else "dim"),
+                      Text(age(r["oldest_open_created_at"]) if r["oldest_open_created_at"] else "-"))
     return table

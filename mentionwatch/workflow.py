@@ -70,9 +70,10 @@ def with_clock(m: dict, config: Config, now: datetime) -> dict:
 
 
 def triage_rows(conn, config: Config, *, limit: int | None, mine: str | None = None,
-                now: datetime | None = None, **filters) -> list[dict]:
-    """Open mentions plus woken snoozes and due follow-ups, ordered by SLA time left (overdue
-    first), then urgency, then age.
+                now: datetime | None = None, sort: str = "sla", **filters) -> list[dict]:
+    """Open mentions plus woken snoozes and due follow-ups. sort="sla": due follow-ups and ended
+    snoozes first, then by SLA time left (overdue first), then urgency, then age.
+    sort="urgency": most urgent first, then oldest first.
 
     Within one urgency, time left only grows with the publishing time, so the `limit` oldest of
     each urgency hold the `limit` most pressing: four indexed queries, not a sort of everything.
@@ -91,7 +92,11 @@ def triage_rows(conn, config: Config, *, limit: int | None, mine: str | None = N
     out = [with_clock(m, config, now) for m in rows.values()]
     if mine:
         out = [m for m in out if m.get("assignee") == mine]
-    out.sort(key=lambda m: (0 if m["due"] else 1, m["sla_left_s"], store.URGENCY_RANK[m["urgency"]], m["created_at"]))
+    if sort == "urgency":
+        out.sort(key=lambda m: (store.URGENCY_RANK[m["urgency"]], m["created_at"], m["id"]))
+    else:
+        out.sort(key=lambda m: (0 if m["due"] else 1, m["sla_left_s"], store.URGENCY_RANK[m["urgency"]],
+                                m["created_at"], m["id"]))
     return out[:limit] if limit else out
 
 
@@ -117,6 +122,24 @@ def staffing_note(config: Config, now: datetime) -> str | None:
     when = f"next shift starts {iso(nxt)}" if nxt else "no staffed hours ahead"
     message = f' — published: "{staff.message}"' if staff.message else ""
     return f"Outside staffed hours: SLA clocks are paused; {when}{message}"
+
+
+def details(conn, m: dict) -> dict:
+    """What `show` adds to a mention: detection lag, the author's other mentions (the
+    conversation) with their outcomes, linked issues, cross-post copies and the history."""
+    lag = (sla.parse_utc(m["first_seen_at"]) - sla.parse_utc(m["created_at"])).total_seconds()
+    others = [
+        {"id": c["id"], "created_at": c["created_at"], "urgency": c["urgency"], "state": c["state"],
+         "title": c["title"], "url": c["url"]}
+        for c in store.conversation(conn, m["source"], m["author"]) if c["id"] != m["id"]
+    ]
+    return {
+        "detection_lag_s": round(lag),
+        "conversation": others,
+        "links": store.links_of(conn, m["id"]),
+        "copies": store.copies_of(conn, m["id"]),
+        "events": store.events_for(conn, m["id"]),
+    }
 
 
 # --- handover ------------------------------------------------------------------------------------
@@ -223,3 +246,54 @@ def fix_followup_text(ref: str) -> str:
 
 def as_json(obj) -> str:
     return json.dumps(obj, ensure_ascii=False, indent=2)
+
+
+# --- when ----------------------------------------------------------------------------------------
+
+
+def local_zone(config: Config):
+    """Times people type ("tomorrow 9:00") are in the team's zone: the first staffed calendar's,
+    else this machine's."""
+    if config.staffing.calendars:
+        return sla._tz(config.staffing.calendars[0].timezone)
+    return datetime.now().astimezone().tzinfo
+
+
+def parse_when(text: str, config: Config, now: datetime | None = None) -> datetime:
+    """`2h`, `3d`, `tomorrow`, `tomorrow 9:00`, `mon 9:00`, `2026-11-25`, `2026-11-25 14:30`,
+    or a full ISO time. Raises ValueError saying what is accepted."""
+    import re
+
+    from mentionwatch.config import parse_duration
+
+    now = now or now_utc()
+    raw = text.strip()
+    t = raw.lower()
+    secs = parse_duration(t) if re.fullmatch(r"\d+(\.\d+)?\s*[smhdw]", t) else None
+    if secs is not None:
+        return now + timedelta(seconds=secs)
+    tz = local_zone(config)
+    local_now = now.astimezone(tz)
+    m = re.fullmatch(r"(today|tomorrow|mon|tue|wed|thu|fri|sat|sun)[a-z]*(?:\s+(?:at\s+)?(\d{1,2})(?::(\d{2}))?)?", t)
+    if m:
+        word, hh, mm = m.groups()
+        if word == "today":
+            day = local_now.date()
+        elif word == "tomorrow":
+            day = local_now.date() + timedelta(days=1)
+        else:
+            ahead = (sla.DAYS.index(word) - local_now.weekday()) % 7 or 7
+            day = local_now.date() + timedelta(days=ahead)
+        hour, minute = (int(hh), int(mm or 0)) if hh else (9, 0)
+        if hour > 23 or minute > 59:
+            raise ValueError(f"{raw!r}: no such time of day")
+        return datetime(day.year, day.month, day.day, hour, minute, tzinfo=tz).astimezone(timezone.utc)
+    try:
+        dt = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{raw!r}: use 2h, 3d, tomorrow, tomorrow 9:00, mon 9:00, 2026-11-25 or 2026-11-25 14:30") from None
+    if dt.tzinfo is None:
+        if len(raw) <= 10:
+            dt = dt.replace(hour=9)
+        dt = dt.replace(tzinfo=tz)
+    return dt.astimezone(timezone.utc)

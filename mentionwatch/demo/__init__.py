@@ -59,8 +59,10 @@ def run_demo() -> tuple[list[dict], int]:
     with tempfile.TemporaryDirectory(prefix="mentionwatch-demo-") as tmp:
         conn = store.open_db(Path(tmp) / "demo.db")
         try:
+            from mentionwatch.workflow import triage_rows
+
             result = poll.poll(cfg, conn, transport=transport())
-            rows = store.list_mentions(conn)
+            rows = triage_rows(conn, cfg, limit=None)
         finally:
             conn.close()
     return rows, len(result.new_ids)
