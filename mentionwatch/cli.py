@@ -90,7 +90,10 @@ def want_json(as_json: bool, as_table: bool) -> bool:
 def load_config(config_path: str | None):
     from mentionwatch import config
 
-    return config.load(config_path)
+    cfg = config.load(config_path)
+    for warning in cfg.warnings:
+        click.echo(f"mentionwatch: warning: {warning}", err=True)
+    return cfg
 
 
 def open_store(config_path: str | None, db_path: str | None, cfg=None):
@@ -146,7 +149,10 @@ def init(config_path, force):
     text = config.example_config_text()
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
+        # Owner-only from the start: configs come to hold private feed URLs.
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
     except OSError as e:
         fail(f"{target}: cannot write ({e.strerror})")
     click.echo(f"Wrote {target}", err=True)

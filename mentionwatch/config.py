@@ -65,6 +65,7 @@ class Config:
     queries: tuple[Query, ...]
     rules: tuple[Rule, ...]
     lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
+    warnings: tuple[str, ...] = ()  # for stderr: problems that do not stop the command
 
 
 # --- where things live -----------------------------------------------------------------------------
@@ -118,7 +119,39 @@ def load(option: str | None = None) -> Config:
         raise ConfigError(f"not UTF-8 text ({e.reason} at byte {e.start})", file=str(path)) from None
     except OSError as e:
         raise ConfigError(f"cannot read: {e.strerror}", file=str(path)) from None
-    return parse(text, str(path))
+    cfg = parse(text, str(path))
+    spots = secret_spots(cfg)
+    try:
+        shared = path.stat().st_mode & 0o044
+    except OSError:
+        shared = 0
+    if spots and shared:
+        import dataclasses
+
+        warning = (f"{path} is readable by other users and holds a secret ({spots[0]}); "
+                   f"run: chmod 600 {path}")
+        cfg = dataclasses.replace(cfg, warnings=(*cfg.warnings, warning))
+    return cfg
+
+
+_SECRET_URL = re.compile(
+    r"/alerts/feeds/\d|[?&;](access_token|token|key|api_key|apikey|client_secret|secret|password|sig)=|://[^/@\s]+:[^/@\s]+@",
+    re.I)
+
+
+def secret_spots(cfg: "Config") -> list[str]:
+    """Config values that are credentials themselves: private feed URLs (a Google Alerts feed URL
+    is all it takes to read the alert), URLs with tokens or passwords in them."""
+    spots = []
+    for q in cfg.queries:
+        for i, url in enumerate(q.feeds):
+            if _SECRET_URL.search(url):
+                spots.append(f"query {q.name}, feeds[{i}]")
+    for name, options in cfg.sources.items():
+        for key, value in options.items():
+            if isinstance(value, str) and _SECRET_URL.search(value):
+                spots.append(f"sources.{name}.{key}")
+    return spots
 
 
 def resolve_db_path(option: str | None, config: Config | None) -> Path:

@@ -30,9 +30,13 @@ class Response:
     def json(self):
         import json
 
+        # A stray invalid byte should cost one character, not the whole response. JSON is UTF-8
+        # unless the server names another charset we know.
+        charset = _charset(self.headers.get("content-type", ""))
+        text = self.content.decode(charset if _known_charset(charset) else "utf-8", errors="replace")
         try:
-            return json.loads(self.content)
-        except (ValueError, UnicodeDecodeError) as e:
+            return json.loads(text)
+        except (ValueError, RecursionError) as e:
             kind = "HTML" if self.content.lstrip()[:1] == b"<" else "invalid JSON"
             raise SourceError(f"{host_of(self.url)} sent {kind} where JSON was expected ({str(e)[:80]})") from None
 
@@ -105,8 +109,7 @@ class Fetcher:
         self.client = httpx.AsyncClient(
             headers={"User-Agent": user_agent, "Accept-Encoding": "gzip, deflate"},
             timeout=httpx.Timeout(20.0),
-            follow_redirects=True,
-            max_redirects=5,
+            follow_redirects=False,  # followed by hand: see _redirect
             limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
             transport=transport or httpx.AsyncHTTPTransport(retries=0),
         )
@@ -177,6 +180,17 @@ class Fetcher:
             return resp
 
     async def _once(self, method, url, host, params, timeout, headers, data, json_body, auth) -> Response:
+        for _ in range(MAX_REDIRECTS + 1):
+            resp = await self._send(method, url, host, params, timeout, headers, data, json_body, auth)
+            target = _redirect(resp)
+            if target is None:
+                return resp
+            url, params = target, None
+            if method != "GET":
+                method, data, json_body = "GET", None, None
+        raise SourceError(f"too many redirects from {host}")
+
+    async def _send(self, method, url, host, params, timeout, headers, data, json_body, auth) -> Response:
         try:
             async with self.client.stream(method, url, params=params, timeout=timeout, headers=headers,
                                           data=data, json=json_body, auth=auth) as r:
@@ -231,6 +245,48 @@ class Fetcher:
         if len(out) > self.max_bytes or d.unconsumed_tail:
             raise SourceError(f"response from {host} expands to more than {self.max_bytes} bytes; gave up")
         return out
+
+
+MAX_REDIRECTS = 5
+
+
+def _redirect(resp: Response) -> str | None:
+    """Where a redirect leads, if it may be followed: the same host (http -> https included).
+    A redirect to another host is an error: a moved feed should be updated in the config, and a
+    captive portal or login page must not be read as the source."""
+    if resp.status not in (301, 302, 303, 307, 308):
+        return None
+    location = resp.headers.get("location")
+    if not location:
+        raise SourceError(f"HTTP {resp.status} from {host_of(resp.url)} without a Location")
+    target = httpx.URL(resp.url).join(location)
+    origin = httpx.URL(resp.url)
+    if target.host != origin.host or target.scheme not in ("http", "https"):
+        raise SourceError(f"{origin.host} redirects to another site ({target.scheme}://{target.host}); "
+                          "if that is right, put the new address in the config")
+    if origin.scheme == "https" and target.scheme == "http":
+        raise SourceError(f"{origin.host} redirects from https to plain http; refusing")
+    return str(target)
+
+
+def _charset(content_type: str) -> str | None:
+    for part in content_type.split(";")[1:]:
+        key, _, value = part.partition("=")
+        if key.strip().lower() == "charset":
+            return value.strip().strip('"') or None
+    return None
+
+
+def _known_charset(name: str | None) -> bool:
+    import codecs
+
+    if not name:
+        return False
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        return False
+    return True
 
 
 class _Retryable(Exception):

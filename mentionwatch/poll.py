@@ -17,6 +17,7 @@ from mentionwatch.config import Config, Query
 from mentionwatch.errors import LockedError, SourceError
 from mentionwatch.matching import TermIndex
 from mentionwatch.rules import Tagger
+from mentionwatch.text import redact
 
 
 @dataclass
@@ -122,6 +123,16 @@ class _Sources:
         return check(self.config.sources[source]) if check else None
 
 
+def credentials(config: Config) -> tuple[str, ...]:
+    """The values of every credential environment variable the config names (`*_env` options)."""
+    out = []
+    for options in config.sources.values():
+        for key, name in options.items():
+            if key.endswith("_env") and isinstance(name, str) and sources_mod.env(name):
+                out.append(sources_mod.env(name))
+    return tuple(out)
+
+
 def _due(conn, query: Query, source: str, interval: float, now: float) -> bool:
     if interval <= 0:
         return True
@@ -174,18 +185,22 @@ async def _run_one(fetcher, conn, config: Config, query: Query, source: str, tag
         told[query.name] = cause
     rows = []
     if res is not None:
+        run.gaps, run.notes = res.gaps, res.notes
+        if res.errors:
+            run.status, run.error = "failed", "; ".join(res.errors)
         index = TermIndex()
         for t in query.search.terms():
             index.add(t)
         kept = [m for m in res.mentions if matches_query(m, query, index)]
         run.fetched = len(res.mentions)
-        run.gaps = res.gaps
-        run.notes = res.notes
-        if res.errors:
-            run.status, run.error = "failed", "; ".join(res.errors)
         now = store.utcnow()
         rows = [mention_row(m, query.name, tagger, now, result.rule_timeouts) for m in kept]
         state.get("told", {}).pop(query.name, None)
+    # Whatever a server or library put in a message, no credential goes to the database or stderr.
+    secrets = credentials(config)
+    run.error = redact(run.error, secrets)
+    run.gaps = [redact(g, secrets) for g in run.gaps]
+    run.notes = [redact(n, secrets) for n in run.notes]
     with store.write(conn):
         if rows:
             from mentionwatch.workflow import mark_repeats

@@ -79,3 +79,24 @@ def safe(value: str | None, keep_newlines: bool = True) -> str:
     if value.isascii() and not _UNSAFE.search(value) and (keep_newlines or "\n" not in value):
         return value
     return inert(value, keep_newlines)
+
+
+_SECRET_PARAM = re.compile(
+    r"([?&;](?:access_token|token|key|api_key|apikey|client_secret|secret|password|passwd|sig|signature|auth)=)[^&;\s#]+",
+    re.I)
+_USERINFO = re.compile(r"(\b[a-z][a-z0-9+.-]*://)[^/@\s:]+:[^/@\s]+@", re.I)
+_ALERTS_FEED = re.compile(r"(/alerts/feeds/)\d+/\d+")
+
+
+def redact(text: str | None, secrets: tuple[str, ...] = ()) -> str | None:
+    """Hide credentials in a message meant for logs and terminals: the values of the credential
+    environment variables, secret-looking URL parameters, user:password@ in URLs, and private
+    Google Alerts feed ids (the feed URL is the credential)."""
+    if not text:
+        return text
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    text = _SECRET_PARAM.sub(r"\1***", text)
+    text = _USERINFO.sub(r"\1***@", text)
+    return _ALERTS_FEED.sub(r"\1***", text)
