@@ -197,15 +197,35 @@ class _Doc:
 MAX_DEPTH = 32  # no real config nests deeper than 5; deeper is a mistake or an attack
 
 
+def _without_dates(base):
+    """A safe loader that leaves 2026-12-24 a string: dates are checked where they are used, with
+    the file, line and key in the message (YAML's own constructor raises a bare ValueError for
+    2026-02-30)."""
+    cls = type(f"NoDates{base.__name__}", (base,), {})
+    cls.yaml_implicit_resolvers = {
+        k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:timestamp"]
+        for k, v in base.yaml_implicit_resolvers.items()
+    }
+    return cls
+
+
+def _loaders():
+    import yaml
+
+    return _without_dates(yaml.SafeLoader), (_without_dates(yaml.CSafeLoader) if hasattr(yaml, "CSafeLoader") else None)
+
+
 def _load_yaml(text: str, doc: _Doc) -> Any:
     import yaml
+
+    _NoDates, _CNoDates = _loaders()
 
     # libyaml's loader when PyYAML has it: ten times faster, and triage loads the config too.
     # But libyaml recurses in C and crashes the process on absurdly nested brackets, where the
     # pure-Python loader raises RecursionError; a real config has a few dozen brackets.
-    loader_cls = yaml.SafeLoader
-    if hasattr(yaml, "CSafeLoader") and text.count("[") + text.count("{") < 2000:
-        loader_cls = yaml.CSafeLoader
+    loader_cls = _NoDates
+    if _CNoDates is not None and text.count("[") + text.count("{") < 2000:
+        loader_cls = _CNoDates
     try:
         loader = loader_cls(text)
         try:

@@ -127,8 +127,8 @@ def staffed_seconds(staff: Staffing, start: datetime, end: datetime) -> float:
 
 def due_at(staff: Staffing, start: datetime, budget: float) -> datetime | None:
     """When `budget` seconds of staffed time have passed since `start` (None: never staffed)."""
-    if staff.always:
-        return start + timedelta(seconds=budget)
+    if staff.always or budget <= 0:
+        return start + timedelta(seconds=max(0.0, budget))
     left = budget
     window_start = start
     for _ in range(MAX_SCAN_DAYS // 7 + 1):

@@ -286,10 +286,11 @@ def set_state(conn, ids: list[str], state: str, who: str, note: str | None = Non
     now = utcnow()
     changed = []
     with write(conn):
-        current = _current(conn, ids, "id, state, wake_at")
+        current = _current(conn, ids, "id, state, wake_at, followup_at")
         for mid in dict.fromkeys(ids):
             before = current[mid]["state"]
-            if before == state and (state != "snoozed" or current[mid]["wake_at"] == wake_at):
+            followup_due = bool(current[mid]["followup_at"]) and current[mid]["followup_at"] <= now
+            if before == state and not followup_due and (state != "snoozed" or current[mid]["wake_at"] == wake_at):
                 continue
             conn.execute(
                 "UPDATE mentions SET state = ?, state_changed_at = ?, state_by = ?, wake_at = ?, "
@@ -452,12 +453,16 @@ def list_mentions(
     search: str | None = None,
     limit: int | None = None,
     copies: bool = False,
+    assignee: str | None = None,
 ) -> list[dict]:
     """Mentions most urgent first, then oldest first (the one that has waited longest).
     Cross-posts (dupe_of set) are left out unless `copies`: their first post stands for them."""
     where, params = [], []
     if not copies:
         where.append("m.dupe_of IS NULL")
+    if assignee is not None:
+        where.append("m.assignee = ?")
+        params.append(assignee)
 
     def one_of(column: str, values: Iterable[str]) -> None:
         values = list(values)

@@ -83,15 +83,14 @@ def triage_rows(conn, config: Config, *, limit: int | None, mine: str | None = N
     rows: dict[str, dict] = {}
     urgencies = filters.pop("urgencies", ()) or tuple(store.URGENCY_RANK)
     for u in urgencies:
-        for m in store.list_mentions(conn, urgencies=(u,), limit=limit, **filters):
+        for m in store.list_mentions(conn, urgencies=(u,), limit=limit, assignee=mine, **filters):
             rows[m["id"]] = m
     if default_states:
         for m in store.due_now(conn, iso(now)):
-            if (m["urgency"] in urgencies and m["dupe_of"] is None and _passes(m, filters)):
+            if (m["urgency"] in urgencies and m["dupe_of"] is None and _passes(m, filters)
+                    and (mine is None or m.get("assignee") == mine)):
                 rows.setdefault(m["id"], m)
     out = [with_clock(m, config, now) for m in rows.values()]
-    if mine:
-        out = [m for m in out if m.get("assignee") == mine]
     if sort == "urgency":
         out.sort(key=lambda m: (store.URGENCY_RANK[m["urgency"]], m["created_at"], m["id"]))
     else:
@@ -178,6 +177,11 @@ def handover_markdown(s: dict) -> str:
     def esc(text: str | None) -> str:
         return safe(text or "", keep_newlines=True).replace("\\", "\\\\").replace("<", "&lt;")
 
+    def inline(text: str | None) -> str:
+        """One line, Markdown punctuation escaped: a title cannot become a heading or a link."""
+        flat = " ".join(safe(text or "", keep_newlines=False).split())
+        return "".join("\\" + ch if ch in "\\`*_[]#<>|!" else ch for ch in flat)
+
     sla_text = f"due {s['sla_due_at']}, " + (f"{_dur(s['sla_left_s'])} left" if s["sla_left_s"] >= 0
                                              else f"overdue by {_dur(-s['sla_left_s'])}")
     lines = [
@@ -194,7 +198,7 @@ def handover_markdown(s: dict) -> str:
     for c in s["conversation"]:
         lines += ["", f"### {esc(c['created_at'])} · [{esc(c['id'])}]({esc(c['url'])}) · {c['urgency']} · {c['state']}"]
         if c["title"]:
-            lines.append(f"**{esc(c['title'])}**")
+            lines.append(f"**{inline(c['title'])}**")
         lines += [""] + ["> " + line for line in esc(c["text"]).splitlines()]
         if c["links"]:
             lines += ["", "Linked: " + ", ".join(esc(x) for x in c["links"])]

@@ -209,7 +209,7 @@ async def search(fetcher, query, options: dict, cursor: dict | None, state: dict
         wait = backoffs.get(method, 0) - time.time()
         if wait <= 0:
             return 0
-        if True:
+        if wait <= fetcher.max_wait:
             await asyncio.sleep(wait)
             return 0
         return wait
