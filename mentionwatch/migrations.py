@@ -125,5 +125,15 @@ def m003_workflow(db) -> None:
     db["links"].create_index(["ref"])
 
 
-MIGRATIONS = [m001_initial, m002_sources_and_dedup, m003_workflow]
+def m004_open_index(db) -> None:
+    # Cross-posts are left out of triage: the index holds only what triage can show, so both the
+    # rows and the "N open" count come from the index alone.
+    db.execute("DROP INDEX idx_mentions_triage")
+    db.execute(
+        "CREATE INDEX idx_mentions_open ON mentions(urgency_rank, created_at) "
+        "WHERE state IN ('new', 'acked') AND dupe_of IS NULL"
+    )
+
+
+MIGRATIONS = [m001_initial, m002_sources_and_dedup, m003_workflow, m004_open_index]
 LATEST = len(MIGRATIONS)

@@ -478,7 +478,11 @@ def list_mentions(
         if bad:
             raise MentionwatchError(f"unknown state {bad[0]!r}")
         where.append(f"m.state IN ({', '.join(repr(x) for x in states)})")
-    one_of("urgency", urgencies)
+    ranks = sorted({URGENCY_RANK[u] for u in urgencies if u in URGENCY_RANK})
+    if ranks:  # the rank, inlined, is what lets SQLite walk the triage index for one urgency
+        where.append(f"m.urgency_rank IN ({', '.join(map(str, ranks))})")
+    elif list(urgencies):
+        return []
     one_of("source", sources)
     queries = list(queries)
     if queries:  # any query that found it, not only the first

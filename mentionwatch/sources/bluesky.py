@@ -19,7 +19,6 @@ response `cursor` until it runs out; past `max_pages` a gap is recorded.
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 from mentionwatch.sources import Mention, Option, SearchResult, env, iso_utc, parse_time
@@ -196,6 +195,8 @@ class _Client:
             if wait > getattr(self.fetcher, "max_wait", 30.0):
                 raise RateLimited(f"bluesky rate limit spent until {iso_utc(self.not_before)}; deferred",
                                   self.not_before)
+            import asyncio
+            
             await asyncio.sleep(wait)
         self.requests += 1
         resp = await self.fetcher.request(method, self.base + path, timeout=self.options["timeout"], **kw)

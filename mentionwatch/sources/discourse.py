@@ -110,7 +110,8 @@ def parse(payload: dict, base_url: str) -> list[Mention]:
 
 
 def discourse_query(terms: list[str], authors: tuple[str, ...], after: str) -> str:
-    parts = [f'"{t}"' if " " in t.strip() else t for t in terms]
+    # Phrases, and anything not a plain word (`in:title`, `#category`, `@user`), quoted.
+    parts = [t.strip() if re.fullmatch(r"\w+", t.strip()) else f'"{t.strip()}"' for t in terms]
     if len(authors) == 1 and _USERNAME.fullmatch(authors[0]):
         parts.append(f"@{authors[0]}")  # several authors: no OR in Discourse, filtered locally
     parts += ["order:latest", f"after:{after}"]

@@ -22,7 +22,6 @@ timestamp, which the shared Fetcher does not read, so this module waits for it (
 
 from __future__ import annotations
 
-import asyncio
 import time
 from datetime import datetime
 from urllib.parse import parse_qs, quote, urlsplit
@@ -244,6 +243,8 @@ class _Run:
             if wait > getattr(self.fetcher, "max_wait", 30.0):
                 raise RateLimited(f"mastodon rate limit on {urlsplit(url).netloc} spent until "
                                   f"{iso_utc(self.not_before)}; deferred", self.not_before)
+            import asyncio
+            
             await asyncio.sleep(wait)
         resp = await self.fetcher.get(url, params=params, timeout=self.options["timeout"], headers=self.headers)
         self.requests += 1

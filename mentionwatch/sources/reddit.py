@@ -24,6 +24,7 @@ import re
 import time
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from mentionwatch.errors import SourceError
 from mentionwatch.sources import Mention, Option, SearchResult, env, iso_utc
 
 NAME = "reddit"
@@ -47,6 +48,13 @@ SITE = "https://www.reddit.com"
 LISTING_END = 250  # Reddit search stops paging after about this many results (listings at 1000)
 MAX_QUERY = 512  # Reddit rejects longer q parameters
 TOKEN_MARGIN = 60  # seconds before expiry when a token counts as spent
+
+
+class CredentialsRefused(SourceError):
+    """Reddit refused the app credentials or a fresh token: the whole source fails, never just one
+    subreddit."""
+
+
 _FULLNAME = re.compile(r"t[1-6]_[0-9a-z]+")
 _BOILERPLATE = re.compile(r"\s*submitted by\s+(?:/?u/\S+|\[deleted\])\s*(?:\[link\])?\s*(?:\[comments\])?\s*\Z")
 
@@ -81,8 +89,6 @@ def parse(payload: dict) -> list[Mention]:
 
     t3 (posts) and t1 (comments); other kinds and children missing an id, a time or a permalink
     are skipped. Expects `raw_json=1` bodies: text fields are markdown with no HTML escaping."""
-    from mentionwatch.errors import SourceError
-
     data = payload.get("data") if isinstance(payload, dict) else None
     children = data.get("children") if isinstance(data, dict) else None
     if not isinstance(children, list):
@@ -210,8 +216,6 @@ def reddit_query(search, with_extras: bool = True) -> str:
 
 
 def _q(search) -> str:
-    from mentionwatch.errors import SourceError
-
     q = reddit_query(search)
     if len(q) > MAX_QUERY:  # exclusions and author: are re-checked locally anyway
         q = reddit_query(search, with_extras=False)
@@ -236,7 +240,7 @@ def _client_key(client_id: str) -> str:
 
 async def _token(fetcher, options: dict, state: dict, client_id: str, secret: str, fresh: bool = False) -> tuple[str, int]:
     """A bearer token, from `state` while it lasts. Returns (token, requests made)."""
-    from mentionwatch.errors import RateLimited, SourceError
+    from mentionwatch.errors import RateLimited
 
     key = _client_key(client_id)
     held = state.get("oauth")
@@ -253,13 +257,13 @@ async def _token(fetcher, options: dict, state: dict, client_id: str, secret: st
         raise
     except SourceError as e:
         if str(e).startswith(("HTTP 400", "HTTP 401", "HTTP 403")):
-            raise SourceError(f"reddit refused the app credentials in {who} ({e})") from None
+            raise CredentialsRefused(f"reddit refused the app credentials in {who} ({e})") from None
         raise
     body = resp.json()
     token = body.get("access_token") if isinstance(body, dict) else None
     if not isinstance(token, str) or not token:
         err = str(body.get("error") or "no access_token")[:60] if isinstance(body, dict) else "not a JSON object"
-        raise SourceError(f"reddit gave no token for the app credentials in {who} ({err})")
+        raise CredentialsRefused(f"reddit gave no token for the app credentials in {who} ({err})")
     expires_in = body.get("expires_in")
     if isinstance(expires_in, bool) or not isinstance(expires_in, (int, float)) or expires_in <= 0:
         expires_in = 3600
@@ -267,47 +271,102 @@ async def _token(fetcher, options: dict, state: dict, client_id: str, secret: st
     return token, 1
 
 
-async def _search_oauth(fetcher, query, options: dict, since: int, state: dict, client_id: str, secret: str) -> SearchResult:
-    from mentionwatch.errors import RateLimited, SourceError
+class _Auth:
+    """The bearer token of this search, renewed once when Reddit refuses it mid-poll."""
 
-    q = _q(query.search)
-    token, requests = await _token(fetcher, options, state, client_id, secret)
+    def __init__(self, fetcher, options: dict, state: dict, client_id: str, secret: str):
+        self.fetcher, self.options, self.state = fetcher, options, state
+        self.client_id, self.secret = client_id, secret
+        self.token: str | None = None
+        self.requests = 0
+
+    async def get(self, url: str, params: dict):
+        from mentionwatch.errors import RateLimited
+
+        if self.token is None:
+            self.token, n = await _token(self.fetcher, self.options, self.state, self.client_id, self.secret)
+            self.requests += n
+        for attempt in (0, 1):
+            headers = {"User-Agent": self.options["user_agent"], "Authorization": f"bearer {self.token}"}
+            try:
+                resp = await self.fetcher.get(url, params=params, timeout=self.options["timeout"], headers=headers)
+                self.requests += 1
+                return resp
+            except RateLimited:
+                raise
+            except SourceError as e:
+                self.requests += 1
+                if not str(e).startswith("HTTP 401"):
+                    raise
+                if attempt:
+                    raise CredentialsRefused(f"reddit refused a fresh token for {self.options['client_id_env']} ({e})") from None
+                # The token was revoked or ran out early: one new token, one more try.
+                self.token, n = await _token(self.fetcher, self.options, self.state, self.client_id, self.secret,
+                                             fresh=True)
+                self.requests += n
+
+
+async def _each_sub(options: dict, one) -> tuple[list[Mention], list[str], list[str], bool]:
+    """Run `one(sub)` for every subreddit (or Reddit as a whole). A subreddit that fails (banned,
+    private, a typo) is an error of its own and the others still count; when all fail, the
+    first error is raised. Returns (mentions, gaps, errors, any_failed)."""
+    from mentionwatch.errors import RateLimited
+
+    subs = _subs(options)
     mentions: dict[str, Mention] = {}
     gaps: list[str] = []
-    notes: list[str] = []
-    newest = since
+    errors: list[str] = []
+    first: SourceError | None = None
+    for sub in subs:
+        try:
+            found, gap = await one(sub)
+        except RateLimited:
+            raise  # the whole source is deferred; its cursor stays where it was
+        except SourceError as e:
+            if isinstance(e, CredentialsRefused):
+                raise  # the credentials, not this subreddit
+            first = first or e
+            errors.append(f"r/{sub}: {e}" if sub else str(e))
+            continue
+        for m in found:
+            mentions.setdefault(m.id, m)
+        if gap:
+            gaps.append(gap)
+    if first is not None and len(errors) == len(subs):
+        raise first
+    return list(mentions.values()), gaps, errors, bool(errors)
+
+
+def _cursor(newest: int, failed: bool) -> dict | None:
+    # After a failed subreddit the cursor stays (None keeps the stored one): its posts since then
+    # are asked for again next time, and the others' come back as duplicates the store drops.
+    return None if failed else {"created_utc": newest}
+
+
+async def _search_oauth(fetcher, query, options: dict, since: int, state: dict, client_id: str, secret: str) -> SearchResult:
+    q = _q(query.search)
+    auth = _Auth(fetcher, options, state, client_id, secret)
     limit = max(1, min(100, options["limit"]))
+    newest = since
     remaining = None
-    for sub in _subs(options):
+
+    async def one(sub: str | None) -> tuple[list[Mention], str | None]:
+        nonlocal newest, remaining
         where = f"r/{sub}" if sub else "Reddit"
         url = options["base_url"] + (f"/r/{quote(sub, safe='+_-')}/search" if sub else "/search")
+        found: list[Mention] = []
         after = None
         pages = seen = 0
         while True:
             if pages >= options["max_pages"]:
-                gaps.append(f"{where}: stopped after max_pages={options['max_pages']} pages of {limit}; "
-                            f"older posts since {iso_utc(since)} may be missing")
-                break
+                return found, (f"{where}: stopped after max_pages={options['max_pages']} pages of {limit}; "
+                               f"older posts since {iso_utc(since)} may be missing")
             params = {"q": q, "sort": "new", "limit": limit, "type": "link", "raw_json": 1}
             if sub:
                 params["restrict_sr"] = "on"
             if after:
                 params["after"] = after
-            for attempt in (0, 1):
-                headers = {"User-Agent": options["user_agent"], "Authorization": f"bearer {token}"}
-                try:
-                    resp = await fetcher.get(url, params=params, timeout=options["timeout"], headers=headers)
-                    requests += 1
-                    break
-                except RateLimited:
-                    raise
-                except SourceError as e:
-                    requests += 1
-                    if attempt or not str(e).startswith("HTTP 401"):
-                        raise
-                    # The token was revoked or ran out early: one new token, one more try.
-                    token, n = await _token(fetcher, options, state, client_id, secret, fresh=True)
-                    requests += n
+            resp = await auth.get(url, params)
             pages += 1
             if resp.headers.get("x-ratelimit-remaining") is not None:
                 remaining = resp.headers.get("x-ratelimit-remaining")
@@ -322,42 +381,46 @@ async def _search_oauth(fetcher, query, options: dict, since: int, state: dict, 
                 if t < since:
                     reached = True
                 else:
-                    mentions[m.id] = m
+                    found.append(m)
             after = payload["data"].get("after")
             if reached or not children:
-                break
+                return found, None
             if not isinstance(after, str) or not after:
                 if seen >= LISTING_END:
-                    gaps.append(f"{where}: Reddit ended the listing after {seen} results, all newer than "
-                                f"{iso_utc(since)}; older ones may be missing")
-                break
+                    return found, (f"{where}: Reddit ended the listing after {seen} results, all newer than "
+                                   f"{iso_utc(since)}; older ones may be missing")
+                return found, None
+
+    mentions, gaps, errors, failed = await _each_sub(options, one)
+    notes = []
     if remaining is not None:
         try:
             notes.append(f"{float(remaining):g} Reddit API requests left in this rate-limit window")
         except ValueError:
             pass
-    return SearchResult(list(mentions.values()), {"created_utc": newest}, gaps, requests, notes=notes)
+    return SearchResult(mentions, _cursor(newest, failed), gaps, auth.requests, errors=errors, notes=notes)
 
 
 # --- RSS fallback ----------------------------------------------------------------------------------
 
 
 async def _search_rss(fetcher, query, options: dict, since: int) -> SearchResult:
-    from mentionwatch.errors import RateLimited, SourceError
+    from mentionwatch.errors import RateLimited
 
     q = _q(query.search)
     limit = max(1, min(100, options["limit"]))
-    mentions: dict[str, Mention] = {}
-    gaps: list[str] = []
     newest = since
     requests = 0
-    for sub in _subs(options):
+
+    async def one(sub: str | None) -> tuple[list[Mention], str | None]:
+        nonlocal newest, requests
         where = f"r/{sub}" if sub else "Reddit"
         url = options["rss_url"] + (f"/r/{quote(sub, safe='+_-')}/search.rss" if sub else "/search.rss")
         params = {"q": q, "sort": "new", "limit": limit}
         if sub:
             params["restrict_sr"] = "on"
         try:
+            requests += 1
             resp = await fetcher.get(url, params=params, timeout=options["timeout"],
                                      headers={"User-Agent": options["user_agent"]})
         except RateLimited:
@@ -367,23 +430,26 @@ async def _search_rss(fetcher, query, options: dict, since: int) -> SearchResult
                 raise SourceError(f"{e}: Reddit blocks many anonymous clients; set {options['client_id_env']} "
                                   f"and {options['client_secret_env']} to use the API") from None
             raise
-        requests += 1
-        items = parse_feed(resp.content, url, dict(resp.headers), limit)
+        found = []
         reached = False
+        items = parse_feed(resp.content, url, dict(resp.headers), limit)
         for m in items:
             t = m.extra["created_utc"]
             newest = max(newest, t)
             if t < since:
                 reached = True
             else:
-                mentions[m.id] = m
+                found.append(m)
         if not reached and len(items) >= limit:
-            gaps.append(f"{where}: the RSS fallback reads only the newest {limit} results and all were newer than "
-                        f"{iso_utc(since)}; older ones may be missing")
+            return found, (f"{where}: the RSS fallback reads only the newest {limit} results and all were newer "
+                           f"than {iso_utc(since)}; older ones may be missing")
+        return found, None
+
+    mentions, gaps, errors, failed = await _each_sub(options, one)
     note = (f"reddit runs on the RSS fallback ({options['client_id_env']}/{options['client_secret_env']} not set): "
             f"it sees only the newest {limit} posts per search, no comments and no link targets, "
             "and Reddit may throttle or block it")
-    return SearchResult(list(mentions.values()), {"created_utc": newest}, gaps, requests, notes=[note])
+    return SearchResult(mentions, _cursor(newest, failed), gaps, requests, errors=errors, notes=[note])
 
 
 async def search(fetcher, query, options: dict, cursor: dict | None, state: dict | None = None) -> SearchResult:

@@ -172,8 +172,9 @@ def api_error(payload) -> str | None:
 
 
 def se_query(terms: list[str]) -> str:
-    """One OR-free alternative as the API's `q`: phrases quoted. Exclusions are left out."""
-    return " ".join(f'"{t}"' if " " in t.strip() else t for t in terms)
+    """One OR-free alternative as the API's `q`: phrases (and anything that is not a plain word,
+    so `[tag]`, `user:1` or `is:answer` are never read as operators) quoted. Exclusions are left out."""
+    return " ".join(t.strip() if re.fullmatch(r"\w+", t.strip()) else f'"{t.strip()}"' for t in terms)
 
 
 async def search(fetcher, query, options: dict, cursor: dict | None, state: dict | None = None) -> SearchResult:
