@@ -46,6 +46,9 @@ class ConfigError(MentionwatchError):
 class SourceError(MentionwatchError):
     """One source could not be read this run (network, HTTP status, bad payload)."""
 
+    status: int | None = None  # the HTTP status, for errors from an HTTP response
+    body = None  # the response's parsed JSON (or first bytes), for sources that act on it
+
 
 class LockedError(MentionwatchError):
     exit_code = ExitCode.LOCKED

@@ -168,12 +168,12 @@ class Fetcher:
                     await self._wait_or_defer(host, 3600, f"HTTP 429 from {host} without Retry-After")
             if resp.status in RETRY_STATUSES:
                 if attempt >= self.retries:
-                    raise SourceError(f"HTTP {resp.status} {resp.reason} from {host}")
+                    raise http_error(resp, host)
                 attempt += 1
                 await asyncio.sleep(self.backoff * 2 ** (attempt - 1) * (1 + random.random() / 2))
                 continue
             if resp.status >= 400:
-                raise SourceError(f"HTTP {resp.status} {resp.reason} from {host}")
+                raise http_error(resp, host)
             if wait is not None and wait > 0:
                 # The quota is spent: the next request to this host waits (or defers) until reset.
                 self._blocked[host] = time.time() + wait
@@ -195,7 +195,16 @@ class Fetcher:
             async with self.client.stream(method, url, params=params, timeout=timeout, headers=headers,
                                           data=data, json=json_body, auth=auth) as r:
                 if r.status_code >= 300 and r.status_code != 304:
-                    return Response(str(r.url), r.status_code, r.headers, b"", r.reason_phrase)
+                    body = b""
+                    if r.status_code >= 400 and not r.is_stream_consumed:
+                        # Keep the start of an error body: APIs explain themselves there.
+                        async for chunk in r.aiter_bytes():
+                            body += chunk
+                            if len(body) >= ERROR_BODY_BYTES:
+                                break
+                    elif r.is_stream_consumed:
+                        body = r.content[:ERROR_BODY_BYTES]
+                    return Response(str(r.url), r.status_code, r.headers, body[:ERROR_BODY_BYTES], r.reason_phrase)
                 if r.is_stream_consumed:
                     # httpx.MockTransport (tests, demo) hands over a response it has already
                     # read and decoded: there are no raw bytes left to stream.
@@ -248,6 +257,31 @@ class Fetcher:
 
 
 MAX_REDIRECTS = 5
+ERROR_BODY_BYTES = 4096
+
+
+def http_error(resp: Response, host: str) -> SourceError:
+    """One line for an HTTP error, with the API's own explanation when its body gives one
+    (Stack Exchange's error_message, GitHub's message, OAuth's error_description...). The error
+    keeps .status and .body for sources that act on them."""
+    detail = ""
+    try:
+        import json
+
+        payload = json.loads(resp.content.decode("utf-8", errors="replace"))
+    except (ValueError, RecursionError):
+        payload = None
+    if isinstance(payload, dict):
+        for key in ("error_message", "message", "error_description", "error", "detail", "errors"):
+            value = payload.get(key)
+            if isinstance(value, str) and value.strip():
+                detail = ": " + " ".join(value.split())[:200]
+                break
+    err = SourceError(f"HTTP {resp.status} {resp.reason} from {host}{detail}")
+    err.status = resp.status
+    err.body = payload if payload is not None else resp.content
+    return err
+
 
 
 def _redirect(resp: Response) -> str | None:

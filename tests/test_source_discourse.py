@@ -193,6 +193,9 @@ def test_query_translation():
     fake = DiscourseFake([])
     run(fake, "acme author:alice author:bob", options(), None)
     assert fake.requests[0].url.params["q"].startswith("acme order:latest")  # no OR for authors: local check
+    fake = DiscourseFake([])
+    run(fake, "in:title #acme", options(), None)
+    assert fake.requests[0].url.params["q"].startswith('"in:title" "#acme" order:latest')
 
 
 def test_author_filter_narrows_on_the_server():

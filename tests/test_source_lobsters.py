@@ -239,9 +239,18 @@ def test_unknown_tag_is_an_error_of_that_feed_only():
     res = run(fake, options(tags=["nosuchtag", "programming"]), cursor)
     assert [m.native_id for m in res.mentions] == ["s00001"]
     assert len(res.errors) == 1 and res.errors[0].startswith("t/nosuchtag: HTTP 404")
-    assert "no such tag or domain" in res.errors[0]
+    assert "no such tag" in res.errors[0]
     # the failed feed keeps its cursor
     assert res.cursor["feeds"]["t/nosuchtag"] == z(T0 - timedelta(days=3))
+
+
+def test_domain_nobody_linked_yet_is_a_note_not_an_error():
+    fake = FakeLobsters([story(1, T0 + timedelta(minutes=1))], {})
+    cursor = {"created_at": z(T0), "feeds": {"t/programming": z(T0)}}
+    res = run(fake, options(tags=["programming"], domains=["acme.com"]), cursor)
+    assert res.errors == [] and [m.native_id for m in res.mentions] == ["s00001"]
+    assert res.notes == ["domains/acme.com: no Lobsters story links to acme.com yet"]
+    assert res.requests == 2
 
 
 def test_unexpected_json_is_an_error_of_that_feed():

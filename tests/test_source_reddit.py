@@ -358,6 +358,43 @@ def test_oauth_subreddits_each_searched(creds):
     assert res.cursor == {"created_utc": BASE + 3}
 
 
+def test_one_failing_subreddit_is_an_error_and_holds_the_cursor(creds):
+    posts = make_posts([BASE + 1], sub="acme") + make_posts([BASE + 9], sub="selfhosted", start=2000)
+    fake = FakeReddit(posts)
+
+    def handler(request):
+        if request.url.path == "/r/banned/search":
+            fake.requests.append(request)
+            return httpx.Response(404, json={"reason": "banned", "message": "Not Found", "error": 404})
+        return fake(request)
+
+    res = run(handler, "acme", options(subreddits=["acme", "banned", "selfhosted"]), {"created_utc": BASE}, {})
+    assert sorted(m.extra["subreddit"] for m in res.mentions) == ["acme", "selfhosted"]
+    assert len(res.errors) == 1 and res.errors[0].startswith("r/banned: HTTP 404")
+    assert res.cursor is None  # the stored cursor stays: r/banned's posts are asked for again next time
+
+
+def test_all_subreddits_failing_raises_the_first_error(creds):
+    with pytest.raises(SourceError, match="HTTP 404"):
+        run(lambda r: httpx.Response(404) if r.url.host == "oauth.reddit.test" else FakeReddit([])(r),
+            "acme", options(subreddits=["a", "b"]), None, {})
+
+
+def test_fresh_token_refused_fails_the_whole_source(creds):
+    fake = FakeReddit(make_posts([BASE + 1]))
+
+    def handler(request):
+        if request.url.host == "oauth.reddit.test":
+            fake.requests.append(request)
+            return httpx.Response(401, json={"message": "Unauthorized", "error": 401})
+        return fake(request)
+
+    with pytest.raises(reddit.CredentialsRefused) as e:
+        run(handler, "acme", options(subreddits=["a", "b"]), None, {})
+    assert "REDDIT_CLIENT_ID" in str(e.value) and SECRET not in str(e.value)
+    assert len(fake.api_requests) == 2 and len(fake.token_requests) == 2  # one retry, then it gives up
+
+
 def test_token_cached_in_state_and_renewed_when_spent(creds):
     fake = FakeReddit(make_posts([BASE + 1]))
     state: dict = {}

@@ -244,6 +244,9 @@ def test_query_translation_or_phrases_exclusions():
     fake = SEFake({})
     run(fake, "acme outage OR down", options(), {"fromdate": {"stackoverflow": BASE}})
     assert sorted(p["q"] for p in fake.requests) == ["acme down", "acme outage"]
+    fake = SEFake({})
+    run(fake, "is:answer [acme] c++", options(), None)
+    assert fake.requests[0]["q"] == '"is:answer" "[acme]" "c++"'  # never read as operators
 
 
 def test_author_filter_uses_advanced_search():

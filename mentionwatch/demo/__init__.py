@@ -61,7 +61,8 @@ def run_demo() -> tuple[list[dict], int]:
         try:
             from mentionwatch.workflow import triage_rows
 
-            result = poll.poll(cfg, conn, transport=transport())
+            # The recordings are of these two sources; the example's other sources are not replayed.
+            result = poll.poll(cfg, conn, transport=transport(), only=("hackernews", "rss"))
             rows = triage_rows(conn, cfg, limit=None)
         finally:
             conn.close()

@@ -29,8 +29,11 @@ ENTRY_POINT_GROUP = "mentionwatch.sources"
 BUILTIN = {
     "hackernews": "mentionwatch.sources.hackernews",
     "rss": "mentionwatch.sources.rss",
+    "stackexchange": "mentionwatch.sources.stackexchange",
+    "github": "mentionwatch.sources.github",
     "mastodon": "mentionwatch.sources.mastodon",
     "bluesky": "mentionwatch.sources.bluesky",
+    "discourse": "mentionwatch.sources.discourse",
 }
 _registry: dict[str, Any] | None = None
 

@@ -124,6 +124,7 @@ async def search(fetcher, query, options: dict, cursor: dict | None, state: dict
     mentions: dict[str, Mention] = {}
     gaps: list[str] = []
     errors: list[str] = []
+    notes: list[str] = []
     requests = 0
     for key, path in feeds(options):
         since = old.get(key) if isinstance(old.get(key), str) else lookback
@@ -132,16 +133,21 @@ async def search(fetcher, query, options: dict, cursor: dict | None, state: dict
         for page in range(1, max(1, options["pages"]) + 1):
             if requests and options["delay"] > 0:
                 await asyncio.sleep(options["delay"])
+            requests += 1
             try:
                 resp = await fetcher.get(base + path, params={"page": page} if page > 1 else None,
                                          timeout=options["timeout"])
-                requests += 1
                 payload = resp.json()
                 stories = parse(payload, base)
             except RateLimited:
                 raise  # the whole source waits; nothing read this poll is lost, the cursor stays
             except SourceError as e:
-                hint = " (no such tag or domain on Lobsters?)" if str(e).startswith("HTTP 404") else ""
+                not_found = str(e).startswith("HTTP 404")
+                if not_found and key.startswith("domains/") and page == 1:
+                    # Lobsters knows a domain only once a story links to it: nothing yet, not an error.
+                    notes.append(f"{key}: no Lobsters story links to {key.split('/', 1)[1]} yet")
+                    break
+                hint = " (no such tag on Lobsters?)" if not_found else ""
                 errors.append(f"{key}: {e}{hint}")
                 failed = True  # this feed is read again from where it was, next time
                 break
@@ -160,9 +166,9 @@ async def search(fetcher, query, options: dict, cursor: dict | None, state: dict
         if not failed:
             new_feeds[key] = max(newest, new_feeds.get(key, newest))
     if not new_feeds:
-        return SearchResult(list(mentions.values()), None, gaps, requests, errors=errors)
+        return SearchResult(list(mentions.values()), None, gaps, requests, errors=errors, notes=notes)
     overall = max(new_feeds.values())
     if isinstance(cursor, dict) and isinstance(cursor.get("created_at"), str):
         overall = max(overall, cursor["created_at"])
     return SearchResult(list(mentions.values()), {"created_at": overall, "feeds": new_feeds}, gaps, requests,
-                        errors=errors)
+                        errors=errors, notes=notes)

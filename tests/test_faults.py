@@ -1,0 +1,565 @@
+"""Fault injection against a real HTTP server on 127.0.0.1: `mentionwatch poll` (the real CLI, the
+real Fetcher and sockets) meets hung, dripping, refusing, rate-limiting, failing, lying and
+oversized servers. Whatever happens to one source, the poll ends with one line for it on stderr,
+the other source's mentions stored, the `polls` row written, and nothing of the failed source
+half-written (no mentions, cursor unchanged).
+
+Every server-side wait is bounded (an Event with a timeout, a bounded loop), and the fixture stops
+the server and releases every waiting handler at teardown.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import socketserver
+import sqlite3
+import threading
+import time
+import tracemalloc
+import zlib
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+from click.testing import CliRunner
+
+from mentionwatch import store
+from mentionwatch.cli import cli
+
+NOW = int(time.time())
+SEEDED_CURSOR = NOW - 7200  # the HN cursor a previous poll left: a failed poll must not move it
+HN_PATH = "/api/v1/search_by_date"
+FEED_PATH = "/feed.xml"
+MAX_BYTES = 1_000_000
+
+
+def iso(t: int) -> str:
+    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def hit(oid: str, ago: int, text: str) -> dict:
+    t = NOW - ago
+    return {"objectID": oid, "created_at_i": t, "created_at": iso(t), "author": f"user{oid}", "story_id": 1,
+            "comment_text": text, "story_title": "Some story", "_tags": ["comment", "story_1"]}
+
+
+def algolia(hits: list[dict], page: int) -> dict:
+    # Two pages of two hits: page 0 always works, so a fault on page 1 shows whether page 0's
+    # mentions were stored anyway (they must not be: one transaction per query and source).
+    return {"hits": hits, "nbHits": 4, "page": page, "nbPages": 2, "hitsPerPage": 2, "query": "acme", "params": ""}
+
+
+PAGES = {
+    0: algolia([hit("101", 60, "acme is down for everyone"), hit("102", 120, "I like acme")], 0),
+    1: algolia([hit("103", 180, "acme charged twice"), hit("104", 240, "acme again")], 1),
+}
+HN_IDS = {"hackernews:101", "hackernews:102", "hackernews:103", "hackernews:104"}
+HN_NEWEST = NOW - 60
+
+FEED = (
+    '<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><id>urn:feed</id>'
+    f"<title>Alerts</title><updated>{iso(NOW)}</updated>"
+    f"<entry><id>urn:e1</id><title>Acme on the news</title><link href='https://news.example/e1'/>"
+    f"<published>{iso(NOW - 600)}</published><updated>{iso(NOW - 600)}</updated>"
+    "<summary>acme is everywhere</summary><author><name>reporter</name></author></entry></feed>"
+).encode()
+
+
+# --- the server ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Req:
+    method: str
+    path: str
+    query: dict
+    headers: dict
+    host: str  # the address the client connected to
+
+
+REASONS = {200: "OK", 301: "Moved Permanently", 302: "Found", 404: "Not Found", 429: "Too Many Requests",
+           500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
+
+
+def send(sock, status: int = 200, body: bytes = b"", headers: dict | None = None) -> None:
+    h = {"Content-Length": str(len(body)), "Connection": "close", **(headers or {})}
+    head = f"HTTP/1.1 {status} {REASONS.get(status, 'Status')}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in h.items())
+    sock.sendall(head.encode("latin-1") + b"\r\n" + body)
+
+
+def send_json(sock, payload, headers: dict | None = None) -> None:
+    send(sock, 200, json.dumps(payload).encode(), {"Content-Type": "application/json; charset=utf-8", **(headers or {})})
+
+
+class _Handler(socketserver.BaseRequestHandler):
+    def handle(self):
+        srv: Server = self.server.owner
+        sock = self.request
+        sock.settimeout(10)
+        data = b""
+        try:
+            while b"\r\n\r\n" not in data and len(data) < 65536:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    return
+                data += chunk
+        except OSError:
+            return
+        lines = data.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+        method, target, _ = lines[0].split(" ", 2)
+        headers = {}
+        for line in lines[1:]:
+            k, _, v = line.partition(":")
+            headers[k.strip().lower()] = v.strip()
+        parts = urlsplit(target)
+        req = Req(method, parts.path, dict(parse_qsl(parts.query)), headers, sock.getsockname()[0])
+        srv.requests.append(req)
+        behave = srv.routes.get(parts.path)
+        try:
+            if behave is None:
+                send(sock, 404, b"not found")
+            else:
+                behave(sock, req, srv)
+        except OSError:
+            pass  # the client gave up (timeout, deadline, size cap): that is the point
+
+
+class _TCP(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    block_on_close = False
+
+
+class Server:
+    """Scripted responses per path; `routes[path] = behave(sock, req, server)`."""
+
+    def __init__(self):
+        self.routes: dict = {}
+        self.requests: list[Req] = []
+        self.stop = threading.Event()  # set at teardown: every waiting handler returns
+        self.tcp = _TCP(("127.0.0.1", 0), _Handler)
+        self.tcp.owner = self
+        self.port = self.tcp.server_address[1]
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.tcp.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.stop.set()
+        self.tcp.shutdown()
+        self.tcp.server_close()
+        self.thread.join(5)
+
+    def hn_requests(self, page: int | None = None) -> list[Req]:
+        return [r for r in self.requests if r.path.endswith(HN_PATH)
+                and (page is None or int(r.query.get("page", 0)) == page)]
+
+
+def hn_route(fault=None, faulty_pages=(1,)):
+    """The HN endpoint: good pages, except `fault` on the pages listed."""
+
+    def behave(sock, req, srv):
+        page = int(req.query.get("page", 0))
+        if fault is not None and page in faulty_pages:
+            return fault(sock, req, srv)
+        return send_json(sock, PAGES.get(page, algolia([], page)))
+
+    return behave
+
+
+def feed_ok(sock, req, srv):
+    send(sock, 200, FEED, {"Content-Type": "application/atom+xml; charset=utf-8"})
+
+
+# --- faults -----------------------------------------------------------------------------------------
+
+
+def never_answer(sock, req, srv):
+    srv.stop.wait(30)  # reads the request, then says nothing
+
+
+def stall_after_headers(sock, req, srv):
+    sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n"
+                 b"Connection: close\r\n\r\n{\"hits\": [")
+    srv.stop.wait(30)
+
+
+def drip(sock, req, srv):
+    """A valid start, then one byte every 0.3 s: every read gets data in time, only the source's
+    total deadline can end it."""
+    sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n"
+                 b"Connection: close\r\n\r\n")
+    for b in (b'{"hits": [' + b" " * 200)[:200]:  # bounded: 60 s at most, stopped at teardown
+        if srv.stop.wait(0.3):
+            return
+        sock.sendall(bytes([b]))
+
+
+def status(code: int, headers: dict | None = None):
+    def behave(sock, req, srv):
+        send(sock, code, b"<html>error</html>", {"Content-Type": "text/html", **(headers or {})})
+
+    return behave
+
+
+def body(content: bytes, content_type: str = "application/json", headers: dict | None = None):
+    def behave(sock, req, srv):
+        send(sock, 200, content, {"Content-Type": content_type, **(headers or {})})
+
+    return behave
+
+
+def close_mid_body(sock, req, srv):
+    full = json.dumps(PAGES[1]).encode()
+    sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+                 + str(len(full)).encode() + b"\r\nConnection: close\r\n\r\n" + full[: len(full) // 2])
+    sock.shutdown(socket.SHUT_RDWR)
+
+
+def endless_chunked(sock, req, srv):
+    sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+                 b"Connection: close\r\n\r\n")
+    chunk = b"%x\r\n%s\r\n" % (65536, b" " * 65536)
+    for _ in range(800):  # 50 MB at most; the client must hang up after 1 MB
+        if srv.stop.is_set():
+            return
+        sock.sendall(chunk)
+
+
+def redirect(location_of):
+    def behave(sock, req, srv):
+        send(sock, 302, b"", {"Location": location_of(req, srv)})
+
+    return behave
+
+
+_BOMB: bytes | None = None
+
+
+def gzip_bomb() -> bytes:
+    """~100 MB of zeros, gzip-compressed to ~100 KB (made once, in 1 MB steps)."""
+    global _BOMB
+    if _BOMB is None:
+        c = zlib.compressobj(9, zlib.DEFLATED, 31)
+        zeros = b"\0" * 1_000_000
+        _BOMB = b"".join(c.compress(zeros) for _ in range(100)) + c.flush()
+    return _BOMB
+
+
+def bomb(sock, req, srv):
+    send(sock, 200, gzip_bomb(), {"Content-Type": "application/json", "Content-Encoding": "gzip"})
+
+
+PAGE1_BYTES = json.dumps(PAGES[1]).encode()
+
+
+# --- fixtures ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def server():
+    srv = Server()
+    srv.routes[HN_PATH] = hn_route()
+    srv.routes[FEED_PATH] = feed_ok
+    yield srv
+    srv.close()
+
+
+def free_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+@dataclass
+class Env:
+    server: Server
+    db: object
+    config: object
+    last_elapsed: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+    def poll(self, *args):
+        t0 = time.monotonic()
+        r = CliRunner().invoke(cli, ["poll", "--config", str(self.config), "--db", str(self.db), *args],
+                               catch_exceptions=False)
+        self.last_elapsed = time.monotonic() - t0
+        return r
+
+    def conn(self):
+        c = sqlite3.connect(str(self.db))
+        c.row_factory = sqlite3.Row
+        return c
+
+
+def write_env(tmp_path, srv: Server, hn_base: str | None = None) -> Env:
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"""
+http: {{retries: 1, max_bytes: {MAX_BYTES}}}
+sources:
+  hackernews: {{base_url: {hn_base or srv.base}, timeout: 1, deadline: 5, hits_per_page: 2}}
+  rss: {{timeout: 1, deadline: 5}}
+queries:
+  - name: q
+    search: acme
+    sources: [hackernews, rss]
+    feeds: [{srv.base}{FEED_PATH}]
+rules:
+  - {{name: outage, urgency: critical, any: [down]}}
+""", encoding="utf-8")
+    db = tmp_path / "m.db"
+    conn = store.open_db(db)
+    with store.write(conn):
+        store.set_cursor(conn, "q", "hackernews", {"created_at_i": SEEDED_CURSOR})
+    conn.close()
+    return Env(srv, db, cfg)
+
+
+@pytest.fixture
+def env(tmp_path, server):
+    return write_env(tmp_path, server)
+
+
+# --- checks -----------------------------------------------------------------------------------------
+
+
+def err_lines(r) -> list[str]:
+    return [x for x in r.stderr.splitlines() if x.strip()]
+
+
+def cursor(e: Env) -> dict | None:
+    with e.conn() as c:
+        row = c.execute("SELECT value FROM cursors WHERE query = 'q' AND source = 'hackernews'").fetchone()
+    return json.loads(row[0]) if row else None
+
+
+def ids(e: Env, source: str) -> set[str]:
+    with e.conn() as c:
+        return {r[0] for r in c.execute("SELECT id FROM mentions WHERE source = ?", (source,))}
+
+
+def polls(e: Env) -> dict[str, list[sqlite3.Row]]:
+    out: dict[str, list] = {}
+    with e.conn() as c:
+        for r in c.execute("SELECT * FROM polls ORDER BY id"):
+            out.setdefault(r["source"], []).append(r)
+    return out
+
+
+def assert_consistent(e: Env) -> None:
+    """Nothing half-written anywhere: every mention indexed and linked to its query, no orphans."""
+    with e.conn() as c:
+        n = c.execute("SELECT COUNT(*) FROM mentions").fetchone()[0]
+        assert c.execute("SELECT COUNT(*) FROM mentions_fts").fetchone()[0] == n
+        assert c.execute("SELECT COUNT(*) FROM mention_queries").fetchone()[0] == n
+        assert c.execute("SELECT COUNT(*) FROM mention_queries WHERE mention_id NOT IN "
+                         "(SELECT id FROM mentions)").fetchone()[0] == 0
+        assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def assert_source_failed(e: Env, r, source: str, *needles: str) -> str:
+    """Exit 3, one line naming the source, the other source stored, a polls row for each, and
+    nothing of the failed source half-written. Returns the error line."""
+    other = "rss" if source == "hackernews" else "hackernews"
+    assert r.exit_code == 3, (r.exit_code, r.stderr)
+    assert r.stdout == ""
+    lines = err_lines(r)
+    assert len(lines) == 1, f"expected one line on stderr, got {lines}"
+    line = lines[0]
+    assert line.startswith(f"mentionwatch: {source} (query q): "), line
+    assert "Traceback" not in r.stderr
+    for n in needles:
+        assert n in line, (n, line)
+    assert ids(e, source) == set(), "mentions of the failed source were stored"
+    if other == "hackernews":
+        assert ids(e, other) == HN_IDS
+    else:
+        assert len(ids(e, other)) == 1
+    p = polls(e)
+    assert [row["status"] for row in p[source]] == ["failed"]
+    assert p[source][0]["error"] and p[source][0]["error"] in line
+    assert p[source][0]["new"] == 0
+    assert [row["status"] for row in p[other]] == ["ok"]
+    if source == "hackernews":
+        assert cursor(e) == {"created_at_i": SEEDED_CURSOR}, "a failed poll moved the cursor"
+    else:
+        assert cursor(e) == {"created_at_i": HN_NEWEST}
+    assert_consistent(e)
+    return line
+
+
+def assert_all_ok(e: Env, r) -> None:
+    assert r.exit_code == 0, r.stderr
+    assert r.stderr == "" and r.stdout == ""
+    assert ids(e, "hackernews") == HN_IDS
+    assert len(ids(e, "rss")) == 1
+    assert {s: [x["status"] for x in rows] for s, rows in polls(e).items()} == {"hackernews": ["ok"], "rss": ["ok"]}
+    assert cursor(e) == {"created_at_i": HN_NEWEST}
+    assert_consistent(e)
+
+
+# --- the HN source fails ----------------------------------------------------------------------------
+
+HOST = "127.0.0.1:{port}"
+
+HN_FAULTS = {
+    # id: (behaviour on page 1, words the error line must hold, (fewest, most) seconds the poll takes,
+    #      how many times page 1 is asked for: http.retries is 1, so transient faults are tried twice)
+    "accepts-never-answers": (never_answer, ["timed out", HOST, "1s"], (1.8, 4.5), 2),
+    "stalls-after-headers": (stall_after_headers, ["timed out", HOST], (1.8, 4.5), 2),
+    # every read gets a byte in time: only the source's total deadline can end it
+    "drips-a-byte-per-0.3s": (drip, ["gave up after the 5s deadline"], (4.8, 6.5), 1),
+    "closes-mid-body": (close_mid_body, ["closed the connection", HOST], (0, 3), 2),
+    "500-repeatedly": (status(500), ["HTTP 500", HOST], (0, 3), 2),
+    "502-repeatedly": (status(502), ["HTTP 502", HOST], (0, 3), 2),
+    "503-repeatedly": (status(503), ["HTTP 503", HOST], (0, 3), 2),
+    "html-instead-of-json": (body(b"<!DOCTYPE html><html><body>Are you a robot?</body></html>", "text/html"),
+                             ["HTML where JSON was expected", HOST], (0, 3), 1),
+    "truncated-json": (body(PAGE1_BYTES[: len(PAGE1_BYTES) // 2]), ["invalid JSON", HOST], (0, 3), 1),
+    "malformed-json": (body(b'{"hits": [{"objectID": "103",, }]}'), ["invalid JSON", HOST], (0, 3), 1),
+    "json-of-the-wrong-shape": (body(b'{"hits": "none today"}'), ["unexpected response"], (0, 3), 1),
+    "declared-charset-utf16-but-utf8": (body(PAGE1_BYTES, "application/json; charset=utf-16"),
+                                        ["invalid JSON", HOST], (0, 3), 1),
+    "gzip-corrupt": (body(b"\x1f\x8b\x08\x00garbage-not-deflate", headers={"Content-Encoding": "gzip"}),
+                     ["corrupt compressed data", HOST], (0, 3), 1),
+    "over-the-size-cap": (body(b'{"hits": [], "pad": "' + b"x" * (MAX_BYTES + 500_000) + b'"}'),
+                          ["larger than 1000000 bytes", HOST], (0, 3), 1),
+    "endless-chunked-body": (endless_chunked, ["larger than 1000000 bytes", HOST], (0, 3), 1),
+    "redirect-to-another-host": (redirect(lambda req, srv: f"http://127.0.0.2:{srv.port}{HN_PATH}?page=1"),
+                                 ["redirects to another site", "127.0.0.2"], (0, 3), 1),
+}
+
+
+@pytest.mark.parametrize("fault", list(HN_FAULTS))
+def test_hn_fault_is_one_line_and_nothing_half_written(env, fault):
+    behave, needles, (fewest, most), tries = HN_FAULTS[fault]
+    env.server.routes[HN_PATH] = hn_route(behave)
+    r = env.poll()
+    line = assert_source_failed(env, r, "hackernews", *(n.format(port=env.server.port) for n in needles))
+    assert fewest <= env.last_elapsed < most, f"{fault}: took {env.last_elapsed:.1f}s ({line})"
+    assert len(env.server.hn_requests(0)) == 1, "page 0 is asked for once (and works)"
+    assert len(env.server.hn_requests(1)) == tries, [r.query for r in env.server.hn_requests(1)]
+    assert all(r.host == "127.0.0.1" for r in env.server.requests)
+
+
+def test_hn_server_that_never_accepts(tmp_path, server):
+    """The kernel completes the handshake (listen backlog) but nobody ever reads or answers."""
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(16)
+    try:
+        e = write_env(tmp_path, server, f"http://127.0.0.1:{lsock.getsockname()[1]}")
+        r = e.poll()
+        assert_source_failed(e, r, "hackernews", "timed out", f"127.0.0.1:{lsock.getsockname()[1]}")
+        assert e.last_elapsed < 4.5
+    finally:
+        lsock.close()
+
+
+def test_hn_connection_refused(tmp_path, server):
+    port = free_port()
+    e = write_env(tmp_path, server, f"http://127.0.0.1:{port}")
+    r = e.poll()
+    assert_source_failed(e, r, "hackernews", "cannot reach", f"127.0.0.1:{port}")
+    assert e.last_elapsed < 3
+
+
+def test_hn_gzip_bomb_fails_fast_in_little_memory(env):
+    gzip_bomb()  # made before measuring
+    env.server.routes[HN_PATH] = hn_route(bomb)
+    tracemalloc.start()
+    try:
+        r = env.poll()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert_source_failed(env, r, "hackernews", f"expands to more than {MAX_BYTES} bytes")
+    assert env.last_elapsed < 3
+    assert peak < 25_000_000, f"peak {peak / 1e6:.0f} MB while refusing a 100 MB bomb"
+
+
+def test_hn_rate_limited_is_deferred_not_failed(env):
+    env.server.routes[HN_PATH] = hn_route(status(429, {"Retry-After": "3600"}))
+    r = env.poll()
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout == ""
+    lines = err_lines(r)
+    assert lines[0].startswith("mentionwatch: note: hackernews (query q): deferred: ")
+    assert "429" in lines[0] and "60m" in lines[0]
+    assert len(env.server.hn_requests(1)) == 1  # no retry against a long Retry-After
+    assert ids(env, "hackernews") == set()
+    assert len(ids(env, "rss")) == 1
+    p = polls(env)
+    assert [x["status"] for x in p["hackernews"]] == ["deferred"]
+    assert [x["status"] for x in p["rss"]] == ["ok"]
+    assert cursor(env) == {"created_at_i": SEEDED_CURSOR}
+    with env.conn() as c:
+        state = json.loads(c.execute("SELECT value FROM source_state WHERE source = 'hackernews'").fetchone()[0])
+    assert NOW + 3500 < state["not_before"] < time.time() + 3700
+    assert_consistent(env)
+    # the next poll does not ask HN at all, and says nothing more about it (told once)
+    before = len(env.server.hn_requests())
+    r2 = env.poll()
+    assert r2.exit_code == 0 and r2.stderr == "", r2.stderr
+    assert len(env.server.hn_requests()) == before
+    assert [x["status"] for x in polls(env)["hackernews"]] == ["deferred", "deferred"]
+    # one line, like every other source problem (checked last, so the rest is checked too)
+    assert len(lines) == 1, f"expected one line on stderr, got {lines}"
+
+
+# --- the HN source works despite the oddity -----------------------------------------------------------
+
+
+def test_hn_same_host_redirect_is_followed(env):
+    def moved(sock, req, srv):
+        return hn_route()(sock, req, srv)
+
+    env.server.routes[HN_PATH] = redirect(lambda req, srv: f"/moved{HN_PATH}?page={req.query.get('page', 0)}")
+    env.server.routes[f"/moved{HN_PATH}"] = moved
+    r = env.poll()
+    assert_all_ok(env, r)
+    assert {r.path for r in env.server.hn_requests()} == {HN_PATH, f"/moved{HN_PATH}"}
+
+
+def test_hn_invalid_utf8_in_json_strings_costs_one_character(env):
+    raw = PAGE1_BYTES.replace(b"acme charged twice", b"acme charged \xff\xfe twice")
+    assert raw != PAGE1_BYTES
+    env.server.routes[HN_PATH] = hn_route(body(raw, "application/json; charset=utf-8"))
+    r = env.poll()
+    assert_all_ok(env, r)
+    with env.conn() as c:
+        text = c.execute("SELECT text FROM mentions WHERE id = 'hackernews:103'").fetchone()[0]
+    assert text == "acme charged \ufffd\ufffd twice"
+
+
+def test_hn_unknown_declared_charset_falls_back_to_utf8(env):
+    raw = PAGE1_BYTES.replace(b"acme again", "acme again, café".encode())
+    env.server.routes[HN_PATH] = hn_route(body(raw, "application/json; charset=x-klingon"))
+    r = env.poll()
+    assert_all_ok(env, r)
+    with env.conn() as c:
+        assert c.execute("SELECT text FROM mentions WHERE id = 'hackernews:104'").fetchone()[0] == "acme again, café"
+
+
+# --- the feed fails ---------------------------------------------------------------------------------
+
+RSS_FAULTS = {
+    "invalid-xml": (b'<?xml version="1.0"?>\x00\x01<rss version="2.0"><channel><<item>>acme</chan',
+                    "application/rss+xml"),
+    "empty-body": (b"", "application/rss+xml"),
+    "html-page": (b"<!DOCTYPE html><html><head><title>Before you continue</title></head>"
+                  b"<body><form action='/consent'><button>Accept all</button></form></body></html>", "text/html"),
+}
+
+
+@pytest.mark.parametrize("fault", list(RSS_FAULTS))
+def test_rss_fault_is_one_line_and_nothing_half_written(env, fault):
+    content, ctype = RSS_FAULTS[fault]
+    env.server.routes[FEED_PATH] = body(content, ctype)
+    r = env.poll()
+    line = assert_source_failed(env, r, "rss", "cannot read the feed", f"{env.server.base}{FEED_PATH}")
+    assert env.last_elapsed < 3, line
