@@ -617,7 +617,7 @@ queries:
     search: 'acme -anvil'
     sources: [reddit]
 """)))
-    assert "reddit" in sources.default_names()
+    assert "reddit" not in sources.default_names()  # throttled anonymously: listed by hand
     assert cfg.sources["reddit"]["subreddits"] == ["acme"]
     assert cfg.sources["reddit"]["user_agent"] == "python:mentionwatch:0.1 (brand-mention monitor)"
     now = int(time.time())

@@ -34,6 +34,8 @@ BUILTIN = {
     "mastodon": "mentionwatch.sources.mastodon",
     "bluesky": "mentionwatch.sources.bluesky",
     "discourse": "mentionwatch.sources.discourse",
+    "reddit": "mentionwatch.sources.reddit",
+    "lobsters": "mentionwatch.sources.lobsters",
 }
 _registry: dict[str, Any] | None = None
 

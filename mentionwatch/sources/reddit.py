@@ -30,7 +30,8 @@ from mentionwatch.sources import Mention, Option, SearchResult, env, iso_utc
 NAME = "reddit"
 DESCRIPTION = "Reddit posts (OAuth search API; anonymous RSS search feeds as a fallback)"
 NEEDS = "REDDIT_CLIENT_ID and REDDIT_CLIENT_SECRET (optional: without them, RSS feeds that see less)"
-DEFAULT_ON = True
+# Off unless asked for: Reddit's anonymous feeds are throttled hard; with credentials, list it.
+DEFAULT_ON = False
 OPTIONS = {
     "base_url": Option(str, "https://oauth.reddit.com", "OAuth API root; a mirror or a test server"),
     "auth_url": Option(str, "https://www.reddit.com/api/v1/access_token", "where app-only tokens come from"),
