@@ -1,0 +1,57 @@
+"""The README is the contract: every config key, source option, JSON field and exit code that the
+code has is documented there."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from mentionwatch import config, render
+from mentionwatch import sources as sources_mod
+from mentionwatch.errors import ExitCode
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+
+
+def section(start: str) -> str:
+    i = README.index(start)
+    nxt = README.find("\n`sources.", i + len(start))
+    nxt2 = README.find("\n### ", i + len(start))
+    ends = [e for e in (nxt, nxt2) if e != -1]
+    return README[i: min(ends) if ends else len(README)]
+
+
+@pytest.mark.parametrize("name", list(sources_mod.BUILTIN))
+def test_every_source_option_is_documented(name):
+    text = section(f"`sources.{name}`")
+    for option in sources_mod.module(name).OPTIONS:
+        assert f"| `{option}` |" in text, f"sources.{name}.{option} is not in the README"
+
+
+def test_common_source_options_are_documented():
+    for option in sources_mod.COMMON_OPTIONS:
+        assert f"| `{option}` |" in README
+
+
+@pytest.mark.parametrize("key", config.TOP_KEYS + tuple(f"http.{k}" for k in config.HTTP_KEYS)
+                         + tuple(f"staffed.{k}" for k in config.STAFFED_KEYS))
+def test_every_config_key_is_documented(key):
+    last = key.split(".")[-1]
+    assert f"`{key}`" in README or f"| `{last}` |" in README, key
+
+
+@pytest.mark.parametrize("key", config.QUERY_KEYS + config.RULE_KEYS)
+def test_query_and_rule_keys_are_documented(key):
+    assert f"| `{key}` |" in README
+
+
+@pytest.mark.parametrize("field", render.MENTION_FIELDS)
+def test_every_json_field_is_documented(field):
+    assert re.search(rf"\| `{field}`[`, ]", README), field
+
+
+@pytest.mark.parametrize("code", list(ExitCode))
+def test_every_exit_code_is_documented(code):
+    assert re.search(rf"^\| {int(code)} \|", README, re.M), code
