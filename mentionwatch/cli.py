@@ -67,6 +67,10 @@ def config_options(f):
     return wrapper
 
 
+# Who did it: recorded in events, signs replies, and picks "my" mentions for triage --mine.
+who_option = click.option("--as", "who", metavar="NAME", help="Who you are [env: MENTIONWATCH_USER; config: me].")
+
+
 def output_options(f):
     @click.option("--json", "as_json", is_flag=True, help="JSON Lines (the default when stdout is not a terminal).")
     @click.option("--table", "as_table", is_flag=True, help="A table even when stdout is not a terminal.")
@@ -265,7 +269,7 @@ def _report_poll(result, interactive):
 @click.option("--sort", type=click.Choice(["sla", "urgency"]), default="sla", show_default=True,
               help="sla: least SLA time left first (overdue first); urgency: most urgent, then oldest.")
 @click.option("--mine", is_flag=True, help="Only mentions assigned to me (--as, MENTIONWATCH_USER, config me).")
-@click.option("--as", "who", metavar="NAME", help="Who I am, for --mine.")
+@who_option
 def triage(config_path, db_path, as_json, as_table, urgency, sources, queries, states, since, search, limit, sort,
            mine, who):
     """What needs an answer first: open mentions, due follow-ups and ended snoozes, ordered by
@@ -390,7 +394,7 @@ def _state_command(name: str, state: str, verb: str, doc: str):
     @cli.command(name=name, help=doc)
     @config_options
     @click.argument("ids", nargs=-1, metavar="ID... | -")
-    @click.option("--as", "who", metavar="NAME", help="Who did it [env: MENTIONWATCH_USER; config: me].")
+    @who_option
     @click.option("--note", metavar="TEXT", help="A note kept with the change.")
     def command(config_path, db_path, ids, who, note):
         from mentionwatch import store
@@ -442,7 +446,7 @@ def parse_when_option(value: str, cfg, option: str):
 @click.argument("ids", nargs=-1, metavar="ID... | -")
 @click.option("--until", "until", required=True, metavar="WHEN",
               help="When it comes back: 2h, 3d, tomorrow 9:00, mon 9:00, 2026-11-25 14:30.")
-@click.option("--as", "who", metavar="NAME", help="Who did it [env: MENTIONWATCH_USER; config: me].")
+@who_option
 @click.option("--note", metavar="TEXT", help="A note kept with the change.")
 def snooze(config_path, db_path, ids, until, who, note):
     """Put mentions away until a time (state snoozed); they come back into triage then.
@@ -467,7 +471,7 @@ def snooze(config_path, db_path, ids, until, who, note):
 @click.argument("ids", nargs=-1, metavar="ID... | -")
 @click.option("--to", "to", metavar="NAME", help="The new owner.")
 @click.option("--nobody", is_flag=True, help="Remove the owner.")
-@click.option("--as", "who", metavar="NAME", help="Who did it [env: MENTIONWATCH_USER; config: me].")
+@who_option
 def assign(config_path, db_path, ids, to, nobody, who):
     """Give mentions an owner (see them with `triage --mine`).
 
@@ -489,7 +493,7 @@ def assign(config_path, db_path, ids, to, nobody, who):
 @cli.command()
 @config_options
 @click.argument("args", nargs=-1, metavar="ID... TEXT")
-@click.option("--as", "who", metavar="NAME", help="Who wrote it [env: MENTIONWATCH_USER; config: me].")
+@who_option
 def note(config_path, db_path, args, who):
     """Add a note to mentions; notes are kept in their history and in handovers.
 
@@ -511,7 +515,7 @@ def note(config_path, db_path, args, who):
 @click.option("--in", "in_", metavar="DURATION", help="Due after this long: 2h, 3d, 1w.")
 @click.option("--at", "at", metavar="WHEN", help="Due at: tomorrow 9:00, mon 9:00, 2026-11-25 14:30.")
 @click.option("--issue", "issue", metavar="REF", help="Every mention linked to this fixed issue, due now, with a reply draft.")
-@click.option("--as", "who", metavar="NAME", help="Who did it [env: MENTIONWATCH_USER; config: me].")
+@who_option
 def followup(config_path, db_path, args, in_, at, issue, who):
     """Bring mentions back into triage later, marked as a follow-up: check the fix reached them.
 
@@ -547,7 +551,7 @@ def followup(config_path, db_path, args, in_, at, issue, who):
 @cli.command()
 @config_options
 @click.argument("args", nargs=-1, metavar="ID... REF")
-@click.option("--as", "who", metavar="NAME", help="Who did it [env: MENTIONWATCH_USER; config: me].")
+@who_option
 def link(config_path, db_path, args, who):
     """Link mentions to an issue (a URL or any reference), so they hear about the fix.
 
@@ -619,7 +623,7 @@ def handover(config_path, db_path, mention_id, fmt):
 @config_options
 @click.argument("mention_id", metavar="ID")
 @click.argument("text")
-@click.option("--as", "who", metavar="NAME", help="Who signs it [env: MENTIONWATCH_USER; config: me].")
+@who_option
 def reply(config_path, db_path, mention_id, text, who):
     """Draft a reply to a mention, signed with your name (no anonymous answers); the draft is
     printed and kept in the mention's history. Post it yourself, then `mentionwatch wait ID`.

@@ -552,24 +552,31 @@ def _duration(doc, key, value) -> float:
     return secs
 
 
+def _named_entries(doc, section: str, raw: list, keys: tuple, required: tuple, what: str):
+    """(key path, mapping, name) for each entry of a list of named mappings (queries, rules):
+    known keys only, required keys present, names valid and unique."""
+    seen = set()
+    for i, entry in enumerate(raw):
+        key = f"{section}[{i}]"
+        _mapping(doc, key, entry, keys)
+        for k in required:
+            if k not in entry:
+                raise doc.err(key, f"missing required key '{k}'")
+        name = _name(doc, f"{key}.name", entry["name"])
+        if name in seen:
+            raise doc.err(f"{key}.name", f"duplicate {what} name {name!r}")
+        seen.add(name)
+        yield key, entry, name
+
+
 def _queries(doc, raw) -> tuple[Query, ...]:
     if raw is None:
         raise doc.err("queries", "missing: add at least one query (what to search for)")
     _expect(doc, "queries", raw, list, "a list of queries")
     if not raw:
         raise doc.err("queries", "must list at least one query")
-    seen = set()
     out = []
-    for i, q in enumerate(raw):
-        key = f"queries[{i}]"
-        _mapping(doc, key, q, QUERY_KEYS)
-        for required in ("name", "search"):
-            if required not in q:
-                raise doc.err(key, f"missing required key '{required}'")
-        name = _name(doc, f"{key}.name", q["name"])
-        if name in seen:
-            raise doc.err(f"{key}.name", f"duplicate query name {name!r}")
-        seen.add(name)
+    for key, q, name in _named_entries(doc, "queries", raw, QUERY_KEYS, ("name", "search"), "query"):
         _expect(doc, f"{key}.search", q["search"], str, "a string")
         try:
             search = parse_search(q["search"])
@@ -606,18 +613,8 @@ def _rules(doc, raw) -> tuple[Rule, ...]:
     import regex
 
     _expect(doc, "rules", raw, list, "a list of rules")
-    seen = set()
     out = []
-    for i, r in enumerate(raw):
-        key = f"rules[{i}]"
-        _mapping(doc, key, r, RULE_KEYS)
-        for required in ("name", "urgency"):
-            if required not in r:
-                raise doc.err(key, f"missing required key '{required}'")
-        name = _name(doc, f"{key}.name", r["name"])
-        if name in seen:
-            raise doc.err(f"{key}.name", f"duplicate rule name {name!r}")
-        seen.add(name)
+    for key, r, name in _named_entries(doc, "rules", raw, RULE_KEYS, ("name", "urgency"), "rule"):
         urgency = _urgency(doc, f"{key}.urgency", r["urgency"])
         lists = {k: _str_list(doc, f"{key}.{k}", r[k]) for k in ("any", "all", "none") if k in r}
         pattern = r.get("regex")

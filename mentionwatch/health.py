@@ -16,15 +16,6 @@ GAP_WINDOW_DAYS = 7
 LAG_SAMPLE = 200  # the latest mentions per (query, source) that detection lag is measured on
 
 
-def _ago(iso: str | None, now: float) -> float | None:
-    if not iso:
-        return None
-    try:
-        return now - datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
 def high_water(cursor: dict | None) -> str | None:
     """The cursor as something a person can read: a time when it holds one."""
     if not cursor:
@@ -40,7 +31,7 @@ def high_water(cursor: dict | None) -> str | None:
 
 
 def report(config: Config, conn, now: float | None = None) -> list[dict]:
-    from mentionwatch.poll import pairs
+    from mentionwatch.poll import pairs, seconds_since
 
     now = now or time.time()
     since = (datetime.fromtimestamp(now, timezone.utc) - timedelta(days=GAP_WINDOW_DAYS)).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -57,7 +48,7 @@ def report(config: Config, conn, now: float | None = None) -> list[dict]:
         gap_rows = conn.execute(
             "SELECT started_at, gaps FROM polls WHERE query = ? AND source = ? AND started_at >= ? "
             "AND gaps IS NOT NULL AND gaps != '[]' ORDER BY started_at DESC", (query.name, source, since)).fetchall()
-        silent_for = _ago(last_ok["started_at"], now) if last_ok else None
+        silent_for = seconds_since(last_ok["started_at"], now) if last_ok else None
         if last is None:
             status = "never polled"
         elif last["status"] == "failed":
@@ -69,7 +60,7 @@ def report(config: Config, conn, now: float | None = None) -> list[dict]:
         first_poll = conn.execute("SELECT MIN(started_at) FROM polls WHERE query = ? AND source = ?",
                                   (query.name, source)).fetchone()[0]
         # Silent only counts once the limit has passed since polling began: a new source is not alarming.
-        if status == "silent" and last_ok is None and (_ago(first_poll, now) or 0) <= limit:
+        if status == "silent" and last_ok is None and (seconds_since(first_poll, now) or 0) <= limit:
             status = last["status"] if last else status
         latest_gap = json.loads(gap_rows[0]["gaps"])[0] if gap_rows else None
         rows.append({

@@ -89,7 +89,7 @@ def pairs(config: Config, only: tuple[str, ...] = ()) -> list[tuple[Query, str]]
     return out
 
 
-def _seconds_since(iso: str | None, now: float) -> float | None:
+def seconds_since(iso: str | None, now: float) -> float | None:
     if not iso:
         return None
     from datetime import datetime
@@ -137,7 +137,7 @@ def _due(conn, query: Query, source: str, interval: float, now: float) -> bool:
     if interval <= 0:
         return True
     last = store.last_poll(conn, query.name, source, ("ok", "failed"))
-    ago = _seconds_since(last["started_at"] if last else None, now)
+    ago = seconds_since(last["started_at"] if last else None, now)
     return ago is None or ago >= interval - 1  # a second of slack: cron is not exact
 
 
