@@ -4,7 +4,7 @@
   python bench/bench_poll.py [--quick] [--repeat N]
 
 Every server is a child process of this script (an asyncio HTTP/1.1 server, keep-alive, one per
-loopback address 127.0.0.1 ... 127.0.0.10) that answers each request after a fixed delay and stops
+loopback address 127.0.0.1 ... 127.0.0.10) that answers each request 250 ms after it came and stops
 by itself (after its time limit, its request limit, or as soon as this script closes its stdin).
 Nothing leaves the machine. The poll runs in this process (mentionwatch.poll.poll, a fresh
 temporary database each time, sources' `interval` ignored), or as the `mentionwatch poll` CLI for
@@ -38,7 +38,6 @@ import random
 import re
 import select
 import shutil
-import signal
 import sqlite3
 import statistics
 import subprocess
@@ -236,11 +235,13 @@ async def serve(app, hosts: list[str], delay: float, lifetime: float, max_reques
         try:
             while not done.is_set():
                 head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=30)
+                arrived = loop.time()
                 line = head.split(b"\r\n", 1)[0].decode("latin-1")
                 _method, target, _version = line.split(" ", 2)
                 parts = urlsplit(target)
                 status, ctype, body = app(parts.path, parse_qs(parts.query))
-                await asyncio.sleep(delay)
+                # The answer leaves `delay` after the request came, however long making it took.
+                await asyncio.sleep(max(0.0, delay - (loop.time() - arrived)))
                 reason = {200: "OK", 404: "Not Found"}.get(status, "Error")
                 writer.write(f"HTTP/1.1 {status} {reason}\r\nContent-Type: {ctype}\r\n"
                              f"Content-Length: {len(body)}\r\nConnection: keep-alive\r\n\r\n".encode() + body)
@@ -376,25 +377,47 @@ def timed_poll(cfg_text: str, work: Path) -> tuple[float, int, list]:
     return secs, count, failed
 
 
-def wait_child(proc: subprocess.Popen, timeout: float):
-    """wait4 this child (its own rusage, not every child's), killing it after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            proc.returncode = os.waitstatus_to_exitcode(status)
-            return usage
-        if time.monotonic() > deadline:
-            proc.send_signal(signal.SIGKILL)
-            pid, status, usage = os.wait4(proc.pid, 0)
-            proc.returncode = os.waitstatus_to_exitcode(status)
-            raise RuntimeError(f"child {proc.pid} killed after {timeout:.0f}s")
-        time.sleep(0.02)
+# A child's ru_maxrss on Linux starts at its parent's high-water mark (the parent's memory is the
+# child's until exec), so a child of this script, grown by the in-process polls, would report this
+# script's peak. The measured command is started by a small launcher process instead.
+LAUNCHER = r"""
+import json, os, signal, sys, time
+out, timeout, argv = sys.argv[1], float(sys.argv[2]), sys.argv[3:]
+t0 = time.perf_counter()
+pid = os.posix_spawn(argv[0], argv, os.environ)
+deadline = time.monotonic() + timeout
+killed = False
+while True:
+    p, status, usage = os.wait4(pid, os.WNOHANG)
+    if p:
+        break
+    if time.monotonic() > deadline:
+        os.kill(pid, signal.SIGKILL)
+        killed = True
+        p, status, usage = os.wait4(pid, 0)
+        break
+    time.sleep(0.02)
+wall = time.perf_counter() - t0
+with open(out, "w") as f:
+    json.dump({"maxrss": usage.ru_maxrss, "code": os.waitstatus_to_exitcode(status), "wall": wall,
+               "killed": killed}, f)
+"""
 
 
-def maxrss_mb(usage) -> float:
+def run_measured(cmd: list[str], env: dict, work: Path, timeout: float) -> dict:
+    """Run cmd (its stderr captured); its peak RSS in MB, exit code, wall seconds, stderr."""
+    out = work / "measured.json"
+    proc = subprocess.run([sys.executable, "-I", "-c", LAUNCHER, str(out), str(timeout), *cmd],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
+                          timeout=timeout + 60)
+    r = json.loads(out.read_text())
+    out.unlink()
+    if r["killed"]:
+        raise RuntimeError(f"{' '.join(cmd[:4])} ...: killed after {timeout:.0f}s")
     # Linux reports KiB, macOS bytes.
-    return usage.ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)
+    r["mb"] = r["maxrss"] / (1024 * 1024 if sys.platform == "darwin" else 1024)
+    r["stderr"] = proc.stderr
+    return r
 
 
 # --- the measures -------------------------------------------------------------------------------------
@@ -460,9 +483,13 @@ def bench_hn_queries(rows: list, work: Path, n_queries: int, repeat: int) -> Non
 
 def bench_memory(rows: list, work: Path, total: int, repeat: int) -> None:
     exe = [sys.executable, "-m", "mentionwatch"]
-    # The interpreter plus the CLI's imports, for scale.
-    base = subprocess.Popen(exe + ["--version"], stdout=subprocess.DEVNULL)
-    base_mb = maxrss_mb(wait_child(base, 60))
+    # A bytecode cache, as an installed package has (this environment may set PYTHONDONTWRITEBYTECODE).
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
+    # The interpreter plus the CLI's imports, for scale (the first run fills the cache).
+    for _ in range(2):
+        base_mb = run_measured(exe + ["--version"], env, work, 60)["mb"]
     pages = math.ceil(total / 999) + 1  # each 1000-hit window repeats its oldest second once
     rss, walls, notes = [], [], []
     with Server("hnbig", hosts=1, lifetime=repeat * (pages * DELAY * 4 + 120) + 60, total=total) as srv:
@@ -472,29 +499,23 @@ def bench_memory(rows: list, work: Path, total: int, repeat: int) -> None:
         cfg_path.write_text(text, encoding="utf-8")
         for r in range(repeat):
             db = work / f"mem{r}.db"
-            t0 = time.perf_counter()
-            proc = subprocess.Popen(exe + ["poll", "--config", str(cfg_path), "--db", str(db)],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-            # stderr is small (one line per problem): read it after the child exits.
-            usage = wait_child(proc, 900)
-            wall = time.perf_counter() - t0
-            err = proc.stderr.read().strip()
-            proc.stderr.close()
+            res = run_measured(exe + ["poll", "--config", str(cfg_path), "--db", str(db)], env, work, 900)
+            err = res["stderr"].strip()
             conn = sqlite3.connect(db)
             count = conn.execute("SELECT COUNT(*) FROM mentions").fetchone()[0]
             reqs = conn.execute("SELECT SUM(requests) FROM polls").fetchone()[0]
             conn.close()
             for p in work.glob(db.name + "*"):
                 p.unlink()
-            rss.append(maxrss_mb(usage))
-            walls.append(wall)
-            log(f"memory run {r + 1}: exit {proc.returncode}, {count:,} stored, {reqs} requests, "
-                f"{rss[-1]:.0f} MB, {wall:.1f}s")
+            rss.append(res["mb"])
+            walls.append(res["wall"])
+            log(f"memory run {r + 1}: exit {res['code']}, {count:,} stored, {reqs} requests, "
+                f"{rss[-1]:.0f} MB, {walls[-1]:.1f}s")
             if err:
                 log("  stderr: " + err.replace("\n", "\n  stderr: "))
                 notes.append(err.splitlines()[0])
             if count != total:
-                rows.append((f"  run {r + 1}: stored", f"{count:,} (exit {proc.returncode})", f"{total:,}"))
+                rows.append((f"  run {r + 1}: stored", f"{count:,} (exit {res['code']})", f"{total:,}"))
     rows.append((f"poll storing {total:,} HN mentions: peak RSS",
                  f"{statistics.median(rss):.0f} MB (max {max(rss):.0f}, n={len(rss)})", "report"))
     rows.append(("  baseline: `mentionwatch --version` peak RSS", f"{base_mb:.0f} MB", "-"))
@@ -560,7 +581,9 @@ def main() -> None:
     print_table(rows)
     for n in NOTES:
         print(f"note: {n}")
-    print(f"(total {time.perf_counter() - t0:.0f} s{'; --quick: small counts, figures are only a smoke test' if q else ''})")
+    print(f"(total {time.perf_counter() - t0:.0f} s, load average at the end "
+          f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}"
+          f"{'; --quick: small counts, figures are only a smoke test' if q else ''})")
 
 
 if __name__ == "__main__":

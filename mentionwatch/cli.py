@@ -238,7 +238,8 @@ def _report_poll(result, interactive):
         if interactive:
             for note in run.notes:
                 click.echo(f"mentionwatch: note: {where}: {safe(note, False)}", err=True)
-        for gap in run.gaps:
+        # A deferral's gap says what its note says; it is recorded for `health`, not repeated here.
+        for gap in [] if run.status == "deferred" else run.gaps:
             click.echo(f"mentionwatch: warning: {run.source} (query {run.query}): {safe(gap, False)}", err=True)
     for rule, n in result.rule_timeouts.items():
         click.echo(f"mentionwatch: warning: rule {rule}: regex gave up (too slow) on {n} mention(s)", err=True)

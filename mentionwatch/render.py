@@ -43,7 +43,7 @@ def _surrogates(cp: int) -> tuple[int, int]:
 
 def json_line(obj: dict) -> str:
     line = json.dumps(obj, ensure_ascii=False, separators=(", ", ": "))
-    if line.isascii():
+    if line.isascii() and "\x7f" not in line:  # json.dumps escapes C0 but not DEL
         return line
     return _escape_json_controls(line)
 

@@ -341,8 +341,11 @@ def check_db(db: Path, hn: FakeHN) -> tuple[int, set[str]]:
 
 def test_sigkill_at_random_moments_loses_nothing_committed(setup, hn):
     cfg, db = setup(hits_per_page=100)
-    hn.delay = 0.06
-    hn.publish(400)
+    from mentionwatch import store
+
+    store.open_db(db).close()  # created and migrated: the polls below spend their time polling
+    hn.delay = 0.05
+    hn.publish(300)
     rnd = random.Random(20240607)
     count = 0
     killed_running = finished = 0
@@ -363,7 +366,7 @@ def test_sigkill_at_random_moments_loses_nothing_committed(setup, hn):
         new_count, _ = check_db(db, hn)
         assert new_count >= count, f"iteration {i}: mentions went from {count} to {new_count}"
         count = new_count
-        hn.publish(rnd.randint(50, 250))  # the world moves on between polls
+        hn.publish(rnd.randint(30, 120))  # the world moves on between polls: several pages
     print(f"25 polls: {killed_running} killed while running, {finished} finished first; {count} stored")
     # the test meant something: some polls died mid-way, some got to commit
     assert killed_running >= 5 and count > 0, (killed_running, finished, count)

@@ -17,6 +17,7 @@ import sqlite3
 import threading
 import time
 import tracemalloc
+import unicodedata
 import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -27,6 +28,7 @@ from click.testing import CliRunner
 
 from mentionwatch import store
 from mentionwatch.cli import cli
+from mentionwatch.text import safe
 
 NOW = int(time.time())
 SEEDED_CURSOR = NOW - 7200  # the HN cursor a previous poll left: a failed poll must not move it
@@ -218,14 +220,18 @@ def close_mid_body(sock, req, srv):
     sock.shutdown(socket.SHUT_RDWR)
 
 
-def endless_chunked(sock, req, srv):
-    sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
-                 b"Connection: close\r\n\r\n")
+def endless_chunked(sock, req, srv, code: int = 200):
+    sock.sendall(f"HTTP/1.1 {code} {REASONS[code]}\r\nContent-Type: application/json\r\n"
+                 "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n".encode())
     chunk = b"%x\r\n%s\r\n" % (65536, b" " * 65536)
     for _ in range(800):  # 50 MB at most; the client must hang up after 1 MB
         if srv.stop.is_set():
             return
         sock.sendall(chunk)
+
+
+def endless_error(sock, req, srv):
+    endless_chunked(sock, req, srv, 500)
 
 
 def redirect(location_of):
@@ -372,6 +378,7 @@ def assert_source_failed(e: Env, r, source: str, *needles: str) -> str:
     line = lines[0]
     assert line.startswith(f"mentionwatch: {source} (query q): "), line
     assert "Traceback" not in r.stderr
+    assert not [c for c in line if unicodedata.category(c) in ("Cc", "Cf")], f"raw control characters in {line!r}"
     for n in needles:
         assert n in line, (n, line)
     assert ids(e, source) == set(), "mentions of the failed source were stored"
@@ -381,7 +388,7 @@ def assert_source_failed(e: Env, r, source: str, *needles: str) -> str:
         assert len(ids(e, other)) == 1
     p = polls(e)
     assert [row["status"] for row in p[source]] == ["failed"]
-    assert p[source][0]["error"] and p[source][0]["error"] in line
+    assert p[source][0]["error"] and safe(p[source][0]["error"], False) in line
     assert p[source][0]["new"] == 0
     assert [row["status"] for row in p[other]] == ["ok"]
     if source == "hackernews":
@@ -417,6 +424,11 @@ HN_FAULTS = {
     "500-repeatedly": (status(500), ["HTTP 500", HOST], (0, 3), 2),
     "502-repeatedly": (status(502), ["HTTP 502", HOST], (0, 3), 2),
     "503-repeatedly": (status(503), ["HTTP 503", HOST], (0, 3), 2),
+    "500-with-an-endless-body": (endless_error, ["HTTP 500", HOST], (0, 3), 2),
+    "500-explaining-itself-with-escapes": (
+        lambda sock, req, srv: send(sock, 500, json.dumps({"message": "\x1b]0;pwned\x07\x1b[2J oops \u202e"}).encode(),
+                                    {"Content-Type": "application/json"}),
+        ["HTTP 500", HOST], (0, 3), 2),
     "html-instead-of-json": (body(b"<!DOCTYPE html><html><body>Are you a robot?</body></html>", "text/html"),
                              ["HTML where JSON was expected", HOST], (0, 3), 1),
     "truncated-json": (body(PAGE1_BYTES[: len(PAGE1_BYTES) // 2]), ["invalid JSON", HOST], (0, 3), 1),

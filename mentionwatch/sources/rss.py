@@ -10,6 +10,7 @@ from __future__ import annotations
 import calendar
 import hashlib
 import io
+import re
 from urllib.parse import parse_qs, urlsplit
 
 from mentionwatch.sources import Mention, Option, SearchResult, iso_utc
@@ -41,9 +42,36 @@ def entry_key(feed_url: str, entry_id: str) -> str:
     return hashlib.sha1(f"{feed_url}\n{entry_id}".encode()).hexdigest()[:12]
 
 
-def parse(content: bytes, feed_url: str, headers: dict | None = None, max_entries: int = 500) -> list[Mention]:
+_XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*encoding=["']([A-Za-z0-9._-]+)["']""")
+
+
+def clean_utf8(content: bytes, headers: dict | None) -> bytes:
+    """A feed that is UTF-8 (declared, or by default) with a few invalid bytes: replace those bytes
+    with U+FFFD. Left alone, feedparser falls back to windows-1252 for the whole document and
+    every accented letter of every entry comes out garbled."""
+    declared = None
+    content_type = (headers or {}).get("content-type", "")
+    if "charset=" in content_type.lower():
+        declared = content_type.lower().split("charset=", 1)[1].split(";")[0].strip().strip('"')
+    else:
+        m = _XML_ENCODING.match(content[:200])
+        declared = m.group(1).decode().lower() if m else None
+    if declared not in (None, "utf-8", "utf8"):
+        return content
+    try:
+        content.decode("utf-8")
+        return content
+    except UnicodeDecodeError:
+        return content.decode("utf-8", errors="replace").encode("utf-8")
+
+
+def parse(content: bytes, feed_url: str, headers: dict | None = None, max_entries: int = 500,
+          problems: list[str] | None = None) -> list[Mention]:
+    """Entries of a feed. A feed that is broken after some good entries keeps those, and a line
+    goes into `problems` (a gap: later entries may be missing)."""
     import feedparser
 
+    content = clean_utf8(content, headers)
     d = feedparser.parse(io.BytesIO(content), response_headers=headers or {}, sanitize_html=False)
     usable = [e for e in d.entries if e.get("id") or e.get("link") or e.get("title")]
     # A consent page, an empty body or broken XML must fail loudly: read as "no entries", a dead
@@ -53,6 +81,9 @@ def parse(content: bytes, feed_url: str, headers: dict | None = None, max_entrie
 
         reason = str(getattr(d, "bozo_exception", "") or "") or "not an RSS or Atom feed"
         raise SourceError(f"{urlsplit(feed_url).netloc}: cannot read the feed ({reason.splitlines()[0][:120]})")
+    if d.bozo and problems is not None and not isinstance(d.bozo_exception, feedparser.CharacterEncodingOverride):
+        reason = (str(d.bozo_exception) or "malformed").splitlines()[0][:120]
+        problems.append(f"{feed_url}: feed is malformed ({reason}); entries after the damage may be missing")
     out = []
     for e in d.entries[:max_entries]:
         link = unwrap_link(e.get("link") or "")
@@ -88,9 +119,11 @@ async def search(fetcher, query, options: dict, cursor: dict | None, state: dict
 
     from mentionwatch.errors import SourceError
 
+    gaps: list[str] = []
+
     async def one(url: str):
         resp = await fetcher.get(url, timeout=options["timeout"])
-        return parse(resp.content, url, dict(resp.headers), options["max_entries"])
+        return parse(resp.content, url, dict(resp.headers), options["max_entries"], gaps)
 
     results = await asyncio.gather(*(one(u) for u in query.feeds), return_exceptions=True)
     mentions: list[Mention] = []
@@ -104,4 +137,4 @@ async def search(fetcher, query, options: dict, cursor: dict | None, state: dict
             mentions.extend(r)
     # A feed that failed is this source's error (the poll exits non-zero), but it never throws
     # away what the other feeds of the query returned.
-    return SearchResult(mentions, None, requests=len(query.feeds), errors=errors)
+    return SearchResult(mentions, None, gaps=gaps, requests=len(query.feeds), errors=errors)
