@@ -383,24 +383,29 @@ def timed_poll(cfg_text: str, work: Path) -> tuple[float, int, list]:
 LAUNCHER = r"""
 import json, os, signal, sys, time
 out, timeout, argv = sys.argv[1], float(sys.argv[2]), sys.argv[3:]
+killed = []
+
+
+def kill(*_):
+    killed.append(1)
+    os.kill(pid, signal.SIGKILL)
+
+
+signal.signal(signal.SIGALRM, kill)
 t0 = time.perf_counter()
 pid = os.posix_spawn(argv[0], argv, os.environ)
-deadline = time.monotonic() + timeout
-killed = False
+signal.alarm(max(1, int(timeout)))
 while True:
-    p, status, usage = os.wait4(pid, os.WNOHANG)
-    if p:
+    try:
+        _, status, usage = os.wait4(pid, 0)
         break
-    if time.monotonic() > deadline:
-        os.kill(pid, signal.SIGKILL)
-        killed = True
-        p, status, usage = os.wait4(pid, 0)
-        break
-    time.sleep(0.02)
+    except InterruptedError:
+        continue
 wall = time.perf_counter() - t0
+signal.alarm(0)
 with open(out, "w") as f:
     json.dump({"maxrss": usage.ru_maxrss, "code": os.waitstatus_to_exitcode(status), "wall": wall,
-               "killed": killed}, f)
+               "killed": bool(killed)}, f)
 """
 
 

@@ -549,3 +549,32 @@ def test_oversized_plain_body_refused():
     with pytest.raises(SourceError) as e:
         asyncio.run(go())
     assert "big.test" in str(e.value)
+
+
+def test_feeds_use_conditional_get(tmp_path):
+    """ETag and Last-Modified from one poll go back as If-None-Match / If-Modified-Since; a 304 is
+    no change, not an error."""
+    from mentionwatch import config as config_mod
+
+    feed = (Path(__file__).parent / "fixtures" / "google-alerts.xml").read_bytes()
+    seen_headers = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen_headers.append(dict(request.headers))
+        if request.headers.get("if-none-match") == '"v1"':
+            return httpx.Response(304)
+        return httpx.Response(200, content=feed, headers={
+            "content-type": "application/atom+xml", "etag": '"v1"', "last-modified": "Wed, 10 Jul 2019 11:53:37 GMT"})
+
+    cfg = config_mod.parse(
+        "queries:\n  - {name: s, search: slack, sources: [rss], feeds: ['https://feeds.test/a']}\n", None)
+    conn = store.open_db(tmp_path / "m.db")
+    first = poll.poll(cfg, conn, transport=httpx.MockTransport(handler))
+    assert [r.status for r in first.runs] == ["ok"] and first.runs[0].new == 2
+    second = poll.poll(cfg, conn, transport=httpx.MockTransport(handler))
+    assert [r.status for r in second.runs] == ["ok"] and second.runs[0].fetched == 0
+    assert "if-none-match" not in seen_headers[0]
+    assert seen_headers[1]["if-none-match"] == '"v1"'
+    assert seen_headers[1]["if-modified-since"] == "Wed, 10 Jul 2019 11:53:37 GMT"
+    assert store.get_cursor(conn, "s", "rss") == {"feeds": {"https://feeds.test/a": {
+        "etag": '"v1"', "last_modified": "Wed, 10 Jul 2019 11:53:37 GMT"}}}

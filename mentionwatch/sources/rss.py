@@ -115,15 +115,33 @@ def parse(content: bytes, feed_url: str, headers: dict | None = None, max_entrie
 
 
 async def search(fetcher, query, options: dict, cursor: dict | None, state: dict | None = None) -> SearchResult:
+    """Every feed of the query, with conditional GET: the ETag and Last-Modified each feed sent
+    last time go back as If-None-Match / If-Modified-Since, and a 304 costs the server nothing."""
     import asyncio
 
     from mentionwatch.errors import SourceError
 
+    validators: dict = dict((cursor or {}).get("feeds", {}))
     gaps: list[str] = []
 
     async def one(url: str):
-        resp = await fetcher.get(url, timeout=options["timeout"])
-        return parse(resp.content, url, dict(resp.headers), options["max_entries"], gaps)
+        seen = validators.get(url, {})
+        headers = {}
+        if seen.get("etag"):
+            headers["If-None-Match"] = seen["etag"]
+        if seen.get("last_modified"):
+            headers["If-Modified-Since"] = seen["last_modified"]
+        resp = await fetcher.get(url, timeout=options["timeout"], headers=headers or None)
+        if resp.status == 304:
+            return []
+        mentions = parse(resp.content, url, dict(resp.headers), options["max_entries"], gaps)
+        fresh = {k: v for k, v in (("etag", resp.headers.get("etag")),
+                                   ("last_modified", resp.headers.get("last-modified"))) if v}
+        if fresh:
+            validators[url] = fresh
+        else:
+            validators.pop(url, None)
+        return mentions
 
     results = await asyncio.gather(*(one(u) for u in query.feeds), return_exceptions=True)
     mentions: list[Mention] = []
@@ -137,4 +155,5 @@ async def search(fetcher, query, options: dict, cursor: dict | None, state: dict
             mentions.extend(r)
     # A feed that failed is this source's error (the poll exits non-zero), but it never throws
     # away what the other feeds of the query returned.
-    return SearchResult(mentions, None, gaps=gaps, requests=len(query.feeds), errors=errors)
+    kept = {u: v for u, v in validators.items() if u in query.feeds}
+    return SearchResult(mentions, {"feeds": kept}, gaps=gaps, requests=len(query.feeds), errors=errors)
