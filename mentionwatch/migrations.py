@@ -96,13 +96,15 @@ def m002_sources_and_dedup(db) -> None:
     # notices were already given (so cron is told once, not every five minutes).
     db["source_state"].create({"source": str, "value": str, "updated_at": str}, pk="source")
     # The same post found by several queries is one mention linked to each query.
-    db["mention_queries"].create({"mention_id": str, "query": str, "first_seen_at": str}, pk=("mention_id", "query"))
+    # WITHOUT ROWID: the key is the row, one B-tree instead of a table plus its index.
+    db.execute("CREATE TABLE mention_queries (mention_id TEXT, query TEXT, first_seen_at TEXT, "
+               "PRIMARY KEY (mention_id, query)) WITHOUT ROWID")
     db.execute("INSERT INTO mention_queries SELECT id, query, first_seen_at FROM mentions")
     db["mention_queries"].create_index(["query"])
     # Cross-posts: same source, same author, same text at another URL -> grouped under the first.
     db["mentions"].add_column("content_hash", str)
     db["mentions"].add_column("dupe_of", str)
-    db["mentions"].create_index(["content_hash"])
+    db.execute("CREATE INDEX idx_mentions_content_hash ON mentions(content_hash) WHERE content_hash IS NOT NULL")
     # What each run per (query, source) ended as: ok, failed, skipped (missing setup), deferred.
     db["polls"].add_column("status", str)
     db["polls"].add_column("notes", str)
@@ -118,8 +120,9 @@ def m003_workflow(db) -> None:
     db["events"].add_column("kind", str)
     db.execute("UPDATE events SET kind = 'state'")
     db["mentions"].create_index(["source", "author", "created_at"])
-    db["mentions"].create_index(["wake_at"])
-    db["mentions"].create_index(["followup_at"])
+    # Partial: almost every mention has neither, and an index of NULLs costs every insert.
+    db.execute("CREATE INDEX idx_mentions_wake_at ON mentions(wake_at) WHERE wake_at IS NOT NULL")
+    db.execute("CREATE INDEX idx_mentions_followup_at ON mentions(followup_at) WHERE followup_at IS NOT NULL")
     # Fix projects: a mention linked to an issue (a URL or any reference).
     db["links"].create({"mention_id": str, "ref": str, "at": str, "who": str}, pk=("mention_id", "ref"))
     db["links"].create_index(["ref"])
