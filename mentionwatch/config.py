@@ -61,7 +61,7 @@ class Config:
     sla: dict[str, float]  # urgency -> seconds of staffed time to a first answer
     staffing: Any  # sla.Staffing
     repeat_window: float  # seconds after a resolve during which the same author counts as a repeat
-    sources: dict[str, dict[str, Any]]
+    sources: SourceOptions
     queries: tuple[Query, ...]
     rules: tuple[Rule, ...]
     lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
@@ -495,11 +495,24 @@ def _urgency(doc, key, value) -> str:
     return value
 
 
-def _sources(doc, raw) -> dict[str, dict[str, Any]]:
-    known = sources_mod.names()
-    _mapping(doc, "sources", raw, tuple(known))
-    out = {}
-    for name in known:
+class SourceOptions(dict):
+    """Options per source name. Sources the config sets are validated on load; the others get
+    their defaults when first asked for, so commands that never touch a source (triage, show)
+    never import it."""
+
+    def __missing__(self, name: str) -> dict[str, Any]:
+        if not sources_mod.is_known(name):
+            raise KeyError(name)
+        self[name] = {opt: spec.default for opt, spec in sources_mod.options_for(name).items()}
+        return self[name]
+
+
+def _sources(doc, raw) -> SourceOptions:
+    _expect(doc, "sources", raw, dict, "a mapping")
+    out = SourceOptions()
+    for name in raw:
+        if not isinstance(name, str) or not sources_mod.is_known(name):
+            raise doc.err(f"sources.{name}", f"unknown key (expected one of: {', '.join(sources_mod.names())})")
         options = sources_mod.options_for(name)
         given = _or_empty(raw, name, {})
         key = f"sources.{name}"
@@ -604,7 +617,7 @@ def _is_url(value: str) -> bool:
 def _source_names(doc, key, value) -> tuple[str, ...]:
     names = _str_list(doc, key, value, "a list of source names")
     for i, n in enumerate(names):
-        if n not in sources_mod.registry():
+        if not sources_mod.is_known(n):
             raise doc.err(f"{key}[{i}]", f"unknown source {n!r} (known: {', '.join(sources_mod.names())})")
     return names
 

@@ -53,6 +53,11 @@ def registry() -> dict[str, Any]:
     return _registry
 
 
+def is_known(name: str) -> bool:
+    """Built-ins are known without reading installed packages' metadata (which costs start-up)."""
+    return name in BUILTIN or name in registry()
+
+
 def names() -> list[str]:
     return list(registry())
 

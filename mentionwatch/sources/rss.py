@@ -156,4 +156,5 @@ async def search(fetcher, query, options: dict, cursor: dict | None, state: dict
     # A feed that failed is this source's error (the poll exits non-zero), but it never throws
     # away what the other feeds of the query returned.
     kept = {u: v for u, v in validators.items() if u in query.feeds}
-    return SearchResult(mentions, {"feeds": kept}, gaps=gaps, requests=len(query.feeds), errors=errors)
+    new_cursor = {"feeds": kept} if kept != (cursor or {}).get("feeds", {}) else None  # None: unchanged
+    return SearchResult(mentions, new_cursor, gaps=gaps, requests=len(query.feeds), errors=errors)
