@@ -595,7 +595,7 @@ def _queries(doc, raw) -> tuple[Query, ...]:
             search = parse_search(q["search"])
         except QueryError as e:
             raise doc.err(f"{key}.search", f"{e} in {q['search']!r}") from None
-        srcs = _source_names(doc, f"{key}.sources", q.get("sources", sources_mod.default_names()))
+        srcs = _source_names(doc, f"{key}.sources", q["sources"] if "sources" in q else sources_mod.default_names())
         feeds = _str_list(doc, f"{key}.feeds", q.get("feeds", []), "a list of feed URLs")
         for j, url in enumerate(feeds):
             if not _is_url(url):

@@ -108,8 +108,8 @@ def highlighted(text: str, matches: list[dict], width: int = 110):
     flat = safe(" ".join(text.split()), keep_newlines=False)
     spans = _matched_terms(matches).spans(flat) if matches else []
     start = 0
-    if spans and spans[0][0] > width - 40:
-        start = max(0, spans[0][0] - 40)
+    if spans and spans[0][1] > width - 2:  # the first matched word would be cut off: move to it
+        start = max(0, spans[0][0] - min(40, width // 3))
         space = flat.find(" ", start, spans[0][0])
         if space != -1:  # start at a word, not in the middle of one
             start = space + 1
@@ -135,44 +135,95 @@ def sla_text(left: float | None):
     return Text(_duration_text(left), style="yellow" if left < 900 else "")
 
 
-def triage_table(rows: list[dict], now: datetime | None = None):
-    from rich.table import Table
+def triage_cells(m: dict, now: datetime | None = None) -> dict:
+    """The triage columns of one mention, as rich Text (untrusted text made inert)."""
     from rich.text import Text
 
-    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold", expand=False)
-    table.add_column("urgency", no_wrap=True)
-    table.add_column("SLA", no_wrap=True, justify="right")
-    table.add_column("age", no_wrap=True, justify="right")
-    table.add_column("owner", no_wrap=True, max_width=12, overflow="ellipsis")
-    table.add_column("source", no_wrap=True)
-    table.add_column("author", no_wrap=True, max_width=16, overflow="ellipsis")
-    table.add_column("mention", ratio=1, min_width=30, overflow="fold")
-    table.add_column("rules", min_width=8, max_width=24, overflow="fold")
-    table.add_column("id", no_wrap=True)
-    for m in rows:
-        body = (m.get("title") or "") + (" — " if m.get("title") and m.get("text") else "") + (m.get("text") or "")
-        urgency = Text(m["urgency"], style=URGENCY_STYLE.get(m["urgency"], ""))
-        state = m.get("state")
-        if state and state != "new":
-            urgency.append(f" {state}", style=STATE_STYLE.get(state, ""))
-        for reason in m.get("due") or ():
-            urgency.append(f" {reason}", style="bold magenta")
-        if m.get("repeat_of"):
-            urgency.append(" repeat", style="magenta")
-        owner = Text(safe(m.get("assignee"), False)) if m.get("assignee") else (
-            Text("unassigned", style="bold red") if m["urgency"] == "critical" else Text("-", style="dim"))
-        table.add_row(
-            urgency,
-            sla_text(m.get("sla_left_s")),
-            Text(age(m.get("created_at"), now)),
-            owner,
-            Text(safe(m.get("source"), False)),
-            Text(safe(m.get("author"), False) or "-"),
-            highlighted(body, m.get("matches") or []),
-            Text(", ".join(safe(r, False) for r in m.get("rules") or []) or "-", style="dim"),
-            Text(safe(m.get("id"), False)),
-        )
-    return table
+    body = (m.get("title") or "") + (" — " if m.get("title") and m.get("text") else "") + (m.get("text") or "")
+    urgency = Text(m["urgency"], style=URGENCY_STYLE.get(m["urgency"], ""))
+    state = m.get("state")
+    if state and state != "new":
+        urgency.append(f" {state}", style=STATE_STYLE.get(state, ""))
+    for reason in m.get("due") or ():
+        urgency.append(f" {reason}", style="bold magenta")
+    if m.get("repeat_of"):
+        urgency.append(" repeat", style="magenta")
+    owner = Text(safe(m.get("assignee"), False)) if m.get("assignee") else (
+        Text("unassigned", style="bold red") if m["urgency"] == "critical" else Text("-", style="dim"))
+    return {
+        "urgency": urgency,
+        "SLA": sla_text(m.get("sla_left_s")),
+        "age": Text(age(m.get("created_at"), now)),
+        "owner": owner,
+        "source": Text(safe(m.get("source"), False)),
+        "author": Text(safe(m.get("author"), False) or "-"),
+        "mention": (body, m.get("matches") or []),  # laid out once its width is known
+        "rules": Text(", ".join(safe(r, False) for r in m.get("rules") or []) or "-", style="dim"),
+        "id": Text(safe(m.get("id"), False)),
+    }
+
+
+# Triage columns: (name, widest it may get, right-aligned, dropped first when the terminal is narrow
+# (higher first); 0 = never). "mention" takes whatever width is left.
+TRIAGE_COLUMNS = (
+    ("urgency", 28, False, 0), ("SLA", 7, True, 0), ("age", 9, True, 3), ("owner", 12, False, 5),
+    ("source", 13, False, 2), ("author", 16, False, 4), ("mention", 0, False, 0),
+    ("rules", 24, False, 6), ("id", 40, False, 0),
+)
+MIN_MENTION = 24
+
+
+class TriageTable:
+    """One line per mention, columns sized to the terminal: a triage list is scanned, not read,
+    and a line per row is also far cheaper to lay out than a wrapping table."""
+
+    def __init__(self, rows: list[dict], now: datetime | None = None):
+        self.cells = [triage_cells(m, now) for m in rows]
+
+    def __rich_console__(self, console, options):
+        from rich.text import Text
+
+        width = options.max_width
+        natural = {name: min(cap, max([len(name)] + [c[name].cell_len for c in self.cells]))
+                   for name, cap, _, _ in TRIAGE_COLUMNS if name != "mention"}
+        shown = [name for name, *_ in TRIAGE_COLUMNS]
+        for name, _, _, _ in sorted((c for c in TRIAGE_COLUMNS if c[3]), key=lambda c: -c[3]):
+            if sum(natural[n] + 2 for n in shown if n != "mention") + MIN_MENTION <= width:
+                break
+            shown.remove(name)
+        widths = {n: natural[n] for n in shown if n != "mention"}
+        widths["mention"] = max(MIN_MENTION, width - sum(w + 2 for w in widths.values()))
+        right = {name for name, _, r, _ in TRIAGE_COLUMNS if r}
+
+        def line(cells: dict) -> Text:
+            out = Text()
+            for i, name in enumerate(shown):
+                cell = cells[name]
+                if isinstance(cell, tuple):  # the snippet, cut around its first matched word
+                    cell = highlighted(*cell, width=widths[name] - 1)
+                cell = cell.copy()
+                cell.truncate(widths[name], overflow="ellipsis")
+                pad = widths[name] - cell.cell_len
+                if name in right:
+                    out.append(" " * pad)
+                    out.append_text(cell)
+                else:
+                    out.append_text(cell)
+                    if i < len(shown) - 1:
+                        out.append(" " * pad)
+                if i < len(shown) - 1:
+                    out.append("  ")
+            return out
+
+        header = line({name: Text(name) for name in shown})
+        header.stylize("bold")
+        yield header
+        for cells in self.cells:
+            yield line(cells)
+
+
+def triage_table(rows: list[dict], now: datetime | None = None) -> TriageTable:
+    return TriageTable(rows, now)
 
 
 def mention_detail(m: dict, detail: dict, now: datetime | None = None):

@@ -68,6 +68,8 @@ def default_names() -> list[str]:
 
 
 def module(name: str):
+    if name in BUILTIN:  # no need to read every installed package's metadata for a built-in
+        return importlib.import_module(BUILTIN[name])
     target = registry()[name]
     return importlib.import_module(target) if isinstance(target, str) else target.load()
 
