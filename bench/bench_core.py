@@ -137,6 +137,11 @@ def main() -> None:
     rnd = random.Random(42)
     rows = []
 
+    # An installed copy has bytecode (pip compiles it); this environment may set
+    # PYTHONDONTWRITEBYTECODE, which would make every start-up below compile from source.
+    import compileall
+
+    compileall.compile_dir(str(ROOT / "mentionwatch"), quiet=1)
     exe = [sys.executable, "-m", "mentionwatch"]
     help_times = run(exe + ["--help"], args.repeat)
     probe = subprocess.run(

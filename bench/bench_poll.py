@@ -20,7 +20,8 @@ the memory test, so server work never shares a core's GIL with the poll.
    Ideal: 200 / 4 * 0.25 s = 12.5 s. Target: wall <= 1.5 x ideal.
 3. Memory: `mentionwatch poll` storing 100,000 Hacker News mentions (pages of 1000 hits,
    hits_per_page 1000, max_pages 200, distinct created_at_i so the time-window paging walks them
-   all). Peak RSS of the child (ru_maxrss from wait4), wall time, and the count stored (must be 100,000).
+   all). Peak RSS of the child (ru_maxrss from wait4 in a small launcher process: a child forked from
+   this grown script would inherit its high-water mark), wall time, and the count stored (must be 100,000).
 
 In-process polls: the first run of a measure warms imports (httpx, feedparser) up and is not counted.
 --quick: a smoke run with small counts (the figures then mean little).

@@ -321,10 +321,15 @@ def triage(config_path, db_path, as_json, as_table, urgency, sources, queries, s
         return
     out = console()
     out.print(triage_table(rows, now))
+    # Counting stops at 10,000: an exact count of a million open mentions costs more than the
+    # rest of triage, and "10000+" says all there is to say.
     total = conn.execute(
-        "SELECT COUNT(*) FROM mentions WHERE state IN ('new', 'acked') AND dupe_of IS NULL"
+        "SELECT COUNT(*) FROM (SELECT 1 FROM mentions WHERE state IN ('new', 'acked') AND dupe_of IS NULL "
+        "LIMIT 10001)"
     ).fetchone()[0]
-    click.echo(f"{len(rows)} shown, {total} open. Details: mentionwatch show ID   Done: mentionwatch resolve ID", err=True)
+    open_text = "10000+" if total > 10000 else str(total)
+    click.echo(f"{len(rows)} shown, {open_text} open. Details: mentionwatch show ID   Done: mentionwatch resolve ID",
+               err=True)
 
 
 # --- show ------------------------------------------------------------------------------------------

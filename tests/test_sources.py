@@ -339,6 +339,21 @@ def test_hn_small_burst_single_window():
     assert res.cursor == {"created_at_i": BASE + 259}
 
 
+@pytest.mark.parametrize("per_page", [1000, 500])
+def test_hn_one_full_size_page_is_not_a_capped_burst(per_page):
+    """With pages as large as the cap, a small answer is complete: one request, no gap."""
+    fake = AlgoliaFake(make_hits([BASE + 10 + i for i in range(5)]))
+    res = run_search(fake, "acme", hn_options(hits_per_page=per_page), {"created_at_i": BASE})
+    assert len(res.mentions) == 5 and res.gaps == [] and len(fake.requests) == 1
+
+
+def test_hn_burst_with_cap_sized_pages_still_walks_windows():
+    times = [BASE + 1 + i // 3 for i in range(2500)]
+    fake = AlgoliaFake(make_hits(times))
+    res = run_search(fake, "acme", hn_options(hits_per_page=1000), {"created_at_i": BASE})
+    assert len(res.mentions) == 2500 and res.gaps == []
+
+
 def test_hn_max_pages_too_small_records_gap():
     times = [BASE + 1 + i // 3 for i in range(2500)]
     fake = AlgoliaFake(make_hits(times))

@@ -147,8 +147,9 @@ async def search(fetcher, query, options: dict, cursor: dict | None, state: dict
                     break
                 # Algolia shrinks nbPages to fit its 1000-hit cap, so "last page" and "cap reached"
                 # look alike; nbHits beyond what the pages hold tells them apart.
-                if page * per_page >= API_CAP or (page >= nb_pages and nb_hits > page * per_page):
-                    reached_cap = True
+                more = nb_hits > page * per_page if nb_hits else page < nb_pages
+                if more and (page * per_page >= API_CAP or page >= nb_pages):
+                    reached_cap = True  # more hits exist than this window's pages can reach
                     break
                 if page >= nb_pages:
                     break
