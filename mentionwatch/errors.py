@@ -65,3 +65,8 @@ class RateLimited(SourceError):
 
 class MissingCredentials(SourceError):
     """A source that needs credentials has none: it is skipped, and the poll does not fail."""
+
+
+def http_status(e: BaseException) -> int | None:
+    """The HTTP status behind a source error, or None when it did not come from a response."""
+    return getattr(e, "status", None)

@@ -160,7 +160,9 @@ class Fetcher:
             if resp.status in LIMIT_STATUSES or (resp.status == 403 and wait is not None):
                 if wait is not None:
                     if attempt >= self.retries + 2:
-                        raise SourceError(f"HTTP {resp.status} from {host}: still rate limited after waiting")
+                        err = SourceError(f"HTTP {resp.status} from {host}: still rate limited after waiting")
+                        err.status = resp.status
+                        raise err
                     attempt += 1
                     await self._wait_or_defer(host, wait, f"HTTP {resp.status} from {host}")
                     continue

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import time
 
+from mentionwatch.errors import http_status
 from mentionwatch.sources import Mention, Option, SearchResult, env, iso_utc, parse_time
 
 NAME = "bluesky"
@@ -168,12 +169,6 @@ def jwt_exp(token: str) -> float | None:
         return None
 
 
-def _http_status(e: Exception) -> int | None:
-    """The status of a Fetcher error ("HTTP 401 Unauthorized from host"): it keeps no body."""
-    text = str(e)
-    if text.startswith("HTTP ") and text[5:8].isdigit():
-        return int(text[5:8])
-    return None
 
 
 class _Client:
@@ -249,7 +244,7 @@ class _Client:
             raise
         except SourceError as e:
             hint = ""
-            if _http_status(e) in (400, 401):
+            if http_status(e) in (400, 401):
                 hint = (f"; check {self.options['identifier_env']} and {self.options['password_env']} "
                         "(an app password)")
             raise SourceError(f"bluesky: login as {self.identifier} failed: {e}{hint}") from None
@@ -265,7 +260,7 @@ class _Client:
         except RateLimited:
             raise
         except SourceError as e:
-            if _http_status(e) in (400, 401):  # ExpiredToken / InvalidToken / revoked
+            if http_status(e) in (400, 401):  # ExpiredToken / InvalidToken / revoked
                 return await self.login()
             raise
         return self._store(resp.json(), session)
@@ -293,7 +288,7 @@ class _Client:
         except SourceError as e:
             # An expired token is HTTP 400 ExpiredToken (or 401); the Fetcher keeps no error body,
             # so any 400/401 gets one refresh and one retry.
-            if _http_status(e) not in (400, 401):
+            if http_status(e) not in (400, 401):
                 raise
         s = await self.refresh(s)
         return await self._send("GET", path, params=params, headers={"Authorization": f"Bearer {s['accessJwt']}"})

@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from urllib.parse import quote, urlsplit
 
+from mentionwatch.errors import http_status
 from mentionwatch.sources import DURATION, Mention, Option, SearchResult, iso_utc, parse_time
 from mentionwatch.text import strip_html
 
@@ -142,7 +143,7 @@ async def search(fetcher, query, options: dict, cursor: dict | None, state: dict
             except RateLimited:
                 raise  # the whole source waits; nothing read this poll is lost, the cursor stays
             except SourceError as e:
-                not_found = str(e).startswith("HTTP 404")
+                not_found = http_status(e) == 404
                 if not_found and key.startswith("domains/") and page == 1:
                     # Lobsters knows a domain only once a story links to it: nothing yet, not an error.
                     notes.append(f"{key}: no Lobsters story links to {key.split('/', 1)[1]} yet")

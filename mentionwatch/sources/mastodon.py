@@ -26,6 +26,7 @@ import time
 from datetime import datetime
 from urllib.parse import parse_qs, quote, urlsplit
 
+from mentionwatch.errors import http_status
 from mentionwatch.sources import Mention, Option, SearchResult, env, iso_utc, parse_time
 from mentionwatch.text import strip_html
 
@@ -361,11 +362,6 @@ async def _full_text(run: _Run, base: str, q: str, since_id: str | None, cutoff:
     return newest
 
 
-def _http_status(e: Exception) -> int | None:
-    text = str(e)
-    if text.startswith("HTTP ") and text[5:8].isdigit():
-        return int(text[5:8])
-    return None
 
 
 async def search(fetcher, query, options: dict, cursor: dict | None, state: dict | None = None) -> SearchResult:
@@ -389,7 +385,7 @@ async def search(fetcher, query, options: dict, cursor: dict | None, state: dict
         except RateLimited:
             raise
         except SourceError as e:
-            status = _http_status(e)
+            status = http_status(e)
             if status is None or status >= 500 or status == 429:
                 raise
             hint = ""

@@ -25,6 +25,7 @@ import time
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from mentionwatch.errors import SourceError
+from mentionwatch.errors import http_status
 from mentionwatch.sources import Mention, Option, SearchResult, env, iso_utc
 
 NAME = "reddit"
@@ -257,7 +258,7 @@ async def _token(fetcher, options: dict, state: dict, client_id: str, secret: st
     except RateLimited:
         raise
     except SourceError as e:
-        if str(e).startswith(("HTTP 400", "HTTP 401", "HTTP 403")):
+        if http_status(e) in (400, 401, 403):
             raise CredentialsRefused(f"reddit refused the app credentials in {who} ({e})") from None
         raise
     body = resp.json()
@@ -297,7 +298,7 @@ class _Auth:
                 raise
             except SourceError as e:
                 self.requests += 1
-                if not str(e).startswith("HTTP 401"):
+                if http_status(e) != 401:
                     raise
                 if attempt:
                     raise CredentialsRefused(f"reddit refused a fresh token for {self.options['client_id_env']} ({e})") from None
@@ -427,7 +428,7 @@ async def _search_rss(fetcher, query, options: dict, since: int) -> SearchResult
         except RateLimited:
             raise
         except SourceError as e:
-            if str(e).startswith("HTTP 403"):
+            if http_status(e) == 403:
                 raise SourceError(f"{e}: Reddit blocks many anonymous clients; set {options['client_id_env']} "
                                   f"and {options['client_secret_env']} to use the API") from None
             raise
