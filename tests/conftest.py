@@ -27,6 +27,21 @@ def isolated(tmp_path, monkeypatch):
 
 
 @pytest.fixture
+def network(monkeypatch):
+    """route(handler): every request the real code makes goes to `handler` through an
+    httpx.MockTransport, the CLI's own client included. Nothing reaches the network."""
+    import httpx
+
+    import mentionwatch.http
+
+    def route(handler):
+        monkeypatch.setattr(mentionwatch.http.httpx, "AsyncHTTPTransport",
+                            lambda *a, **kw: httpx.MockTransport(handler))
+
+    return route
+
+
+@pytest.fixture
 def fixture_bytes():
     def load(name: str) -> bytes:
         return (FIXTURES / name).read_bytes()

@@ -98,12 +98,9 @@ class Net:
 
 
 @pytest.fixture
-def net(monkeypatch):
-    import mentionwatch.http
-
+def net(network):
     n = Net()
-    monkeypatch.setattr(mentionwatch.http.httpx, "AsyncHTTPTransport",
-                        lambda *a, **kw: httpx.MockTransport(n.handler))
+    network(n.handler)
     return n
 
 

@@ -83,12 +83,9 @@ queries:
 
 
 @pytest.fixture
-def net(monkeypatch):
-    import mentionwatch.http
-
+def net(network):
     n = Net()
-    monkeypatch.setattr(mentionwatch.http.httpx, "AsyncHTTPTransport",
-                        lambda *a, **kw: httpx.MockTransport(n.handler))
+    network(n.handler)
     return n
 
 

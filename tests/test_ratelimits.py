@@ -404,12 +404,9 @@ def test_http_retries_from_config(write_config, tmp_path, retries):
 
 
 @pytest.fixture
-def net(monkeypatch):
-    import mentionwatch.http
-
+def net(network):
     n = Net()
-    monkeypatch.setattr(mentionwatch.http.httpx, "AsyncHTTPTransport",
-                        lambda *a, **kw: httpx.MockTransport(n.handler))
+    network(n.handler)
     return n
 
 

@@ -27,7 +27,7 @@ def test_redact_hides_env_values_params_userinfo_and_alert_feeds():
     assert "/alerts/feeds/***" in out
 
 
-def test_poll_error_with_a_token_in_it_is_redacted_everywhere(tmp_path, monkeypatch):
+def test_poll_error_with_a_token_in_it_is_redacted_everywhere(tmp_path, monkeypatch, network):
     """A server echoing the credential back in an error must not put it on stderr or in the db."""
     monkeypatch.setenv("MY_TOKEN", TOKEN)
     cfg_path = tmp_path / "c.yaml"
@@ -42,9 +42,7 @@ def test_poll_error_with_a_token_in_it_is_redacted_everywhere(tmp_path, monkeypa
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(500, text=f"bad token {TOKEN}")
 
-    import mentionwatch.http
-
-    monkeypatch.setattr(mentionwatch.http.httpx, "AsyncHTTPTransport", lambda **kw: httpx.MockTransport(handler))
+    network(handler)
     db = tmp_path / "m.db"
     r = CliRunner().invoke(cli, ["poll", "--config", str(cfg_path), "--db", str(db)])
     assert r.exit_code == 3

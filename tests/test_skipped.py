@@ -15,14 +15,12 @@ HN = {"hits": [{"objectID": "1", "author": "ann", "created_at_i": 1795000000, "t
 
 
 @pytest.fixture
-def offline(monkeypatch):
-    import mentionwatch.http
-
+def offline(network):
     def handler(request: httpx.Request) -> httpx.Response:
         assert request.url.host == "hn.test", f"no request may go to {request.url.host}"
         return httpx.Response(200, json=HN)
 
-    monkeypatch.setattr(mentionwatch.http.httpx, "AsyncHTTPTransport", lambda **kw: httpx.MockTransport(handler))
+    network(handler)
 
 
 def test_missing_credentials_skip_once_and_do_not_fail(tmp_path, offline, monkeypatch):
