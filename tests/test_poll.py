@@ -578,3 +578,35 @@ def test_feeds_use_conditional_get(tmp_path):
     assert seen_headers[1]["if-modified-since"] == "Wed, 10 Jul 2019 11:53:37 GMT"
     assert store.get_cursor(conn, "s", "rss") == {"feeds": {"https://feeds.test/a": {
         "etag": '"v1"', "last_modified": "Wed, 10 Jul 2019 11:53:37 GMT"}}}
+
+
+def test_many_feeds_are_parsed_in_worker_processes_with_the_same_result(tmp_path, monkeypatch):
+    """From POOL_FROM_FEEDS feeds on, parsing runs in a process pool; what is stored is the same
+    as when parsing in-process, and a broken feed is still one error for its URL."""
+    from mentionwatch import config as config_mod
+    from mentionwatch.sources import rss
+
+    feed = (Path(__file__).parent / "fixtures" / "google-alerts.xml").read_bytes()
+    n = rss.POOL_FROM_FEEDS + 2
+    urls = [f"https://feeds{i}.test/a" for i in range(n)]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "feeds0.test":
+            return httpx.Response(200, content=b"<html>consent page</html>", headers={"content-type": "text/html"})
+        return httpx.Response(200, content=feed, headers={"content-type": "application/atom+xml"})
+
+    text = "queries:\n  - {name: s, search: slack, sources: [rss], feeds: [" + ", ".join(urls) + "]}\n"
+    cfg = config_mod.parse(text, None)
+
+    def stored(db_name: str, pool_from: int):
+        monkeypatch.setattr(rss, "POOL_FROM_FEEDS", pool_from)
+        conn = store.open_db(tmp_path / db_name)
+        result = poll.poll(cfg, conn, transport=httpx.MockTransport(handler))
+        rows = sorted((m["id"], m["title"], m["url"], m["urgency"]) for m in store.list_mentions(conn, states=()))
+        return result.runs[0], rows
+
+    pooled_run, pooled = stored("pool.db", rss.POOL_FROM_FEEDS)
+    inline_run, inline = stored("inline.db", 10_000)
+    assert pooled == inline and len(pooled) == 2 * (n - 1)
+    assert pooled_run.status == inline_run.status == "failed"
+    assert pooled_run.error == inline_run.error and "feeds0.test" in pooled_run.error
