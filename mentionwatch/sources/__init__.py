@@ -129,6 +129,18 @@ def options_for(name: str) -> dict[str, Option]:
     return {**COMMON_OPTIONS, **module(name).OPTIONS}
 
 
+def listing(payload, key: str, source: str) -> list:
+    """The items of an API answer that is either a bare list or a mapping holding the list under
+    `key` (timelines vs search results); anything else is one SourceError line."""
+    from mentionwatch.errors import SourceError
+
+    if isinstance(payload, list):
+        return payload
+    if isinstance(payload, dict) and isinstance(payload.get(key), list):
+        return payload[key]
+    raise SourceError(f"{source}: unexpected response (neither a list nor a mapping with a '{key}' list)")
+
+
 def iso_utc(ts: float | int) -> str:
     return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import time
 
 from mentionwatch.errors import http_status
-from mentionwatch.sources import Mention, Option, SearchResult, env, iso_utc, parse_time
+from mentionwatch.sources import Mention, Option, SearchResult, env, iso_utc, listing, parse_time
 
 NAME = "bluesky"
 DESCRIPTION = "Bluesky posts (searchPosts through your PDS, logged in with an app password)"
@@ -85,16 +85,7 @@ def _external(post: dict, record: dict) -> dict:
 
 def parse(payload) -> list[Mention]:
     """searchPosts output ({"posts": [postView...]}) or a bare list of postViews -> Mentions."""
-    from mentionwatch.errors import SourceError
-
-    if isinstance(payload, dict):
-        posts = payload.get("posts")
-        if not isinstance(posts, list):
-            raise SourceError("bluesky: unexpected response (no 'posts' list)")
-    elif isinstance(payload, list):
-        posts = payload
-    else:
-        raise SourceError("bluesky: unexpected response (neither a search result nor a list of posts)")
+    posts = listing(payload, "posts", NAME)
     out = []
     seen: set[str] = set()
     for p in posts:

@@ -27,7 +27,7 @@ from datetime import datetime
 from urllib.parse import parse_qs, quote, urlsplit
 
 from mentionwatch.errors import http_status
-from mentionwatch.sources import Mention, Option, SearchResult, env, iso_utc, parse_time
+from mentionwatch.sources import Mention, Option, SearchResult, env, iso_utc, listing, parse_time
 from mentionwatch.text import strip_html
 
 NAME = "mastodon"
@@ -94,16 +94,7 @@ def parse(payload) -> list[Mention]:
     """A timeline (a list of Status) or a v2 search result ({"statuses": [...]}) -> Mentions.
 
     A boost stands for the boosted status: that one is kept, once, under its own id."""
-    from mentionwatch.errors import SourceError
-
-    if isinstance(payload, dict):
-        statuses = payload.get("statuses")
-        if not isinstance(statuses, list):
-            raise SourceError("mastodon: unexpected response (no 'statuses' list)")
-    elif isinstance(payload, list):
-        statuses = payload
-    else:
-        raise SourceError("mastodon: unexpected response (neither a list of statuses nor a search result)")
+    statuses = listing(payload, "statuses", NAME)
     out: list[Mention] = []
     seen: set[str] = set()
     for s in statuses:
