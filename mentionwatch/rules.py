@@ -63,6 +63,7 @@ class Tagger:
     def __init__(self, rules: tuple[Rule, ...] | list[Rule], default_urgency: str = "normal"):
         import regex
 
+        self.config_rules = tuple(rules)  # as given: what a worker process needs to build the same Tagger
         self.rules = with_builtins(rules)
         self.default = default_urgency
         # All rules' words in one index: each field's text is tokenized once per mention.

@@ -36,7 +36,10 @@ def open_db(path: str | Path) -> sqlite3.Connection:
         raise MentionwatchError(f"{path}: is a directory, not a database file")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        # check_same_thread off: poll writes a large burst from one helper thread while the main
+        # thread tags the next part; it never uses the connection from two threads at once.
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                               check_same_thread=False)
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -97,7 +100,7 @@ _MENTION_COLUMNS = (
     "first_seen_at", "urgency", "urgency_rank", "rules", "matches", "state", "extra", "content_hash", "dupe_of",
     "repeat_of",
 )
-_JSON_POSITIONS = [(i, {} if c == "extra" else []) for i, c in enumerate(_MENTION_COLUMNS) if c in JSON_COLUMNS]
+_JSON_POSITIONS = [(i, "{}" if c == "extra" else "[]") for i, c in enumerate(_MENTION_COLUMNS) if c in JSON_COLUMNS]
 _HASH = _MENTION_COLUMNS.index("content_hash")
 _DUPE = _MENTION_COLUMNS.index("dupe_of")
 _INSERT = (
@@ -124,18 +127,24 @@ def _in_chunks(conn, sql: str, values: list) -> Iterator[sqlite3.Row]:
         yield from conn.execute(sql.format(", ".join("?" * len(chunk))), chunk)
 
 
-def save_mentions(conn: sqlite3.Connection, rows: list[dict]) -> list[str]:
+def stored_ids(conn: sqlite3.Connection, ids: list[str]) -> set[str]:
+    """Which of these mention ids are stored already."""
+    return {r[0] for r in _in_chunks(conn, "SELECT id FROM mentions WHERE id IN ({})", ids)}
+
+
+def save_mentions(conn: sqlite3.Connection, rows: list[dict], existing: set[str] | None = None) -> list[str]:
     """Insert mentions that are not stored yet; return the ids that were new.
 
     A mention already stored is left exactly as it is: its state, first_seen_at and triage history
     are never overwritten by a re-poll; it is only linked to the query that found it again.
     A new mention with the same text by the same author as a stored one is a cross-post: it is
-    stored, marked `dupe_of` the first, and kept out of triage. Call inside write().
+    stored, marked `dupe_of` the first, and kept out of triage. Call inside write(); `existing` is
+    stored_ids() of the rows when the caller has it already.
     """
     if not rows:
         return []
-    ids = [r["id"] for r in rows]
-    existing = {r[0] for r in _in_chunks(conn, "SELECT id FROM mentions WHERE id IN ({})", ids)}
+    if existing is None:
+        existing = stored_ids(conn, [r["id"] for r in rows])
     new_rows = []
     seen = set()
     for r in rows:
@@ -144,8 +153,10 @@ def save_mentions(conn: sqlite3.Connection, rows: list[dict]) -> list[str]:
         seen.add(r["id"])
         values = [r.get(c) for c in _MENTION_COLUMNS]
         for i, empty in _JSON_POSITIONS:
-            values[i] = _encode(values[i] if values[i] is not None else empty)
-        values[_HASH] = content_hash(r["source"], r.get("author") or "", r.get("text") or "")
+            # Most mentions fire no rule and carry no extras: no encoder call for those.
+            values[i] = _encode(values[i]) if values[i] else empty
+        if "content_hash" not in r:  # a tagging worker may have worked it out already
+            values[_HASH] = content_hash(r["source"], r.get("author") or "", r.get("text") or "")
         new_rows.append(values)
     _link_queries(conn, rows)
     if not new_rows:
@@ -380,16 +391,20 @@ def conversation(conn, source: str, author: str) -> list[dict]:
     return [row_to_dict(r) for r in rows]
 
 
-def earlier_contact(conn, source: str, author: str, before: str, resolved_since: str) -> str | None:
-    """An earlier mention by the same author that is still open, or was resolved recently."""
-    if not author:
-        return None
-    row = conn.execute(
-        f"SELECT id FROM mentions WHERE source = ? AND author = ? AND created_at < ? AND dupe_of IS NULL AND "
-        f"(state IN ({', '.join(repr(x) for x in ACTIVE_STATES)}) OR "
-        "(state = 'resolved' AND state_changed_at >= ?)) ORDER BY created_at DESC LIMIT 1",
-        (source, author, before, resolved_since)).fetchone()
-    return row[0] if row else None
+def earlier_contacts(conn, rows: list[tuple[str, str, str, str]], resolved_since: str) -> dict[str, tuple[str, str]]:
+    """For (id, source, author, created_at) rows: id -> (created_at, id) of the latest earlier
+    mention by the same author on the same source that is still open, or was resolved recently.
+    One statement for the whole batch: a query per mention cost more than storing it."""
+    if not rows:
+        return {}
+    sql = (
+        "SELECT json_extract(b.value, '$[0]'), (SELECT json_array(m.created_at, m.id) FROM mentions m WHERE m.source = json_extract(b.value, '$[1]') AND m.author = json_extract(b.value, '$[2]')"
+        " AND m.created_at < json_extract(b.value, '$[3]') AND m.dupe_of IS NULL"
+        f" AND (m.state IN ({', '.join(repr(x) for x in ACTIVE_STATES)})"
+        " OR (m.state = 'resolved' AND m.state_changed_at >= ?)) ORDER BY m.created_at DESC, m.id DESC LIMIT 1) AS prev"
+        " FROM json_each(?) b"  # no WHERE on prev: SQLite would run the subquery twice per row
+    )
+    return {mid: tuple(json.loads(prev)) for mid, prev in conn.execute(sql, (resolved_since, _encode(rows))) if prev}
 
 
 def due_now(conn, now: str) -> list[dict]:

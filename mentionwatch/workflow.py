@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, timezone
+from itertools import groupby
 
 from mentionwatch import rules, sla, store
 from mentionwatch.config import Config
@@ -21,24 +22,28 @@ def iso(dt: datetime) -> str:
 # --- repeat contacts (at poll time) -----------------------------------------------------------------
 
 
-def mark_repeats(conn, rows: list[dict], window: float) -> None:
+def mark_repeats(conn, rows: list[dict], window: float, existing: set[str] | None = None) -> None:
     """A new mention from an author who already has an open, or recently resolved, one on the same
     source is a repeat contact: linked to the earlier one and one level more urgent. Nobody should
     have to ask this customer again. Call inside a write transaction, before saving `rows`."""
     if not rows:
         return
     since = iso(now_utc() - timedelta(seconds=window))
-    existing = {r[0] for r in store._in_chunks(conn, "SELECT id FROM mentions WHERE id IN ({})", [r["id"] for r in rows])}
-    earlier_in_batch: dict[tuple[str, str], str] = {}
-    for row in sorted(rows, key=lambda r: r["created_at"]):
-        if row["id"] in existing or not row.get("author"):
-            continue
-        key = (row["source"], row["author"])
-        previous = store.earlier_contact(conn, row["source"], row["author"], row["created_at"], since)
-        previous = previous or earlier_in_batch.get(key)
-        earlier_in_batch.setdefault(key, row["id"])
-        if previous and previous != row["id"]:
-            apply_repeat(row, previous)
+    if existing is None:
+        existing = store.stored_ids(conn, [r["id"] for r in rows])
+    fresh = [r for r in rows if r["id"] not in existing and r.get("author")]
+    stored = store.earlier_contacts(conn, [(r["id"], r["source"], r["author"], r["created_at"]) for r in fresh], since)
+    # Linked to the author's latest contact posted before it (ties broken by id), stored or in
+    # this batch: whether a burst is stored at once or oldest part first, the links are the same.
+    latest: dict[tuple[str, str], tuple[str, str]] = {}
+    for _, group in groupby(sorted(fresh, key=lambda r: (r["created_at"], r["id"])), key=lambda r: r["created_at"]):
+        group = list(group)
+        for row in group:
+            previous = max(stored.get(row["id"], ("", "")), latest.get((row["source"], row["author"]), ("", "")))
+            if previous[1]:
+                apply_repeat(row, previous[1])
+        for row in group:  # posted at the same second: neither is earlier than the other
+            latest[(row["source"], row["author"])] = (row["created_at"], row["id"])
 
 
 def apply_repeat(row: dict, previous: str) -> None:

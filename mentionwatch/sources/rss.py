@@ -176,16 +176,11 @@ POOL_FROM_FEEDS = 16  # fewer feeds parse faster in-process than a pool starts
 
 
 def _parse_pool(feeds: int):
-    import os
-
-    cores = os.cpu_count() or 1
-    if feeds < POOL_FROM_FEEDS or cores < 2:
+    if feeds < POOL_FROM_FEEDS:
         return None
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    from mentionwatch import workers
 
-    # forkserver: the workers never inherit the poll's event loop, threads or open database.
-    return ProcessPoolExecutor(max_workers=min(cores, 4), mp_context=multiprocessing.get_context("forkserver"))
+    return workers.pool()
 
 
 def _parse_in_worker(content: bytes, url: str, headers: dict, max_entries: int):

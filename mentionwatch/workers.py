@@ -1,0 +1,23 @@
+"""Worker processes for CPU-bound work (parsing feeds, tagging a large burst).
+
+A poll is one process on one core unless it asks for more: feedparser and the rule engine are pure
+Python, so threads would not help them (the GIL), processes do.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def pool(max_workers: int = 4, initializer=None, initargs: tuple = ()):
+    """A process pool with up to `max_workers` (never more than the cores), or None on one core,
+    where the work is faster done in-process than shipped to a process that shares the core."""
+    cores = os.cpu_count() or 1
+    if cores < 2:
+        return None
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # forkserver: the workers never inherit the poll's event loop, threads or open database.
+    return ProcessPoolExecutor(max_workers=min(cores, max_workers), mp_context=multiprocessing.get_context("forkserver"),
+                               initializer=initializer, initargs=initargs)

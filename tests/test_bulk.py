@@ -1,0 +1,108 @@
+"""A large burst (a new brand query on a busy site, a backfill): tagged in worker processes while
+this process writes, stored in several transactions, with the same result as a small poll."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mentionwatch import config, poll, store
+from mentionwatch.rules import Tagger
+from mentionwatch.sources import Mention
+
+CONFIG = """\
+queries:
+  - {name: acme, search: acme}
+rules:
+  - {name: outage, urgency: critical, any: [down, outage]}
+  - {name: refund, urgency: high, any: [refund], none: [refund policy]}
+  - {name: order, urgency: high, regex: '\\border #\\d{6}\\b'}
+"""
+TEXTS = ["acme is down for everyone", "acme refund please", "acme refund policy question",
+         "acme order #123456 never came", "acme works fine", "acme is down again",
+         "acme is a fine product and I have been using it for a long while now"]
+
+
+def burst(n: int) -> list[Mention]:
+    return [Mention(source="hackernews", native_id=str(i), url=f"https://news.ycombinator.com/item?id={i}",
+                    author=f"user{i % 7}", title="", text=f"{TEXTS[i % len(TEXTS)]} ({i})",
+                    created_at=f"2026-11-{1 + i % 20:02d}T{i % 24:02d}:00:00Z", kind="comment")
+            for i in range(n)]
+
+
+def stored_tags(db) -> dict[str, tuple]:
+    conn = store.open_db(db)
+    try:
+        return {r["id"]: (r["urgency"], r["rules"], r["matches"], r["repeat_of"], r["content_hash"], r["dupe_of"])
+                for r in conn.execute("SELECT * FROM mentions")}
+    finally:
+        conn.close()
+
+
+def save(db, mentions, finish=lambda conn, n: None) -> list[str]:
+    cfg = config.parse(CONFIG, "c.yaml")
+    conn = store.open_db(db)
+    try:
+        return poll.save_found(conn, mentions, "acme", Tagger(cfg.rules, cfg.default_urgency),
+                               cfg.repeat_window, {}, finish)
+    finally:
+        conn.close()
+
+
+def test_workers_and_chunks_store_what_one_process_would(tmp_path, monkeypatch):
+    mentions = burst(1200)
+    assert len(save(tmp_path / "one.db", mentions)) == 1200  # below the thresholds: in-process
+    monkeypatch.setattr(poll, "PARALLEL_FROM", 100)
+    monkeypatch.setattr(poll, "CHUNK", 250)
+    monkeypatch.setattr(poll, "TAG_PART", 64)
+    calls = []
+
+    def finish(conn, new):
+        # Runs in the last transaction: every mention before it is already visible there.
+        calls.append((new, conn.execute("SELECT COUNT(*) FROM mentions").fetchone()[0]))
+
+    assert len(save(tmp_path / "many.db", mentions, finish)) == 1200
+    assert calls == [(1200, 1200)]
+    one, many = stored_tags(tmp_path / "one.db"), stored_tags(tmp_path / "many.db")
+    assert one == many
+    fired = {name for _u, rules, *_ in many.values() for name in json.loads(rules)}
+    assert fired == {"outage", "refund", "order", "repeat-contact"}  # the rules really ran in the workers
+    assert any(h for *_, h, _d in many.values())  # and the cross-post hash came back with them
+    assert sum(1 for *_, repeat, _h, _d in many.values() if repeat) > 1000  # 7 authors: repeats linked across chunks
+
+
+def test_a_burst_stored_again_adds_nothing(tmp_path, monkeypatch):
+    monkeypatch.setattr(poll, "PARALLEL_FROM", 100)
+    monkeypatch.setattr(poll, "CHUNK", 300)
+    mentions = burst(700)
+    assert len(save(tmp_path / "m.db", mentions)) == 700
+    before = stored_tags(tmp_path / "m.db")
+    news = []
+    assert save(tmp_path / "m.db", mentions, lambda conn, n: news.append(n)) == []
+    assert news == [0]
+    assert stored_tags(tmp_path / "m.db") == before
+
+
+def test_a_failed_write_keeps_earlier_chunks_and_not_the_cursor(tmp_path, monkeypatch):
+    """A crash midway keeps what was committed; finish (the cursor) never ran, so the next poll
+    fetches again and stores the rest."""
+    monkeypatch.setattr(poll, "PARALLEL_FROM", 100)
+    monkeypatch.setattr(poll, "CHUNK", 200)
+    real = store.save_mentions
+    calls = {"n": 0}
+
+    def failing(conn, rows, existing=None):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("disk full")
+        return real(conn, rows, existing)
+
+    monkeypatch.setattr(store, "save_mentions", failing)
+    finished = []
+    with pytest.raises(RuntimeError):
+        save(tmp_path / "m.db", burst(1000), lambda conn, n: finished.append(n))
+    assert finished == []
+    assert len(stored_tags(tmp_path / "m.db")) == 400
+    monkeypatch.setattr(store, "save_mentions", real)
+    assert len(save(tmp_path / "m.db", burst(1000))) == 600
