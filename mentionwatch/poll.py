@@ -9,6 +9,7 @@ import asyncio
 import gc
 import os
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Any, Callable
 
@@ -127,10 +128,12 @@ def save_found(conn, mentions: list[sources_mod.Mention], query: str, tagger: Ta
     if workers is None:
         tags = (tag_mention(tagger, m) for m in mentions)
     else:
-        # Only what the rules read goes to the workers: less to pickle than whole mentions.
-        fields = [(m.source, m.kind, m.title, m.text, m.author, m.url) for m in mentions]
+        # The worker takes a while to start: this process tags the first part itself meanwhile,
+        # and only what the rules read goes to the worker (less to pickle than whole mentions).
+        fields = [(m.source, m.kind, m.title, m.text, m.author, m.url) for m in mentions[CHUNK:]]
         parts = [fields[i : i + TAG_PART] for i in range(0, len(fields), TAG_PART)]
-        tags = (t for part in workers.map(_tag_in_worker, parts) for t in part)
+        tags = chain((tag_mention(tagger, m) for m in mentions[:CHUNK]),
+                     (t for part in workers.map(_tag_in_worker, parts) for t in part))
     try:
         rows: list[dict] = []
         for m, tag in zip(mentions, tags):
@@ -164,8 +167,14 @@ def _start_tagger(rules, default: str) -> None:
 
 
 def _tag_in_worker(part: list[tuple]) -> list[tuple]:
-    # The cross-post hash is pure work on the text too: done here, it is off the writing process.
-    return [(*_tag(_worker_tagger, *f), store.content_hash(f[0], f[4] or "", f[3] or "")) for f in part]
+    # Encoding rules and matches as JSON and hashing the text for cross-posts are pure work too:
+    # done here, they are off the writing process (store.save_mentions takes the JSON as it is).
+    out = []
+    for f in part:
+        urgency, fired, matches, timeouts = _tag(_worker_tagger, *f)
+        out.append((urgency, store.encode_json(fired) if fired else [], store.encode_json(matches) if matches else [],
+                    timeouts, store.content_hash(f[0], f[4] or "", f[3] or "")))
+    return out
 
 
 def matches_query(m: sources_mod.Mention, query: Query, index: TermIndex) -> bool:

@@ -23,7 +23,7 @@ URGENCY_RANK = {"critical": 0, "high": 1, "normal": 2, "low": 3}
 JSON_COLUMNS = ("rules", "matches", "extra", "queries")
 BUSY_TIMEOUT_MS = 30_000
 # One encoder for every row: json.dumps with options builds a new encoder per call.
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def utcnow() -> str:
@@ -147,28 +147,40 @@ def save_mentions(conn: sqlite3.Connection, rows: list[dict], existing: set[str]
         existing = stored_ids(conn, [r["id"] for r in rows])
     new_rows = []
     seen = set()
+    again = []  # stored already (or twice in `rows`): only linked to this row's query
     for r in rows:
         if r["id"] in existing or r["id"] in seen:
+            again.append(r)
             continue
         seen.add(r["id"])
         values = [r.get(c) for c in _MENTION_COLUMNS]
         for i, empty in _JSON_POSITIONS:
-            # Most mentions fire no rule and carry no extras: no encoder call for those.
-            values[i] = _encode(values[i]) if values[i] else empty
+            # Most mentions fire no rule and carry no extras: no encoder call for those. A str is
+            # JSON already (a tagging worker encoded it).
+            v = values[i]
+            values[i] = (v if isinstance(v, str) else encode_json(v)) if v else empty
         if "content_hash" not in r:  # a tagging worker may have worked it out already
             values[_HASH] = content_hash(r["source"], r.get("author") or "", r.get("text") or "")
         new_rows.append(values)
-    _link_queries(conn, rows)
-    if not new_rows:
-        return []
+    if new_rows:
+        _insert_new(conn, new_rows)
+    _link_queries(conn, again)
+    return [r[0] for r in new_rows]
+
+
+def _insert_new(conn, new_rows: list[list]) -> None:
     _group_crossposts(conn, new_rows)
-    # New rows get rowids above the current maximum, so one statement indexes them all.
+    # New rows get rowids above the current maximum, so one statement each indexes and links them
+    # all (a statement per row cost more than the insert itself).
     top = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM mentions").fetchone()[0]
     conn.executemany(_INSERT, new_rows)
     conn.execute(
         "INSERT INTO mentions_fts (rowid, title, text) SELECT rowid, title, text FROM mentions WHERE rowid > ?", (top,)
     )
-    return [r[0] for r in new_rows]
+    conn.execute(
+        "INSERT INTO mention_queries (mention_id, query, first_seen_at) "
+        "SELECT id, query, first_seen_at FROM mentions WHERE rowid > ?", (top,)
+    )
 
 
 _CREATED = _MENTION_COLUMNS.index("created_at")
@@ -200,6 +212,8 @@ def _group_crossposts(conn, new_rows: list[list]) -> None:
 
 
 def _link_queries(conn, rows: list[dict]) -> None:
+    if not rows:
+        return
     conn.executemany(
         "INSERT INTO mention_queries (mention_id, query, first_seen_at) VALUES (?, ?, ?) "
         "ON CONFLICT(mention_id, query) DO NOTHING",
@@ -398,13 +412,14 @@ def earlier_contacts(conn, rows: list[tuple[str, str, str, str]], resolved_since
     if not rows:
         return {}
     sql = (
-        "SELECT json_extract(b.value, '$[0]'), (SELECT json_array(m.created_at, m.id) FROM mentions m WHERE m.source = json_extract(b.value, '$[1]') AND m.author = json_extract(b.value, '$[2]')"
+        "SELECT json_extract(b.value, '$[0]'), (SELECT m.created_at || ' ' || m.id FROM mentions m WHERE m.source = json_extract(b.value, '$[1]') AND m.author = json_extract(b.value, '$[2]')"
         " AND m.created_at < json_extract(b.value, '$[3]') AND m.dupe_of IS NULL"
         f" AND (m.state IN ({', '.join(repr(x) for x in ACTIVE_STATES)})"
         " OR (m.state = 'resolved' AND m.state_changed_at >= ?)) ORDER BY m.created_at DESC, m.id DESC LIMIT 1) AS prev"
         " FROM json_each(?) b"  # no WHERE on prev: SQLite would run the subquery twice per row
     )
-    return {mid: tuple(json.loads(prev)) for mid, prev in conn.execute(sql, (resolved_since, _encode(rows))) if prev}
+    # created_at (ISO 8601) has no space: the first one separates it from the id.
+    return {mid: tuple(prev.split(" ", 1)) for mid, prev in conn.execute(sql, (resolved_since, encode_json(rows))) if prev}
 
 
 def due_now(conn, now: str) -> list[dict]:

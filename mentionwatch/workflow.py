@@ -50,8 +50,10 @@ def apply_repeat(row: dict, previous: str) -> None:
     row["repeat_of"] = previous
     row["urgency"] = rules.escalate(row["urgency"])
     row["urgency_rank"] = store.URGENCY_RANK[row["urgency"]]
-    row["rules"] = [*row["rules"], rules.REPEAT_RULE]
-    row["matches"] = [*row["matches"], {"rule": rules.REPEAT_RULE, "urgency": row["urgency"], "terms": [previous]}]
+    # From a tagging worker, rules and matches come as JSON text (see poll.save_found).
+    fired, matches = (json.loads(v) if isinstance(v, str) else v for v in (row["rules"], row["matches"]))
+    row["rules"] = [*fired, rules.REPEAT_RULE]
+    row["matches"] = [*matches, {"rule": rules.REPEAT_RULE, "urgency": row["urgency"], "terms": [previous]}]
 
 
 # --- triage --------------------------------------------------------------------------------------
