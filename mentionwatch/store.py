@@ -407,19 +407,25 @@ def conversation(conn, source: str, author: str) -> list[dict]:
 
 def earlier_contacts(conn, rows: list[tuple[str, str, str, str]], resolved_since: str) -> dict[str, tuple[str, str]]:
     """For (id, source, author, created_at) rows: id -> (created_at, id) of the latest earlier
-    mention by the same author on the same source that is still open, or was resolved recently.
-    One statement for the whole batch: a query per mention cost more than storing it."""
+    mention by the same author on the same source that is still open, or was resolved recently
+    (of two posted in the same second, the one stored later). One statement for the whole batch,
+    read from a temporary table: a query per mention cost more than storing it."""
     if not rows:
         return {}
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS contact_batch (id TEXT, source TEXT, author TEXT, created_at TEXT)")
+    conn.execute("DELETE FROM contact_batch")
+    conn.executemany("INSERT INTO contact_batch VALUES (?, ?, ?, ?)", rows)
+    # ORDER BY rowid, not id, for ties: the index on (source, author, created_at) holds the rowid,
+    # so SQLite reads one entry instead of sorting them all.
     sql = (
-        "SELECT json_extract(b.value, '$[0]'), (SELECT m.created_at || ' ' || m.id FROM mentions m WHERE m.source = json_extract(b.value, '$[1]') AND m.author = json_extract(b.value, '$[2]')"
-        " AND m.created_at < json_extract(b.value, '$[3]') AND m.dupe_of IS NULL"
+        "SELECT b.id, (SELECT m.created_at || ' ' || m.id FROM mentions m WHERE m.source = b.source AND m.author = b.author"
+        " AND m.created_at < b.created_at AND m.dupe_of IS NULL"
         f" AND (m.state IN ({', '.join(repr(x) for x in ACTIVE_STATES)})"
-        " OR (m.state = 'resolved' AND m.state_changed_at >= ?)) ORDER BY m.created_at DESC, m.id DESC LIMIT 1) AS prev"
-        " FROM json_each(?) b"  # no WHERE on prev: SQLite would run the subquery twice per row
+        " OR (m.state = 'resolved' AND m.state_changed_at >= ?)) ORDER BY m.created_at DESC, m.rowid DESC LIMIT 1) AS prev"
+        " FROM contact_batch b"
     )
     # created_at (ISO 8601) has no space: the first one separates it from the id.
-    return {mid: tuple(prev.split(" ", 1)) for mid, prev in conn.execute(sql, (resolved_since, encode_json(rows))) if prev}
+    return {mid: tuple(prev.split(" ", 1)) for mid, prev in conn.execute(sql, (resolved_since,)) if prev}
 
 
 def due_now(conn, now: str) -> list[dict]:

@@ -33,14 +33,16 @@ def mark_repeats(conn, rows: list[dict], window: float, existing: set[str] | Non
         existing = store.stored_ids(conn, [r["id"] for r in rows])
     fresh = [r for r in rows if r["id"] not in existing and r.get("author")]
     stored = store.earlier_contacts(conn, [(r["id"], r["source"], r["author"], r["created_at"]) for r in fresh], since)
-    # Linked to the author's latest contact posted before it (ties broken by id), stored or in
-    # this batch: whether a burst is stored at once or oldest part first, the links are the same.
+    # Linked to the author's latest contact posted before it, stored or in this batch (which is
+    # stored in this order, after what is stored already: at equal times, the later stored wins).
+    # Whether a burst is stored at once or oldest part first, the links are the same.
     latest: dict[tuple[str, str], tuple[str, str]] = {}
     for _, group in groupby(sorted(fresh, key=lambda r: (r["created_at"], r["id"])), key=lambda r: r["created_at"]):
         group = list(group)
         for row in group:
-            previous = max(stored.get(row["id"], ("", "")), latest.get((row["source"], row["author"]), ("", "")))
-            if previous[1]:
+            before, in_batch = stored.get(row["id"]), latest.get((row["source"], row["author"]))
+            previous = in_batch if in_batch and (not before or in_batch[0] >= before[0]) else before
+            if previous:
                 apply_repeat(row, previous[1])
         for row in group:  # posted at the same second: neither is earlier than the other
             latest[(row["source"], row["author"])] = (row["created_at"], row["id"])
