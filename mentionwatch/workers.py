@@ -18,6 +18,12 @@ def pool(max_workers: int = 4, initializer=None, initargs: tuple = ()):
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
+    workers = min(cores, max_workers)
     # forkserver: the workers never inherit the poll's event loop, threads or open database.
-    return ProcessPoolExecutor(max_workers=min(cores, max_workers), mp_context=multiprocessing.get_context("forkserver"),
-                               initializer=initializer, initargs=initargs)
+    executor = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("forkserver"),
+                                   initializer=initializer, initargs=initargs)
+    # Start the workers now (the pool would start one at the first task): they boot while the
+    # caller waits on the network, not when the first response is there to be handled.
+    for _ in range(workers):
+        executor.submit(os.getpid)
+    return executor

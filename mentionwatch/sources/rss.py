@@ -72,7 +72,10 @@ def parse(content: bytes, feed_url: str, headers: dict | None = None, max_entrie
     import feedparser
 
     content = clean_utf8(content, headers)
-    d = feedparser.parse(io.BytesIO(content), response_headers=headers or {}, sanitize_html=False)
+    # No sanitizing and no resolving of links inside the HTML: strip_html keeps only the text, so
+    # both would be work thrown away (a fifth of feedparser's time).
+    d = feedparser.parse(io.BytesIO(content), response_headers=headers or {}, sanitize_html=False,
+                         resolve_relative_uris=False)
     usable = [e for e in d.entries if e.get("id") or e.get("link") or e.get("title")]
     # A consent page, an empty body or broken XML must fail loudly: read as "no entries", a dead
     # feed would go quiet forever. feedparser still returns a stub entry for some broken XML.
