@@ -52,10 +52,17 @@ def apply_repeat(row: dict, previous: str) -> None:
     row["repeat_of"] = previous
     row["urgency"] = rules.escalate(row["urgency"])
     row["urgency_rank"] = store.URGENCY_RANK[row["urgency"]]
-    # From a tagging worker, rules and matches come as JSON text (see poll.save_found).
-    fired, matches = (json.loads(v) if isinstance(v, str) else v for v in (row["rules"], row["matches"]))
-    row["rules"] = [*fired, rules.REPEAT_RULE]
-    row["matches"] = [*matches, {"rule": rules.REPEAT_RULE, "urgency": row["urgency"], "terms": [previous]}]
+    row["rules"] = _appended(row["rules"], rules.REPEAT_RULE)
+    row["matches"] = _appended(row["matches"], {"rule": rules.REPEAT_RULE, "urgency": row["urgency"], "terms": [previous]})
+
+
+def _appended(value: list | str, item) -> list | str:
+    """`value` with `item` at the end. From a tagging worker, rules and matches come as JSON text
+    (see poll.save_found): that is extended as text, not decoded and encoded again."""
+    if isinstance(value, str):
+        body = value.strip()[1:-1]
+        return "[" + body + ("," if body.strip() else "") + store.encode_json(item) + "]"
+    return [*value, item]
 
 
 # --- triage --------------------------------------------------------------------------------------
