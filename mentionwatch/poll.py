@@ -86,9 +86,10 @@ def _row(m: sources_mod.Mention, query: str, now: str, tag: tuple, timeouts: dic
     return row
 
 
-CHUNK = 20000  # mentions per write transaction when a burst is larger
+CHUNK = 5000  # mentions per write transaction when a burst is larger: short enough for `ack` beside it
 PARALLEL_FROM = 5000  # from this many mentions, tag in worker processes (starting them costs ~0.2 s)
 TAG_PART = 500  # mentions per task sent to a tagging worker
+HEAD = 1000  # tagged here while the worker starts
 
 
 def save_found(conn, mentions: list[sources_mod.Mention], query: str, tagger: Tagger, repeat_window: float,
@@ -128,11 +129,11 @@ def save_found(conn, mentions: list[sources_mod.Mention], query: str, tagger: Ta
     if workers is None:
         tags = (tag_mention(tagger, m) for m in mentions)
     else:
-        # The worker takes a while to start: this process tags the first part itself meanwhile,
+        # The worker takes a moment to start: this process tags the first few itself meanwhile,
         # and only what the rules read goes to the worker (less to pickle than whole mentions).
-        fields = [(m.source, m.kind, m.title, m.text, m.author, m.url) for m in mentions[CHUNK:]]
+        fields = [(m.source, m.kind, m.title, m.text, m.author, m.url) for m in mentions[HEAD:]]
         parts = [fields[i : i + TAG_PART] for i in range(0, len(fields), TAG_PART)]
-        tags = chain((tag_mention(tagger, m) for m in mentions[:CHUNK]),
+        tags = chain((tag_mention(tagger, m) for m in mentions[:HEAD]),
                      (t for part in workers.map(_tag_in_worker, parts) for t in part))
     try:
         rows: list[dict] = []

@@ -56,6 +56,10 @@ def test_workers_and_chunks_store_what_one_process_would(tmp_path, monkeypatch):
     monkeypatch.setattr(poll, "PARALLEL_FROM", 100)
     monkeypatch.setattr(poll, "CHUNK", 250)
     monkeypatch.setattr(poll, "TAG_PART", 64)
+    monkeypatch.setattr(poll, "HEAD", 100)
+    pools = []
+    real_pool = poll._tag_pool
+    monkeypatch.setattr(poll, "_tag_pool", lambda tagger: pools.append(real_pool(tagger)) or pools[-1])
     calls = []
 
     def finish(conn, new):
@@ -64,6 +68,7 @@ def test_workers_and_chunks_store_what_one_process_would(tmp_path, monkeypatch):
 
     assert len(save(tmp_path / "many.db", mentions, finish)) == 1200
     assert calls == [(1200, 1200)]
+    assert len(pools) == 1 and pools[0] is not None  # 1,100 of them were tagged in a worker process
     one, many = stored_tags(tmp_path / "one.db"), stored_tags(tmp_path / "many.db")
     assert one == many
     fired = {name for _u, rules, *_ in many.values() for name in json.loads(rules)}

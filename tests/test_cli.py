@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 from click.testing import CliRunner
+from fakenet import FakeNet
 
 from mentionwatch import render
 from mentionwatch.cli import cli
@@ -68,33 +69,19 @@ def make_hits() -> list[dict]:
 FEED_ENTRIES = [("urn:e1", "Acme Cloud refund policy question", "what is the acme cloud refund policy?", 20 * HOUR)]
 
 
-class Net:
+class Net(FakeNet):
     """What the fake network serves. Each attribute: a payload, an httpx.Response or an exception."""
 
     def __init__(self):
         global NOW
         NOW = int(time.time())  # ages are relative to when the test runs, not to when it was imported
-        self.hn = algolia(make_hits())
-        self.feed = atom(FEED_ENTRIES)
-        self.requests: list[httpx.Request] = []
+        super().__init__(hn=algolia(make_hits()), feed=atom(FEED_ENTRIES))
 
-    def handler(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        if request.url.host == "hn.test":
-            target = self.hn
-            if isinstance(target, dict) and int(request.url.params.get("page", 0)) > 0:
-                target = algolia([])
-        elif request.url.host == "feeds.test":
-            target = self.feed
-        else:
-            raise httpx.ConnectError(f"unexpected host {request.url.host}", request=request)
-        if isinstance(target, Exception):
-            raise target
-        if isinstance(target, httpx.Response):
-            return target
-        if isinstance(target, dict):
-            return httpx.Response(200, json=target)
-        return httpx.Response(200, content=target, headers={"content-type": "application/atom+xml"})
+    def target(self, request: httpx.Request):
+        target = super().target(request)
+        if request.url.host == "hn.test" and isinstance(target, dict) and int(request.url.params.get("page", 0)) > 0:
+            return algolia([])
+        return target
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 import httpx
 import pytest
 from click.testing import CliRunner
+from fakenet import FakeNet
 
 from mentionwatch import store
 from mentionwatch.cli import cli
@@ -48,26 +49,12 @@ def atom(entries: list[tuple[str, str, float]]) -> bytes:
             f"<title>Alerts</title><updated>{iso(time.time())}</updated>{body}</feed>").encode()
 
 
-class Net:
+class Net(FakeNet):
     def __init__(self):
         self.now = int(time.time())
         # posted 1 h and 3 h before the poll: detection lag 1 h and 3 h
-        self.hn = algolia([hit("11", "acme is down", self.now - HOUR), hit("12", "I like acme", self.now - 3 * HOUR)])
-        self.feed = atom([("urn:e1", "acme in the news", self.now - 5 * HOUR)])
-        self.requests: list[httpx.Request] = []
-
-    def handler(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        target = self.hn if request.url.host == "hn.test" else self.feed
-        if callable(target):
-            return target(request)
-        if isinstance(target, Exception):
-            raise target
-        if isinstance(target, httpx.Response):
-            return target
-        if isinstance(target, dict):
-            return httpx.Response(200, json=target)
-        return httpx.Response(200, content=target, headers={"content-type": "application/atom+xml"})
+        super().__init__(hn=algolia([hit("11", "acme is down", self.now - HOUR), hit("12", "I like acme", self.now - 3 * HOUR)]),
+                         feed=atom([("urn:e1", "acme in the news", self.now - 5 * HOUR)]))
 
 
 CONFIG = """

@@ -14,6 +14,7 @@ from email.utils import format_datetime
 import httpx
 import pytest
 from click.testing import CliRunner
+from fakenet import FakeNet
 
 from mentionwatch import config, poll, store
 from mentionwatch.cli import cli
@@ -249,36 +250,10 @@ def atom(entries: list[tuple[str, str]]) -> bytes:
             f"<title>Alerts</title><updated>{now}</updated>{body}</feed>").encode()
 
 
-class Net:
-    """hn.test serves Algolia JSON, feeds.test an Atom feed; either can be replaced by a Response or an
-    exception. Requests are recorded per host."""
-
+class Net(FakeNet):
     def __init__(self):
-        self.hn = algolia([hit("1", "acme is great", 600), hit("2", "I like acme", 1200)])
-        self.feed = atom([("urn:e1", "acme in the news")])
-        self.requests: list[httpx.Request] = []
-
-    def handler(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        if request.url.host == "hn.test":
-            target = self.hn
-        elif request.url.host == "feeds.test":
-            target = self.feed
-        else:
-            raise httpx.ConnectError(f"unexpected host {request.url.host}", request=request)
-        if isinstance(target, Exception):
-            raise target
-        if isinstance(target, httpx.Response):
-            return target
-        if isinstance(target, dict):
-            return httpx.Response(200, json=target)
-        return httpx.Response(200, content=target, headers={"content-type": "application/atom+xml"})
-
-    def hits(self, host: str = "hn.test") -> int:
-        return sum(1 for r in self.requests if r.url.host == host)
-
-    def transport(self) -> httpx.MockTransport:
-        return httpx.MockTransport(self.handler)
+        super().__init__(hn=algolia([hit("1", "acme is great", 600), hit("2", "I like acme", 1200)]),
+                         feed=atom([("urn:e1", "acme in the news")]))
 
 
 def cfg_text(hn_options: str = "", http: str = "") -> str:
