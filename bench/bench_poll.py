@@ -51,6 +51,8 @@ from urllib.parse import parse_qs, urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 FIXTURES = ROOT / "tests" / "fixtures"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_core import cpu_reference  # noqa: E402
 
 DELAY = 0.25
 HOSTS = [f"127.0.0.{i}" for i in range(1, 11)]
@@ -437,8 +439,10 @@ def bench_rss(rows: list, work: Path, n_feeds: int, n_seq: int, repeat: int, ent
     with Server("rss", hosts=len(hosts), lifetime=lifetime, entries=entries) as srv:
         urls = [f"{srv.url(hosts[i % len(hosts)])}/feeds/{i}.xml" for i in range(n_feeds)]
         text = feeds_config(urls, per_host)
-        times = []
+        times, refs = [], []
         for r in range(repeat + 1):  # the first run warms imports (httpx, feedparser) up: not counted
+            if r:
+                refs.append(cpu_reference())
             secs, count, failed = timed_poll(text, work)
             if failed or count != n_feeds * entries:
                 raise RuntimeError(f"rss poll: stored {count}, expected {n_feeds * entries}; {failed[:3]}")
@@ -449,6 +453,8 @@ def bench_rss(rows: list, work: Path, n_feeds: int, n_seq: int, repeat: int, ent
         rows.append((f"rss: {n_feeds} feeds / {len(hosts)} hosts, 250 ms, per_host {per_host}",
                      f"{med:.2f} s (min {min(times):.2f}, max {max(times):.2f}, n={len(times)})", ""))
         rows.append(("  ideal, ratio", f"{ideal:.2f} s, {med / ideal:.2f}x", "<= 1.5x"))
+        # This poll is CPU-bound on two cores: how fast the machine was, run by run.
+        rows.append(("  CPU reference (bench_core) before each run", " / ".join(f"{x:.2f}" for x in refs) + " s", "-"))
 
         # Sequential: one host, per_host 1, n_seq feeds; extrapolated to n_feeds.
         seq_urls = [f"{srv.url(hosts[0])}/feeds/{i}.xml" for i in range(n_seq)]

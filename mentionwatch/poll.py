@@ -159,7 +159,7 @@ def _tag_pool(tagger: Tagger):
 
     # One worker: this process, writing, is the slower half and needs a core of its own; a second
     # worker would finish tagging sooner only to wait, having taken CPU from the writes.
-    return workers.pool(max_workers=1, initializer=_start_tagger, initargs=(tagger.config_rules, tagger.default))
+    return workers.pool(max_workers=1, preload=["mentionwatch.poll", "regex"], initializer=_start_tagger, initargs=(tagger.config_rules, tagger.default))
 
 
 def _start_tagger(rules, default: str) -> None:

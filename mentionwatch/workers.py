@@ -9,10 +9,7 @@ from __future__ import annotations
 import os
 
 
-PRELOAD = ["mentionwatch.poll", "mentionwatch.sources.rss", "feedparser", "regex"]
-
-
-def pool(max_workers: int = 4, initializer=None, initargs: tuple = ()):
+def pool(max_workers: int = 4, initializer=None, initargs: tuple = (), preload: list[str] | None = None):
     """A process pool with up to `max_workers` (never more than the cores), or None on one core,
     where the work is faster done in-process than shipped to a process that shares the core."""
     cores = os.cpu_count() or 1
@@ -23,10 +20,11 @@ def pool(max_workers: int = 4, initializer=None, initargs: tuple = ()):
 
     workers = min(cores, max_workers)
     # forkserver: the workers never inherit the poll's event loop, threads or open database. The
-    # server imports the modules workers use once, when it starts; each worker is a fork of it
-    # instead of a fresh interpreter importing feedparser and the rule engine again.
+    # server imports `preload` once, when it starts (the first pool of a process starts it); each
+    # worker is a fork of it instead of a fresh interpreter importing feedparser or the rules.
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(PRELOAD)
+    if preload:
+        context.set_forkserver_preload(preload)
     executor = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=initializer, initargs=initargs)
     # Start the workers now (the pool would start one at the first task): they boot while the
     # caller waits on the network, not when the first response is there to be handled.

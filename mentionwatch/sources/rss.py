@@ -183,7 +183,7 @@ def _parse_pool(feeds: int):
         return None
     from mentionwatch import workers
 
-    return workers.pool()
+    return workers.pool(preload=["mentionwatch.sources.rss", "feedparser"])
 
 
 def _parse_in_worker(content: bytes, url: str, headers: dict, max_entries: int):
