@@ -134,7 +134,7 @@ def save_found(conn, mentions: list[sources_mod.Mention], query: str, tagger: Ta
         fields = [(m.source, m.kind, m.title, m.text, m.author, m.url) for m in mentions[HEAD:]]
         parts = [fields[i : i + TAG_PART] for i in range(0, len(fields), TAG_PART)]
         tags = chain((tag_mention(tagger, m) for m in mentions[:HEAD]),
-                     (t for part in workers.map(_tag_in_worker, parts) for t in part))
+                     _worker_tags(workers, parts, mentions[HEAD:], tagger))
     try:
         rows: list[dict] = []
         for m, tag in zip(mentions, tags):
@@ -149,6 +149,20 @@ def save_found(conn, mentions: list[sources_mod.Mention], query: str, tagger: Ta
         if gc_was_on:
             gc.enable()
     return new_ids
+
+
+def _worker_tags(workers, parts: list[list[tuple]], mentions: list[sources_mod.Mention], tagger: Tagger):
+    """The workers' tags, in order; if the pool breaks (a worker killed, out of memory), the rest
+    are tagged here: slower, but the burst is stored all the same."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    done = 0
+    try:
+        for part in workers.map(_tag_in_worker, parts):
+            yield from part
+            done += len(part)
+    except (BrokenProcessPool, OSError):
+        yield from (tag_mention(tagger, m) for m in mentions[done:])
 
 
 _worker_tagger: Tagger | None = None

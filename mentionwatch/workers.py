@@ -25,9 +25,15 @@ def pool(max_workers: int = 4, initializer=None, initargs: tuple = (), preload: 
     context = multiprocessing.get_context("forkserver")
     if preload:
         context.set_forkserver_preload(preload)
-    executor = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=initializer, initargs=initargs)
-    # Start the workers now (the pool would start one at the first task): they boot while the
-    # caller waits on the network, not when the first response is there to be handled.
-    for _ in range(workers):
-        executor.submit(os.getpid)
+    try:
+        executor = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=initializer,
+                                       initargs=initargs)
+        # Start the workers now (the pool would start one at the first task): they boot while the
+        # caller waits on the network, not when the first response is there to be handled.
+        for _ in range(workers):
+            executor.submit(os.getpid)
+    except (OSError, RuntimeError, NotImplementedError):
+        # No processes to be had here (a sandbox without /dev/shm, a process limit): the caller
+        # does the work in-process, only slower.
+        return None
     return executor

@@ -111,3 +111,46 @@ def test_a_failed_write_keeps_earlier_chunks_and_not_the_cursor(tmp_path, monkey
     assert len(stored_tags(tmp_path / "m.db")) == 400
     monkeypatch.setattr(store, "save_mentions", real)
     assert len(save(tmp_path / "m.db", burst(1000))) == 600
+
+
+class BrokenPool:
+    """A pool whose worker died after the first part."""
+
+    def map(self, fn, parts):
+        from concurrent.futures.process import BrokenProcessPool
+
+        yield poll_tags(parts[0])  # tagged as a worker would (without the hash: stored works it out)
+        raise BrokenProcessPool("A process in the process pool was terminated abruptly")
+
+    def shutdown(self, **kw):
+        pass
+
+
+def poll_tags(part):
+    cfg = config.parse(CONFIG, "c.yaml")
+    tagger = Tagger(cfg.rules, cfg.default_urgency)
+    return [poll._tag(tagger, *f) for f in part]
+
+
+def test_a_broken_worker_pool_falls_back_to_tagging_here(tmp_path, monkeypatch):
+    mentions = burst(900)
+    save(tmp_path / "one.db", mentions)
+    monkeypatch.setattr(poll, "PARALLEL_FROM", 100)
+    monkeypatch.setattr(poll, "HEAD", 100)
+    monkeypatch.setattr(poll, "TAG_PART", 200)
+    monkeypatch.setattr(poll, "_tag_pool", lambda tagger: BrokenPool())
+    assert len(save(tmp_path / "many.db", mentions)) == 900
+    assert stored_tags(tmp_path / "one.db") == stored_tags(tmp_path / "many.db")
+
+
+def test_no_processes_to_be_had_means_in_process(monkeypatch):
+    from concurrent.futures import ProcessPoolExecutor
+
+    from mentionwatch import workers
+
+    def refuse(*a, **kw):
+        raise OSError(38, "Function not implemented")  # as sem_open fails without /dev/shm
+
+    monkeypatch.setattr(workers.os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(ProcessPoolExecutor, "__init__", refuse)
+    assert workers.pool() is None
