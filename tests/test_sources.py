@@ -449,3 +449,33 @@ def test_hn_unexpected_json_is_source_error(response):
     with pytest.raises(SourceError) as e:
         run_search(lambda req: response, "acme", hn_options(), {"created_at_i": BASE})
     assert "\n" not in str(e.value)
+
+
+def test_feeds_parse_here_when_the_worker_pool_breaks(monkeypatch, fixture_bytes):
+    """A parse worker killed midway (out of memory): every feed is still read, in the poll."""
+    from concurrent.futures import Future
+    from concurrent.futures.process import BrokenProcessPool
+
+    class Broken:
+        def submit(self, *a, **kw):
+            f = Future()
+            f.set_exception(BrokenProcessPool("A process in the process pool was terminated abruptly"))
+            return f
+
+        def shutdown(self, **kw):
+            pass
+
+    monkeypatch.setattr(rss, "_parse_pool", lambda feeds: Broken())
+    feed = fixture_bytes("google-alerts.xml")
+    urls = [f"https://feeds.test/{i}" for i in range(20)]
+    query = Query(name="q", search=parse_search("slack"), sources=("rss",), feeds=tuple(urls))
+
+    async def go():
+        async with Fetcher("test-agent", transport=httpx.MockTransport(
+                lambda r: httpx.Response(200, content=feed, headers={"content-type": "application/atom+xml"}))) as f:
+            return await rss.search(f, query, {"max_entries": 500, "timeout": 5}, None)
+
+    res = asyncio.run(go())
+    assert res.errors == []
+    one = rss.parse(feed, urls[0])
+    assert len(res.mentions) == 20 * len(one) > 0

@@ -121,6 +121,7 @@ async def search(fetcher, query, options: dict, cursor: dict | None, state: dict
     """Every feed of the query, with conditional GET: the ETag and Last-Modified each feed sent
     last time go back as If-None-Match / If-Modified-Since, and a 304 costs the server nothing."""
     import asyncio
+    from concurrent.futures.process import BrokenProcessPool
 
     from mentionwatch.errors import SourceError
 
@@ -140,12 +141,16 @@ async def search(fetcher, query, options: dict, cursor: dict | None, state: dict
         resp = await fetcher.get(url, timeout=options["timeout"], headers=headers or None)
         if resp.status == 304:
             return []
-        if pool is None:
+        mentions = None
+        if pool is not None:
+            try:
+                mentions, problems = await asyncio.get_running_loop().run_in_executor(
+                    pool, _parse_in_worker, resp.content, url, dict(resp.headers), options["max_entries"])
+                gaps.extend(problems)
+            except BrokenProcessPool:  # a worker was killed (out of memory?): parse here instead
+                mentions = None
+        if mentions is None:
             mentions = parse(resp.content, url, dict(resp.headers), options["max_entries"], gaps)
-        else:
-            mentions, problems = await asyncio.get_running_loop().run_in_executor(
-                pool, _parse_in_worker, resp.content, url, dict(resp.headers), options["max_entries"])
-            gaps.extend(problems)
         fresh = {k: v for k, v in (("etag", resp.headers.get("etag")),
                                    ("last_modified", resp.headers.get("last-modified"))) if v}
         if fresh:
