@@ -179,7 +179,8 @@ def _insert_new(conn, new_rows: list[list]) -> None:
     )
     conn.execute(
         "INSERT INTO mention_queries (mention_id, query, first_seen_at) "
-        "SELECT id, query, first_seen_at FROM mentions WHERE rowid > ?", (top,)
+        "SELECT id, query, first_seen_at FROM mentions WHERE rowid > ? ON CONFLICT(mention_id, query) DO NOTHING",
+        (top,)
     )
 
 

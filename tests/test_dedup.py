@@ -129,6 +129,19 @@ def test_query_found_later_is_linked_on_a_later_poll(write_config, db):
     assert mention(db, "hackernews:1")["query"] == "brand"
 
 
+def test_mention_deleted_by_hand_is_stored_again_with_its_old_link(write_config, db):
+    """Deleting a row by hand (sqlite3, Datasette) leaves its query link behind: storing the
+    mention again must not trip over it."""
+    net = Net([hit("1", "acme cloud is down", 600)])
+    cfg = load(write_config, ONE_QUERY)
+    poll.poll(cfg, db, transport=net.transport())
+    db.execute("DELETE FROM mentions WHERE id = 'hackernews:1'")
+    result = poll.poll(cfg, db, transport=net.transport(), force=True)
+    assert result.failed == []
+    assert result.new_ids == ["hackernews:1"]
+    assert links(db) == {("hackernews:1", "brand")}
+
+
 def test_repoll_keeps_first_seen_at_and_state(write_config, db):
     cfg = load(write_config, TWO_QUERIES)
     net = Net([hit("1", "acme cloud is down", 600)])
