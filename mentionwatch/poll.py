@@ -124,11 +124,10 @@ def save_found(conn, mentions: list[sources_mod.Mention], query: str, tagger: Ta
     # would walk them all again and again (a fifth of the time) and would find no cycle to free:
     # rows, tags and pickles are plain trees that reference counting frees.
     gc_was_on = gc.isenabled()
-    if workers is not None:
-        gc.disable()
     if workers is None:
         tags = (tag_mention(tagger, m) for m in mentions)
     else:
+        gc.disable()
         # The worker takes a moment to start: this process tags the first few itself meanwhile,
         # and only what the rules read goes to the worker (less to pickle than whole mentions).
         fields = [(m.source, m.kind, m.title, m.text, m.author, m.url) for m in mentions[HEAD:]]

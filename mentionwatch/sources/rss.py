@@ -148,7 +148,7 @@ async def search(fetcher, query, options: dict, cursor: dict | None, state: dict
                     pool, _parse_in_worker, resp.content, url, dict(resp.headers), options["max_entries"])
                 gaps.extend(problems)
             except BrokenProcessPool:  # a worker was killed (out of memory?): parse here instead
-                mentions = None
+                pass
         if mentions is None:
             mentions = parse(resp.content, url, dict(resp.headers), options["max_entries"], gaps)
         fresh = {k: v for k, v in (("etag", resp.headers.get("etag")),
