@@ -43,8 +43,8 @@ def report(config: Config, conn, now: float | None = None) -> list[dict]:
         last_ok = store.last_poll(conn, query.name, source, ("ok",))
         lags = [r[0] for r in conn.execute(
             "SELECT (julianday(m.first_seen_at) - julianday(m.created_at)) * 86400 FROM mentions m "
-            "JOIN mention_queries q ON q.mention_id = m.id WHERE q.query = ? AND m.source = ? "
-            "ORDER BY m.first_seen_at DESC LIMIT ?", (query.name, source, LAG_SAMPLE)) if r[0] is not None]
+            "WHERE m.source = ? AND (m.query = ? OR m.id IN (SELECT mention_id FROM mention_more_queries WHERE query = ?)) "
+            "ORDER BY m.first_seen_at DESC LIMIT ?", (source, query.name, query.name, LAG_SAMPLE)) if r[0] is not None]
         gap_rows = conn.execute(
             "SELECT started_at, gaps FROM polls WHERE query = ? AND source = ? AND started_at >= ? "
             "AND gaps IS NOT NULL AND gaps != '[]' ORDER BY started_at DESC", (query.name, source, since)).fetchall()

@@ -138,5 +138,23 @@ def m004_open_index(db) -> None:
     )
 
 
-MIGRATIONS = [m001_initial, m002_sources_and_dedup, m003_workflow, m004_open_index]
+def m005_more_queries(db) -> None:
+    # The query that found a mention first is mentions.query already: a row for it as well cost a
+    # fifth of storing a mention (two more B-trees, and their pages written again in every
+    # commit). Only the queries that found it later get a row; readers keep `mention_queries`,
+    # now a view of both.
+    db.execute("CREATE TABLE mention_more_queries (mention_id TEXT, query TEXT, first_seen_at TEXT, "
+               "PRIMARY KEY (mention_id, query)) WITHOUT ROWID")
+    db.execute("INSERT INTO mention_more_queries SELECT q.mention_id, q.query, q.first_seen_at "
+               "FROM mention_queries q JOIN mentions m ON m.id = q.mention_id WHERE q.query IS NOT m.query")
+    db.execute("DROP TABLE mention_queries")
+    db["mention_more_queries"].create_index(["query"])
+    db.execute("CREATE VIEW mention_queries AS SELECT id AS mention_id, query, first_seen_at FROM mentions "
+               "UNION ALL SELECT mention_id, query, first_seen_at FROM mention_more_queries")
+    # A mention deleted by hand takes its links along (stored again later, it starts afresh).
+    db.execute("CREATE TRIGGER mentions_ad_queries AFTER DELETE ON mentions BEGIN "
+               "DELETE FROM mention_more_queries WHERE mention_id = old.id; END")
+
+
+MIGRATIONS = [m001_initial, m002_sources_and_dedup, m003_workflow, m004_open_index, m005_more_queries]
 LATEST = len(MIGRATIONS)

@@ -12,7 +12,7 @@ import sqlite3
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from mentionwatch.errors import MentionwatchError
 
@@ -22,6 +22,12 @@ ACTIVE_STATES = ("new", "acked", "waiting", "snoozed")  # a conversation still g
 URGENCY_RANK = {"critical": 0, "high": 1, "normal": 2, "low": 3}
 JSON_COLUMNS = ("rules", "matches", "extra", "queries")
 BUSY_TIMEOUT_MS = 30_000
+# Checkpoint (copy the WAL into the database, which waits for the disk) every 40 MB of WAL instead
+# of every 4 MB: bulk polls store twice as fast, and a crash still loses nothing committed.
+AUTOCHECKPOINT_PAGES = 10_000
+# During a burst, checkpoints run beside the writes (see checkpoints_beside); the writer's own
+# checkpoint only bounds the WAL, at 120 MB.
+BURST_AUTOCHECKPOINT_PAGES = 30_000
 # One encoder for every row: json.dumps with options builds a new encoder per call.
 encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
@@ -44,9 +50,7 @@ def open_db(path: str | Path) -> sqlite3.Connection:
             conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA cache_size = -32000")  # 32 MB: the default 2 MB thrashes past ~50k mentions
-        # Checkpoints (which fsync) every 40 MB of WAL instead of every 4 MB: bulk polls store twice
-        # as fast, and a crash still loses nothing committed.
-        conn.execute("PRAGMA wal_autocheckpoint = 10000")
+        conn.execute(f"PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT_PAGES}")
     except sqlite3.DatabaseError as e:
         raise MentionwatchError(f"{path}: cannot open the database ({e})") from None
     except OSError as e:
@@ -88,6 +92,53 @@ def write(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         raise
     else:
         conn.execute("COMMIT")
+
+
+@contextmanager
+def checkpoints_beside(conn: sqlite3.Connection) -> Iterator[Callable[[], None]]:
+    """For a burst of write transactions: yields a function to call after each commit, which has
+    a thread, on a connection of its own, checkpoint the WAL while this connection goes on writing.
+
+    A checkpoint copies the WAL into the database file and then waits for the disk (fsync). Done
+    by the commit that crosses `wal_autocheckpoint`, that wait stopped the writes for a third of a
+    large burst's time; beside them, it costs the writes next to nothing. The writer's own
+    checkpoint stays, at a higher mark, so the WAL stays bounded: it finds most frames copied.
+    """
+    import threading
+
+    path = conn.execute("PRAGMA database_list").fetchone()[2]
+    if not path:  # in memory: no WAL, nothing to checkpoint
+        yield lambda: None
+        return
+    wake = threading.Event()
+    done = False
+
+    def run() -> None:
+        try:
+            aside = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+            try:
+                while wake.wait():
+                    wake.clear()
+                    # PASSIVE: copies what it can without waiting for readers or the writer. The
+                    # last one, after the burst, leaves the WAL to start afresh on the next write.
+                    aside.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    if done:
+                        break
+            finally:
+                aside.close()
+        except sqlite3.Error:
+            pass  # only a speed-up: the writer's own checkpoints still run
+
+    thread = threading.Thread(target=run, name="mentionwatch-checkpoints", daemon=True)
+    conn.execute(f"PRAGMA wal_autocheckpoint = {BURST_AUTOCHECKPOINT_PAGES}")
+    thread.start()
+    try:
+        yield wake.set
+    finally:
+        done = True
+        wake.set()
+        thread.join()
+        conn.execute(f"PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT_PAGES}")
 
 
 # --- writing ----------------------------------------------------------------------------------------
@@ -167,17 +218,13 @@ def save_mentions(conn: sqlite3.Connection, rows: list[dict], existing: set[str]
 
 def _insert_new(conn, new_rows: list[list]) -> None:
     _group_crossposts(conn, new_rows)
-    # New rows get rowids above the current maximum, so one statement each indexes and links them
-    # all (a statement per row cost more than the insert itself).
+    # New rows get rowids above the current maximum, so one statement indexes them all (a
+    # statement per row cost more than the insert itself). The query that found them is their
+    # `query` column: no link row (see migrations.m005_more_queries).
     top = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM mentions").fetchone()[0]
     conn.executemany(_INSERT, new_rows)
     conn.execute(
         "INSERT INTO mentions_fts (rowid, title, text) SELECT rowid, title, text FROM mentions WHERE rowid > ?", (top,)
-    )
-    conn.execute(
-        "INSERT INTO mention_queries (mention_id, query, first_seen_at) "
-        "SELECT id, query, first_seen_at FROM mentions WHERE rowid > ? ON CONFLICT(mention_id, query) DO NOTHING",
-        (top,)
     )
 
 
@@ -210,18 +257,24 @@ def _group_crossposts(conn, new_rows: list[list]) -> None:
 
 
 def _link_queries(conn, rows: list[dict]) -> None:
+    """Link stored mentions to the query that found them again, unless it found them first."""
     if not rows:
         return
     conn.executemany(
-        "INSERT INTO mention_queries (mention_id, query, first_seen_at) VALUES (?, ?, ?) "
-        "ON CONFLICT(mention_id, query) DO NOTHING",
-        [(r["id"], r["query"], r["first_seen_at"]) for r in rows],
+        "INSERT INTO mention_more_queries (mention_id, query, first_seen_at) "
+        "SELECT id, ?, ? FROM mentions WHERE id = ? AND query IS NOT ? ON CONFLICT(mention_id, query) DO NOTHING",
+        [(r["query"], r["first_seen_at"], r["id"], r["query"]) for r in rows],
     )
 
 
+# Every query that found the mention `m`, the first first: a JSON list.
+_QUERIES = ("(SELECT json_group_array(query) FROM (SELECT m.query AS query, '' AS at UNION ALL "
+            "SELECT query, first_seen_at FROM mention_more_queries q WHERE q.mention_id = m.id ORDER BY 2, 1)) AS queries")
+
+
 def queries_of(conn, mention_id: str) -> list[str]:
-    return [r[0] for r in conn.execute(
-        "SELECT query FROM mention_queries WHERE mention_id = ? ORDER BY first_seen_at, query", (mention_id,))]
+    row = conn.execute(f"SELECT {_QUERIES} FROM mentions m WHERE id = ?", (mention_id,)).fetchone()
+    return json.loads(row[0]) if row else []
 
 
 def copies_of(conn, mention_id: str) -> list[dict]:
@@ -429,8 +482,7 @@ def earlier_contacts(conn, rows: list[tuple[str, str, str, str]], resolved_since
 def due_now(conn, now: str) -> list[dict]:
     """Snoozed mentions whose time has come, and mentions with a follow-up due: back in triage."""
     rows = conn.execute(
-        "SELECT m.*, (SELECT json_group_array(query) FROM mention_queries q WHERE q.mention_id = m.id) AS queries "
-        "FROM mentions m WHERE (state = 'snoozed' AND wake_at <= ?) OR followup_at <= ?", (now, now))
+        f"SELECT m.*, {_QUERIES} FROM mentions m WHERE (state = 'snoozed' AND wake_at <= ?) OR followup_at <= ?", (now, now))
     return [row_to_dict(r) for r in rows]
 
 
@@ -520,8 +572,9 @@ def list_mentions(
     one_of("source", sources)
     queries = list(queries)
     if queries:  # any query that found it, not only the first
-        where.append(f"m.id IN (SELECT mention_id FROM mention_queries WHERE query IN ({', '.join('?' * len(queries))}))")
-        params.extend(queries)
+        marks = ", ".join("?" * len(queries))
+        where.append(f"(m.query IN ({marks}) OR m.id IN (SELECT mention_id FROM mention_more_queries WHERE query IN ({marks})))")
+        params.extend(queries * 2)
     if since:
         where.append("m.created_at >= ?")
         params.append(since)
@@ -530,8 +583,7 @@ def list_mentions(
         join = "JOIN mentions_fts f ON f.rowid = m.rowid"
         where.append("mentions_fts MATCH ?")
         params.append(fts_query(search))
-    sql = (f"SELECT m.*, (SELECT json_group_array(query) FROM mention_queries q WHERE q.mention_id = m.id) "
-           f"AS queries FROM mentions m {join}")
+    sql = f"SELECT m.*, {_QUERIES} FROM mentions m {join}"
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += " ORDER BY m.urgency_rank, m.created_at, m.id"
@@ -543,8 +595,7 @@ def list_mentions(
 
 def get_mention(conn, mention_id: str) -> dict | None:
     row = conn.execute(
-        "SELECT m.*, (SELECT json_group_array(query) FROM mention_queries q WHERE q.mention_id = m.id) AS queries "
-        "FROM mentions m WHERE id = ?", (mention_id,)).fetchone()
+        f"SELECT m.*, {_QUERIES} FROM mentions m WHERE id = ?", (mention_id,)).fetchone()
     return row_to_dict(row) if row else None
 
 

@@ -148,7 +148,7 @@ def test_repoll_keeps_first_seen_at_and_state(write_config, db):
     poll.poll(cfg, db, transport=net.transport())
     old = "2020-01-01T00:00:00Z"
     db.execute("UPDATE mentions SET first_seen_at = ?", (old,))
-    db.execute("UPDATE mention_queries SET first_seen_at = ?", (old,))
+    db.execute("UPDATE mention_more_queries SET first_seen_at = ?", (old,))
     store.set_state(db, ["hackernews:1"], "acked", "alex", "on it")
     again = poll.poll(cfg, db, transport=net.transport())
     assert again.failed == [] and again.new_ids == []
@@ -300,3 +300,67 @@ def test_cross_post_needs_the_same_source():
     assert a != store.content_hash("hackernews", "erin", LONG)
     assert store.content_hash("hackernews", "dana", "acme +1 same here") is None
     assert store.content_hash("hackernews", "", LONG) is None
+
+
+# --- query links on disk: the first query is mentions.query, later ones mention_more_queries -------
+
+
+def test_first_query_is_the_mention_row_later_ones_a_link(write_config, db):
+    cfg = load(write_config, TWO_QUERIES)
+    poll.poll(cfg, db, transport=Net([hit("1", "acme cloud is down", 600)]).transport())
+    first = mention(db, "hackernews:1")["query"]
+    later = ({"brand", "product"} - {first}).pop()
+    # One link row, for the query that did not find it first; the view lists both, first first.
+    assert [tuple(r) for r in db.execute("SELECT mention_id, query FROM mention_more_queries")] == [("hackernews:1", later)]
+    assert mention(db, "hackernews:1")["queries"] == [first, later]
+    assert store.queries_of(db, "hackernews:1") == [first, later]
+    # Found again by either query: nothing more on disk.
+    poll.poll(cfg, db, transport=Net([hit("1", "acme cloud is down", 600)]).transport())
+    assert db.execute("SELECT COUNT(*) FROM mention_more_queries").fetchone()[0] == 1
+
+
+def test_triage_query_filter_matches_first_and_later_queries(write_config, db):
+    cfg = load(write_config, TWO_QUERIES)
+    poll.poll(cfg, db, transport=Net([hit("1", "acme cloud is down", 600),
+                                      hit("2", "acme anvils are heavy", 900)]).transport())
+    assert {m["id"] for m in store.list_mentions(db, queries=["product"])} == {"hackernews:1"}
+    assert {m["id"] for m in store.list_mentions(db, queries=["brand"])} == {"hackernews:1", "hackernews:2"}
+    assert store.list_mentions(db, queries=["nothing"]) == []
+
+
+def test_deleting_a_mention_by_hand_takes_its_links_along(write_config, db):
+    cfg = load(write_config, TWO_QUERIES)
+    poll.poll(cfg, db, transport=Net([hit("1", "acme cloud is down", 600)]).transport())
+    with store.write(db):
+        db.execute("DELETE FROM mentions WHERE id = 'hackernews:1'")
+    assert db.execute("SELECT COUNT(*) FROM mention_more_queries").fetchone()[0] == 0
+    assert links(db) == set()
+
+
+def test_migration_keeps_only_later_query_links(tmp_path):
+    """A database from before migration 5 had a link row for every query, the first included."""
+    import sqlite3
+
+    import sqlite_utils
+
+    from mentionwatch.migrations import MIGRATIONS
+
+    path = tmp_path / "old.db"
+    raw = sqlite3.connect(path, isolation_level=None)
+    for i, step in enumerate(MIGRATIONS[:4], start=1):
+        step(sqlite_utils.Database(raw))
+        raw.execute(f"PRAGMA user_version = {i}")
+    for mid, query in (("hackernews:1", "brand"), ("hackernews:2", "product")):
+        raw.execute("INSERT INTO mentions (id, source, native_id, query, created_at, first_seen_at, urgency, state) "
+                    "VALUES (?, 'hackernews', ?, ?, '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', 'normal', 'new')",
+                    (mid, mid[-1], query))
+    raw.executemany("INSERT INTO mention_queries VALUES (?, ?, ?)",
+                    [("hackernews:1", "brand", "2026-01-01T00:00:00Z"), ("hackernews:1", "product", "2026-01-02T00:00:00Z"),
+                     ("hackernews:2", "product", "2026-01-01T00:00:00Z")])
+    raw.close()
+    conn = store.open_db(path)
+    assert [tuple(r) for r in conn.execute("SELECT * FROM mention_more_queries")] == [
+        ("hackernews:1", "product", "2026-01-02T00:00:00Z")]
+    assert links(conn) == {("hackernews:1", "brand"), ("hackernews:1", "product"), ("hackernews:2", "product")}
+    assert store.queries_of(conn, "hackernews:1") == ["brand", "product"]
+    conn.close()
