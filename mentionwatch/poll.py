@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
@@ -118,6 +119,7 @@ def save_found(conn, mentions: list[sources_mod.Mention], query: str, tagger: Ta
                 new_ids.extend(store.save_mentions(conn, rows, existing))
             if last:
                 finish(conn, len(new_ids))
+        committed()
 
     workers = _tag_pool(tagger) if len(mentions) >= PARALLEL_FROM else None
     # A burst is hundreds of thousands of objects that live until it is stored; the cyclic GC
@@ -135,13 +137,14 @@ def save_found(conn, mentions: list[sources_mod.Mention], query: str, tagger: Ta
         tags = chain((tag_mention(tagger, m) for m in mentions[:HEAD]),
                      _worker_tags(workers, parts, mentions[HEAD:], tagger))
     try:
-        rows: list[dict] = []
-        for m, tag in zip(mentions, tags):
-            rows.append(_row(m, query, now, tag, timeouts))
-            if len(rows) == CHUNK and len(mentions) > CHUNK:
-                write(rows, False)
-                rows = []
-        write(rows, True)
+        with store.checkpoints_beside(conn) if len(mentions) > CHUNK else nullcontext(lambda: None) as committed:
+            rows: list[dict] = []
+            for m, tag in zip(mentions, tags):
+                rows.append(_row(m, query, now, tag, timeouts))
+                if len(rows) == CHUNK and len(mentions) > CHUNK:
+                    write(rows, False)
+                    rows = []
+            write(rows, True)
     finally:
         if workers is not None:
             workers.shutdown(wait=False, cancel_futures=True)

@@ -154,3 +154,53 @@ def test_no_processes_to_be_had_means_in_process(monkeypatch):
     monkeypatch.setattr(workers.os, "cpu_count", lambda: 4)
     monkeypatch.setattr(ProcessPoolExecutor, "__init__", refuse)
     assert workers.pool() is None
+
+
+def wal_frames(db) -> tuple[int, int]:
+    """(frames in the WAL, frames copied into the database), from the wal-index header in the -shm
+    file (https://www.sqlite.org/walformat.html: mxFrame at byte 16, nBackfill at byte 96)."""
+    import struct
+
+    shm = (db.parent / (db.name + "-shm")).read_bytes()
+    return struct.unpack_from("=I", shm, 16)[0], struct.unpack_from("=I", shm, 96)[0]
+
+
+def test_checkpoints_run_beside_a_burst(tmp_path, monkeypatch):
+    import threading
+
+    monkeypatch.setattr(poll, "CHUNK", 250)
+    # The writer itself never checkpoints here: whatever is copied, the thread beside it copied.
+    monkeypatch.setattr(store, "BURST_AUTOCHECKPOINT_PAGES", 1_000_000)
+    db = tmp_path / "b.db"
+    cfg = config.parse(CONFIG, "c.yaml")
+    conn = store.open_db(db)
+    try:
+        new = poll.save_found(conn, burst(1200), "acme", Tagger(cfg.rules, cfg.default_urgency), cfg.repeat_window,
+                              {}, lambda conn, n: None)
+        assert len(new) == 1200
+        frames, copied = wal_frames(db)
+        assert frames > 0 and copied == frames
+        assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == store.AUTOCHECKPOINT_PAGES
+        assert not [t for t in threading.enumerate() if t.name == "mentionwatch-checkpoints"]
+    finally:
+        conn.close()
+
+
+def test_a_failing_checkpoint_connection_does_not_stop_the_writes(tmp_path, monkeypatch):
+    import sqlite3
+
+    monkeypatch.setattr(poll, "CHUNK", 250)
+    real = sqlite3.connect
+    calls = []
+
+    def broken(*a, **kw):
+        import threading
+
+        if threading.current_thread().name == "mentionwatch-checkpoints":
+            calls.append(a)
+            raise sqlite3.OperationalError("unable to open database file")
+        return real(*a, **kw)
+
+    monkeypatch.setattr(sqlite3, "connect", broken)
+    assert len(save(tmp_path / "b.db", burst(1200))) == 1200
+    assert calls  # the thread tried, failed, and the burst was stored all the same
