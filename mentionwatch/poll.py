@@ -104,19 +104,23 @@ def save_found(conn, mentions: list[sources_mod.Mention], query: str, tagger: Ta
     burst, worker processes tag while this process writes: each alone takes about as long as the
     other, so on two cores the burst is stored in about half the time.
     """
-    from mentionwatch.workflow import mark_repeats
+    from mentionwatch.workflow import apply_repeat, repeat_links
 
     now = store.utcnow()
     new_ids: list[str] = []
-    # Oldest first: every part then finds an author's earlier contacts stored already or in itself.
-    mentions = sorted(mentions, key=lambda m: (m.created_at, m.id))
+    mentions = sorted(mentions, key=lambda m: (m.created_at, m.id))  # oldest first, so parts are stored in order
+    # Looked up once for the whole burst: which are stored already, and which new ones continue
+    # an author's conversation (a repeat contact).
+    existing = store.stored_ids(conn, [m.id for m in mentions])
+    links = repeat_links(conn, [(m.id, m.source, m.author, m.created_at) for m in mentions if m.id not in existing],
+                         repeat_window)
 
     def write(rows: list[dict], last: bool) -> None:
         with store.write(conn):
             if rows:
-                existing = store.stored_ids(conn, [r["id"] for r in rows])
-                mark_repeats(conn, rows, repeat_window, existing)
-                new_ids.extend(store.save_mentions(conn, rows, existing))
+                new = store.save_mentions(conn, rows, existing)
+                existing.update(new)  # a later part may hold the same mention again
+                new_ids.extend(new)
             if last:
                 finish(conn, len(new_ids))
         committed()
@@ -140,7 +144,10 @@ def save_found(conn, mentions: list[sources_mod.Mention], query: str, tagger: Ta
         with store.checkpoints_beside(conn) if len(mentions) > CHUNK else nullcontext(lambda: None) as committed:
             rows: list[dict] = []
             for m, tag in zip(mentions, tags):
-                rows.append(_row(m, query, now, tag, timeouts))
+                row = _row(m, query, now, tag, timeouts)
+                if m.id in links:
+                    apply_repeat(row, links[m.id])
+                rows.append(row)
                 if len(rows) == CHUNK and len(mentions) > CHUNK:
                     write(rows, False)
                     rows = []

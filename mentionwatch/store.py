@@ -456,27 +456,30 @@ def conversation(conn, source: str, author: str) -> list[dict]:
     return [row_to_dict(r) for r in rows]
 
 
-def earlier_contacts(conn, rows: list[tuple[str, str, str, str]], resolved_since: str) -> dict[str, tuple[str, str]]:
-    """For (id, source, author, created_at) rows: id -> (created_at, id) of the latest earlier
-    mention by the same author on the same source that is still open, or was resolved recently
-    (of two posted in the same second, the one stored later). One statement for the whole batch,
-    read from a temporary table: a query per mention cost more than storing it."""
-    if not rows:
+def open_contacts(conn, authors: Iterable[tuple[str, str]], before: str,
+                  resolved_since: str) -> dict[tuple[str, str], list[tuple[str, int, str]]]:
+    """For (source, author) pairs: their mentions posted before `before` that are still open, or
+    were resolved recently, and are not cross-posts, as (created_at, rowid, id), oldest (then first
+    stored) first. One statement for them all, read from a temporary table: a query per new
+    mention cost more than storing it, and an author's contacts are read once, not once a post."""
+    authors = list(dict.fromkeys(authors))
+    if not authors:
         return {}
-    conn.execute("CREATE TEMP TABLE IF NOT EXISTS contact_batch (id TEXT, source TEXT, author TEXT, created_at TEXT)")
-    conn.execute("DELETE FROM contact_batch")
-    conn.executemany("INSERT INTO contact_batch VALUES (?, ?, ?, ?)", rows)
-    # ORDER BY rowid, not id, for ties: the index on (source, author, created_at) holds the rowid,
-    # so SQLite reads one entry instead of sorting them all.
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS contact_authors (source TEXT, author TEXT)")
+    conn.execute("DELETE FROM contact_authors")
+    conn.executemany("INSERT INTO contact_authors VALUES (?, ?)", authors)
     sql = (
-        "SELECT b.id, (SELECT m.created_at || ' ' || m.id FROM mentions m WHERE m.source = b.source AND m.author = b.author"
-        " AND m.created_at < b.created_at AND m.dupe_of IS NULL"
+        "SELECT m.source, m.author, m.created_at, m.rowid, m.id FROM contact_authors b "
+        "JOIN mentions m ON m.source = b.source AND m.author = b.author AND m.created_at < ? AND m.dupe_of IS NULL"
         f" AND (m.state IN ({', '.join(repr(x) for x in ACTIVE_STATES)})"
-        " OR (m.state = 'resolved' AND m.state_changed_at >= ?)) ORDER BY m.created_at DESC, m.rowid DESC LIMIT 1) AS prev"
-        " FROM contact_batch b"
+        " OR (m.state = 'resolved' AND m.state_changed_at >= ?))"
     )
-    # created_at (ISO 8601) has no space: the first one separates it from the id.
-    return {mid: tuple(prev.split(" ", 1)) for mid, prev in conn.execute(sql, (resolved_since,)) if prev}
+    out: dict[tuple[str, str], list[tuple[str, int, str]]] = {}
+    for source, author, created, rowid, mid in conn.execute(sql, (before, resolved_since)):
+        out.setdefault((source, author), []).append((created, rowid, mid))
+    for contacts in out.values():
+        contacts.sort()
+    return out
 
 
 def due_now(conn, now: str) -> list[dict]:

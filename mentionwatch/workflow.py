@@ -25,27 +25,48 @@ def iso(dt: datetime) -> str:
 def mark_repeats(conn, rows: list[dict], window: float, existing: set[str] | None = None) -> None:
     """A new mention from an author who already has an open, or recently resolved, one on the same
     source is a repeat contact: linked to the earlier one and one level more urgent. Nobody should
-    have to ask this customer again. Call inside a write transaction, before saving `rows`."""
+    have to ask this customer again. Call before saving `rows`."""
     if not rows:
         return
-    since = iso(now_utc() - timedelta(seconds=window))
     if existing is None:
         existing = store.stored_ids(conn, [r["id"] for r in rows])
-    fresh = [r for r in rows if r["id"] not in existing and r.get("author")]
-    stored = store.earlier_contacts(conn, [(r["id"], r["source"], r["author"], r["created_at"]) for r in fresh], since)
-    # Linked to the author's latest contact posted before it, stored or in this batch (which is
-    # stored in this order, after what is stored already: at equal times, the later stored wins).
-    # Whether a burst is stored at once or oldest part first, the links are the same.
-    latest: dict[tuple[str, str], tuple[str, str]] = {}
-    for _, group in groupby(sorted(fresh, key=lambda r: (r["created_at"], r["id"])), key=lambda r: r["created_at"]):
+    fresh = [r for r in rows if r["id"] not in existing]
+    links = repeat_links(conn, [(r["id"], r["source"], r["author"], r["created_at"]) for r in fresh], window)
+    for row in fresh:
+        if row["id"] in links:
+            apply_repeat(row, links[row["id"]])
+
+
+def repeat_links(conn, mentions: list[tuple[str, str, str, str]], window: float) -> dict[str, str]:
+    """For new mentions as (id, source, author, created_at): id -> the id of the author's latest
+    contact posted before it, stored (open or recently resolved) or among `mentions` (which are
+    stored after what is stored already: at equal times, the later stored wins). Whether a burst
+    is looked at whole or part by part, oldest part first, the links are the same."""
+    from bisect import bisect_left
+
+    mentions = [m for m in mentions if m[2]]  # no author, no conversation to link
+    if not mentions:
+        return {}
+    since = iso(now_utc() - timedelta(seconds=window))
+    stored = store.open_contacts(conn, ((m[1], m[2]) for m in mentions), max(m[3] for m in mentions), since)
+    links: dict[str, str] = {}
+    latest: dict[tuple[str, str], tuple[str, str]] = {}  # (source, author) -> (created_at, id) in `mentions`
+    for _, group in groupby(sorted(mentions, key=lambda m: (m[3], m[0])), key=lambda m: m[3]):
         group = list(group)
-        for row in group:
-            before, in_batch = stored.get(row["id"]), latest.get((row["source"], row["author"]))
-            previous = in_batch if in_batch and (not before or in_batch[0] >= before[0]) else before
-            if previous:
-                apply_repeat(row, previous[1])
-        for row in group:  # posted at the same second: neither is earlier than the other
-            latest[(row["source"], row["author"])] = (row["created_at"], row["id"])
+        for mid, source, author, created in group:
+            contacts = stored.get((source, author))
+            before = None
+            if contacts:
+                i = bisect_left(contacts, (created,)) - 1  # the last one posted before `created`
+                before = contacts[i] if i >= 0 else None
+            in_batch = latest.get((source, author))
+            if in_batch and (not before or in_batch[0] >= before[0]):
+                links[mid] = in_batch[1]
+            elif before:
+                links[mid] = before[2]
+        for mid, source, author, created in group:  # posted at the same second: neither is earlier
+            latest[(source, author)] = (created, mid)
+    return links
 
 
 def apply_repeat(row: dict, previous: str) -> None:
