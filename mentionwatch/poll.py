@@ -10,7 +10,7 @@ import gc
 import os
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from itertools import chain
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any, Callable
 
@@ -69,22 +69,28 @@ def _tag(tagger: Tagger, source: str, kind: str, title: str, text: str, author: 
 
 
 def mention_row(m: sources_mod.Mention, query: str, tagger: Tagger, now: str, timeouts: dict) -> dict:
-    return _row(m, query, now, tag_mention(tagger, m), timeouts)
-
-
-def _row(m: sources_mod.Mention, query: str, now: str, tag: tuple, timeouts: dict) -> dict:
-    urgency, rule_names, matches, timed_out = tag[:4]
-    for name in timed_out:
-        timeouts[name] = timeouts.get(name, 0) + 1
-    row = {
+    """`m` as a dict keyed by column, tagged (store.save_mentions takes it)."""
+    urgency, rule_names, matches, timed_out = tag_mention(tagger, m)
+    _count(timeouts, timed_out)
+    return {
         "id": m.id, "source": m.source, "native_id": m.native_id, "kind": m.kind, "query": query,
         "author": m.author, "title": m.title, "text": m.text, "url": m.url, "created_at": m.created_at,
         "first_seen_at": now, "urgency": urgency, "urgency_rank": store.URGENCY_RANK[urgency],
         "rules": rule_names, "matches": matches, "state": "new", "extra": m.extra,
     }
-    if len(tag) > 4:  # a worker also hashed the text for cross-post detection
-        row["content_hash"] = tag[4]
-    return row
+
+
+def _count(timeouts: dict, timed_out: list[str]) -> None:
+    for name in timed_out:
+        timeouts[name] = timeouts.get(name, 0) + 1
+
+
+def _stored_tags(tagger: Tagger, source: str, kind: str, title: str, text: str, author: str, url: str) -> tuple:
+    """What the store keeps of the rules' verdict: (urgency, rules JSON, matches JSON, rules
+    whose regex timed out, cross-post hash). Pure work, so a tagging worker can do all of it."""
+    urgency, fired, matches, timeouts = _tag(tagger, source, kind, title, text, author, url)
+    return (urgency, store.encode_json(fired) if fired else "[]", store.encode_json(matches) if matches else "[]",
+            timeouts, store.content_hash(source, author or "", text or ""))
 
 
 CHUNK = 5000  # mentions per write transaction when a burst is larger: short enough for `ack` beside it
@@ -104,50 +110,61 @@ def save_found(conn, mentions: list[sources_mod.Mention], query: str, tagger: Ta
     burst, worker processes tag while this process writes: each alone takes about as long as the
     other, so on two cores the burst is stored in about half the time.
     """
-    from mentionwatch.workflow import apply_repeat, repeat_links
+    from mentionwatch.workflow import repeat_links, repeat_tags
 
     now = store.utcnow()
     new_ids: list[str] = []
-    mentions = sorted(mentions, key=lambda m: (m.created_at, m.id))  # oldest first, so parts are stored in order
+    # Oldest first, so parts are stored in order; each id worked out once.
+    order = sorted((m.created_at, m.id, i) for i, m in enumerate(mentions))
+    ids = [mid for _, mid, _ in order]
+    mentions = [mentions[i] for _, _, i in order]
     # Looked up once for the whole burst: which are stored already, and which new ones continue
     # an author's conversation (a repeat contact).
-    existing = store.stored_ids(conn, [m.id for m in mentions])
-    links = repeat_links(conn, [(m.id, m.source, m.author, m.created_at) for m in mentions if m.id not in existing],
-                         repeat_window)
+    existing = store.stored_ids(conn, ids)
+    links = repeat_links(conn, [(mid, m.source, m.author, m.created_at) for mid, m in zip(ids, mentions)
+                                if mid not in existing], repeat_window)
 
-    def write(rows: list[dict], last: bool) -> None:
+    def write(rows: list[list], last: bool) -> None:
         with store.write(conn):
             if rows:
-                new = store.save_mentions(conn, rows, existing)
+                new = store.save_rows(conn, rows, existing)
                 existing.update(new)  # a later part may hold the same mention again
                 new_ids.extend(new)
             if last:
                 finish(conn, len(new_ids))
         committed()
 
+    def row(mid: str, m: sources_mod.Mention, tag: tuple) -> list:
+        urgency, fired, matches, timed_out, crosspost = tag
+        if timed_out:
+            _count(timeouts, timed_out)
+        previous = links.get(mid)
+        if previous:
+            urgency, fired, matches = repeat_tags(urgency, fired, matches, previous)
+        return store.new_row(mid, m.source, m.native_id, m.kind, query, m.author, m.title, m.text, m.url, m.created_at,
+                             now, urgency, fired, matches, store.encode_json(m.extra) if m.extra else "{}", crosspost,
+                             previous)
+
     workers = _tag_pool(tagger) if len(mentions) >= PARALLEL_FROM else None
     # A burst is hundreds of thousands of objects that live until it is stored; the cyclic GC
     # would walk them all again and again (a fifth of the time) and would find no cycle to free:
     # rows, tags and pickles are plain trees that reference counting frees.
     gc_was_on = gc.isenabled()
+    here = (_stored_tags(tagger, m.source, m.kind, m.title, m.text, m.author, m.url) for m in mentions)
     if workers is None:
-        tags = (tag_mention(tagger, m) for m in mentions)
+        tags = here
     else:
         gc.disable()
         # The worker takes a moment to start: this process tags the first few itself meanwhile,
         # and only what the rules read goes to the worker (less to pickle than whole mentions).
         fields = [(m.source, m.kind, m.title, m.text, m.author, m.url) for m in mentions[HEAD:]]
         parts = [fields[i : i + TAG_PART] for i in range(0, len(fields), TAG_PART)]
-        tags = chain((tag_mention(tagger, m) for m in mentions[:HEAD]),
-                     _worker_tags(workers, parts, mentions[HEAD:], tagger))
+        tags = chain(islice(here, HEAD), _worker_tags(workers, parts, mentions[HEAD:], tagger))
     try:
         with store.checkpoints_beside(conn) if len(mentions) > CHUNK else nullcontext(lambda: None) as committed:
-            rows: list[dict] = []
-            for m, tag in zip(mentions, tags):
-                row = _row(m, query, now, tag, timeouts)
-                if m.id in links:
-                    apply_repeat(row, links[m.id])
-                rows.append(row)
+            rows: list[list] = []
+            for mid, m, tag in zip(ids, mentions, tags):
+                rows.append(row(mid, m, tag))
                 if len(rows) == CHUNK and len(mentions) > CHUNK:
                     write(rows, False)
                     rows = []
@@ -171,7 +188,7 @@ def _worker_tags(workers, parts: list[list[tuple]], mentions: list[sources_mod.M
             yield from part
             done += len(part)
     except (BrokenProcessPool, OSError):
-        yield from (tag_mention(tagger, m) for m in mentions[done:])
+        yield from (_stored_tags(tagger, m.source, m.kind, m.title, m.text, m.author, m.url) for m in mentions[done:])
 
 
 _worker_tagger: Tagger | None = None
@@ -191,14 +208,7 @@ def _start_tagger(rules, default: str) -> None:
 
 
 def _tag_in_worker(part: list[tuple]) -> list[tuple]:
-    # Encoding rules and matches as JSON and hashing the text for cross-posts are pure work too:
-    # done here, they are off the writing process (store.save_mentions takes the JSON as it is).
-    out = []
-    for f in part:
-        urgency, fired, matches, timeouts = _tag(_worker_tagger, *f)
-        out.append((urgency, store.encode_json(fired) if fired else [], store.encode_json(matches) if matches else [],
-                    timeouts, store.content_hash(f[0], f[4] or "", f[3] or "")))
-    return out
+    return [_stored_tags(_worker_tagger, *f) for f in part]
 
 
 def matches_query(m: sources_mod.Mention, query: Query, index: TermIndex) -> bool:

@@ -143,13 +143,15 @@ def checkpoints_beside(conn: sqlite3.Connection) -> Iterator[Callable[[], None]]
 
 # --- writing ----------------------------------------------------------------------------------------
 
-_MENTION_COLUMNS = (
+_MENTION_COLUMNS = (  # the order of new_row's values
     "id", "source", "native_id", "kind", "query", "author", "title", "text", "url", "created_at",
     "first_seen_at", "urgency", "urgency_rank", "rules", "matches", "state", "extra", "content_hash", "dupe_of",
     "repeat_of",
 )
 _JSON_POSITIONS = [(i, "{}" if c == "extra" else "[]") for i, c in enumerate(_MENTION_COLUMNS) if c in JSON_COLUMNS]
 _HASH = _MENTION_COLUMNS.index("content_hash")
+_QUERY = _MENTION_COLUMNS.index("query")
+_FIRST_SEEN = _MENTION_COLUMNS.index("first_seen_at")
 _DUPE = _MENTION_COLUMNS.index("dupe_of")
 _INSERT = (
     f"INSERT INTO mentions ({', '.join(_MENTION_COLUMNS)}) VALUES ({', '.join('?' * len(_MENTION_COLUMNS))}) "
@@ -181,7 +183,32 @@ def stored_ids(conn: sqlite3.Connection, ids: list[str]) -> set[str]:
 
 
 def save_mentions(conn: sqlite3.Connection, rows: list[dict], existing: set[str] | None = None) -> list[str]:
-    """Insert mentions that are not stored yet; return the ids that were new.
+    """Insert mentions (dicts keyed by column) that are not stored yet; return the ids that were new.
+    See save_rows."""
+    return save_rows(conn, [_dict_values(r) for r in rows], existing)
+
+
+def _dict_values(r: dict) -> list:
+    values = [r.get(c) for c in _MENTION_COLUMNS]
+    for i, empty in _JSON_POSITIONS:
+        v = values[i]  # no encoder call for the many mentions that fire no rule and carry no extras
+        values[i] = (v if isinstance(v, str) else encode_json(v)) if v else empty
+    if "content_hash" not in r:
+        values[_HASH] = content_hash(r["source"], r.get("author") or "", r.get("text") or "")
+    return values
+
+
+def new_row(mid: str, source: str, native_id: str, kind: str, query: str, author: str, title: str, text: str,
+            url: str, created_at: str, first_seen_at: str, urgency: str, rules: str, matches: str, extra: str,
+            crosspost_hash: str | None, repeat_of: str | None) -> list:
+    """A new mention as save_rows takes it: its values in column order, rules, matches and extra
+    as JSON text. (A poll's bursts are built this way: no dict per mention.)"""
+    return [mid, source, native_id, kind, query, author, title, text, url, created_at, first_seen_at, urgency,
+            URGENCY_RANK[urgency], rules, matches, "new", extra, crosspost_hash, None, repeat_of]
+
+
+def save_rows(conn: sqlite3.Connection, rows: list[list], existing: set[str] | None = None) -> list[str]:
+    """Insert mentions (new_row lists) that are not stored yet; return the ids that were new.
 
     A mention already stored is left exactly as it is: its state, first_seen_at and triage history
     are never overwritten by a re-poll; it is only linked to the query that found it again.
@@ -192,24 +219,16 @@ def save_mentions(conn: sqlite3.Connection, rows: list[dict], existing: set[str]
     if not rows:
         return []
     if existing is None:
-        existing = stored_ids(conn, [r["id"] for r in rows])
+        existing = stored_ids(conn, [r[0] for r in rows])
     new_rows = []
     seen = set()
     again = []  # stored already (or twice in `rows`): only linked to this row's query
     for r in rows:
-        if r["id"] in existing or r["id"] in seen:
+        if r[0] in existing or r[0] in seen:
             again.append(r)
-            continue
-        seen.add(r["id"])
-        values = [r.get(c) for c in _MENTION_COLUMNS]
-        for i, empty in _JSON_POSITIONS:
-            # Most mentions fire no rule and carry no extras: no encoder call for those. A str is
-            # JSON already (a tagging worker encoded it).
-            v = values[i]
-            values[i] = (v if isinstance(v, str) else encode_json(v)) if v else empty
-        if "content_hash" not in r:  # a tagging worker may have worked it out already
-            values[_HASH] = content_hash(r["source"], r.get("author") or "", r.get("text") or "")
-        new_rows.append(values)
+        else:
+            seen.add(r[0])
+            new_rows.append(r)
     if new_rows:
         _insert_new(conn, new_rows)
     _link_queries(conn, again)
@@ -256,14 +275,14 @@ def _group_crossposts(conn, new_rows: list[list]) -> None:
                          (first[h][1], h, first[h][1]))
 
 
-def _link_queries(conn, rows: list[dict]) -> None:
+def _link_queries(conn, rows: list[list]) -> None:
     """Link stored mentions to the query that found them again, unless it found them first."""
     if not rows:
         return
     conn.executemany(
         "INSERT INTO mention_more_queries (mention_id, query, first_seen_at) "
         "SELECT id, ?, ? FROM mentions WHERE id = ? AND query IS NOT ? ON CONFLICT(mention_id, query) DO NOTHING",
-        [(r["query"], r["first_seen_at"], r["id"], r["query"]) for r in rows],
+        [(r[_QUERY], r[_FIRST_SEEN], r[0], r[_QUERY]) for r in rows],
     )
 
 

@@ -71,19 +71,26 @@ def repeat_links(conn, mentions: list[tuple[str, str, str, str]], window: float)
 
 def apply_repeat(row: dict, previous: str) -> None:
     row["repeat_of"] = previous
-    row["urgency"] = rules.escalate(row["urgency"])
+    row["urgency"], row["rules"], row["matches"] = repeat_tags(row["urgency"], row["rules"], row["matches"], previous)
     row["urgency_rank"] = store.URGENCY_RANK[row["urgency"]]
-    row["rules"] = _appended(row["rules"], rules.REPEAT_RULE)
-    row["matches"] = _appended(row["matches"], {"rule": rules.REPEAT_RULE, "urgency": row["urgency"], "terms": [previous]})
 
 
-def _appended(value: list | str, item) -> list | str:
-    """`value` with `item` at the end. From a tagging worker, rules and matches come as JSON text
-    (see poll.save_found): that is extended as text, not decoded and encoded again."""
-    if isinstance(value, str):
-        body = value.strip()[1:-1]
-        return "[" + body + ("," if body.strip() else "") + store.encode_json(item) + "]"
-    return [*value, item]
+def repeat_tags(urgency: str, fired: list | str, matches: list | str, previous: str) -> tuple:
+    """(urgency, rules, matches) of a repeat contact of `previous`: one level up, and the
+    repeat-contact rule added to the rules that fired. Rules and matches may be JSON text (as a
+    poll stores them): that is extended as text, not decoded and encoded again."""
+    urgency = rules.escalate(urgency)
+    if isinstance(matches, str):
+        enc = store.encode_json  # a str is encoded by a fast path; a dict by the general encoder
+        match = f'{{"rule":{enc(rules.REPEAT_RULE)},"urgency":{enc(urgency)},"terms":[{enc(previous)}]}}'
+        return urgency, _appended(fired, enc(rules.REPEAT_RULE)), _appended(matches, match)
+    return urgency, [*fired, rules.REPEAT_RULE], [*matches, {"rule": rules.REPEAT_RULE, "urgency": urgency, "terms": [previous]}]
+
+
+def _appended(array: str, item: str) -> str:
+    """JSON text of an array, with the JSON text `item` at its end."""
+    body = array.strip()[1:-1]
+    return "[" + body + ("," if body.strip() else "") + item + "]"
 
 
 # --- triage --------------------------------------------------------------------------------------

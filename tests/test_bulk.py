@@ -94,7 +94,7 @@ def test_a_failed_write_keeps_earlier_chunks_and_not_the_cursor(tmp_path, monkey
     fetches again and stores the rest."""
     monkeypatch.setattr(poll, "PARALLEL_FROM", 100)
     monkeypatch.setattr(poll, "CHUNK", 200)
-    real = store.save_mentions
+    real = store.save_rows
     calls = {"n": 0}
 
     def failing(conn, rows, existing=None):
@@ -103,13 +103,13 @@ def test_a_failed_write_keeps_earlier_chunks_and_not_the_cursor(tmp_path, monkey
             raise RuntimeError("disk full")
         return real(conn, rows, existing)
 
-    monkeypatch.setattr(store, "save_mentions", failing)
+    monkeypatch.setattr(store, "save_rows", failing)
     finished = []
     with pytest.raises(RuntimeError):
         save(tmp_path / "m.db", burst(1000), lambda conn, n: finished.append(n))
     assert finished == []
     assert len(stored_tags(tmp_path / "m.db")) == 400
-    monkeypatch.setattr(store, "save_mentions", real)
+    monkeypatch.setattr(store, "save_rows", real)
     assert len(save(tmp_path / "m.db", burst(1000))) == 600
 
 
@@ -119,7 +119,7 @@ class BrokenPool:
     def map(self, fn, parts):
         from concurrent.futures.process import BrokenProcessPool
 
-        yield poll_tags(parts[0])  # tagged as a worker would (without the hash: stored works it out)
+        yield poll_tags(parts[0])  # tagged as a worker would
         raise BrokenProcessPool("A process in the process pool was terminated abruptly")
 
     def shutdown(self, **kw):
@@ -129,7 +129,7 @@ class BrokenPool:
 def poll_tags(part):
     cfg = config.parse(CONFIG, "c.yaml")
     tagger = Tagger(cfg.rules, cfg.default_urgency)
-    return [poll._tag(tagger, *f) for f in part]
+    return [poll._stored_tags(tagger, *f) for f in part]
 
 
 def test_a_broken_worker_pool_falls_back_to_tagging_here(tmp_path, monkeypatch):
