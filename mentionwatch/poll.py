@@ -10,9 +10,8 @@ import gc
 import os
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from itertools import chain, islice
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from mentionwatch import sources as sources_mod
 from mentionwatch import store
@@ -96,7 +95,6 @@ def _stored_tags(tagger: Tagger, source: str, kind: str, title: str, text: str, 
 CHUNK = 5000  # mentions per write transaction when a burst is larger: short enough for `ack` beside it
 PARALLEL_FROM = 5000  # from this many mentions, tag in worker processes (starting them costs ~0.2 s)
 TAG_PART = 500  # mentions per task sent to a tagging worker
-HEAD = 1000  # tagged here while the worker starts
 
 
 def save_found(conn, mentions: list[sources_mod.Mention], query: str, tagger: Tagger, repeat_window: float,
@@ -150,16 +148,13 @@ def save_found(conn, mentions: list[sources_mod.Mention], query: str, tagger: Ta
     # would walk them all again and again (a fifth of the time) and would find no cycle to free:
     # rows, tags and pickles are plain trees that reference counting frees.
     gc_was_on = gc.isenabled()
-    here = (_stored_tags(tagger, m.source, m.kind, m.title, m.text, m.author, m.url) for m in mentions)
     if workers is None:
-        tags = here
+        tags = (_stored_tags(tagger, m.source, m.kind, m.title, m.text, m.author, m.url) for m in mentions)
     else:
         gc.disable()
-        # The worker takes a moment to start: this process tags the first few itself meanwhile,
-        # and only what the rules read goes to the worker (less to pickle than whole mentions).
-        fields = [(m.source, m.kind, m.title, m.text, m.author, m.url) for m in mentions[HEAD:]]
-        parts = [fields[i : i + TAG_PART] for i in range(0, len(fields), TAG_PART)]
-        tags = chain(islice(here, HEAD), _worker_tags(workers, parts, mentions[HEAD:], tagger))
+        # Only what the rules read goes to the worker (less to pickle than whole mentions).
+        fields = [(m.source, m.kind, m.title, m.text, m.author, m.url) for m in mentions]
+        tags = _worker_tags(workers, [fields[i : i + TAG_PART] for i in range(0, len(fields), TAG_PART)], tagger)
     try:
         with store.checkpoints_beside(conn) if len(mentions) > CHUNK else nullcontext(lambda: None) as committed:
             rows: list[list] = []
@@ -177,18 +172,39 @@ def save_found(conn, mentions: list[sources_mod.Mention], query: str, tagger: Ta
     return new_ids
 
 
-def _worker_tags(workers, parts: list[list[tuple]], mentions: list[sources_mod.Mention], tagger: Tagger):
-    """The workers' tags, in order; if the pool breaks (a worker killed, out of memory), the rest
-    are tagged here: slower, but the burst is stored all the same."""
+def _worker_tags(workers, parts: list[list[tuple]], tagger: Tagger) -> Iterator[tuple]:
+    """The tags of `parts`, in order. Whenever the next part is not ready, this process tags a
+    part the worker has not started, the next one if it can, else the last one: neither core
+    waits for the other, whichever half of the work is the slower one on the day. If the pool
+    breaks (a worker killed, out of memory), the rest is tagged here: slower, but stored."""
     from concurrent.futures.process import BrokenProcessPool
 
-    done = 0
+    def here(part: list[tuple]) -> list[tuple]:
+        return [_stored_tags(tagger, *f) for f in part]
+
     try:
-        for part in workers.map(_tag_in_worker, parts):
-            yield from part
-            done += len(part)
-    except (BrokenProcessPool, OSError):
-        yield from (_stored_tags(tagger, m.source, m.kind, m.title, m.text, m.author, m.url) for m in mentions[done:])
+        futures = [workers.submit(_tag_in_worker, part) for part in parts]
+    except (BrokenProcessPool, OSError, RuntimeError):
+        futures = []
+    taken: dict[int, list[tuple]] = {}
+    spare = len(parts) - 1  # the last part that may still be waiting for the worker
+    for i, part in enumerate(parts):
+        if i >= len(futures):
+            yield from here(part)
+            continue
+        while i not in taken and not futures[i].done():
+            if futures[i].cancel():
+                taken[i] = here(part)
+            elif spare > i and futures[spare].cancel():
+                taken[spare] = here(parts[spare])
+                spare -= 1
+            else:
+                break  # the worker has started every part up to `spare`: wait for it
+        try:
+            tags = taken.pop(i) if i in taken else futures[i].result()
+        except (BrokenProcessPool, OSError):
+            tags = here(part)
+        yield from tags
 
 
 _worker_tagger: Tagger | None = None

@@ -119,10 +119,11 @@ def checkpoints_beside(conn: sqlite3.Connection) -> Iterator[Callable[[], None]]
             try:
                 while wake.wait():
                     wake.clear()
+                    last = done  # read first: a checkpoint begun after the burst ended copies it all
                     # PASSIVE: copies what it can without waiting for readers or the writer. The
-                    # last one, after the burst, leaves the WAL to start afresh on the next write.
+                    # last one leaves the WAL to start afresh on the next write.
                     aside.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                    if done:
+                    if last:
                         break
             finally:
                 aside.close()
@@ -150,6 +151,8 @@ _MENTION_COLUMNS = (  # the order of new_row's values
 )
 _JSON_POSITIONS = [(i, "{}" if c == "extra" else "[]") for i, c in enumerate(_MENTION_COLUMNS) if c in JSON_COLUMNS]
 _HASH = _MENTION_COLUMNS.index("content_hash")
+_SOURCE = _MENTION_COLUMNS.index("source")
+_AUTHOR = _MENTION_COLUMNS.index("author")
 _QUERY = _MENTION_COLUMNS.index("query")
 _FIRST_SEEN = _MENTION_COLUMNS.index("first_seen_at")
 _DUPE = _MENTION_COLUMNS.index("dupe_of")
@@ -161,13 +164,14 @@ MIN_CROSSPOST_CHARS = 40  # shorter texts ("+1", "same here") are alike by chanc
 
 
 def content_hash(source: str, author: str, text: str) -> str | None:
-    """Same source, same author, same words: a cross-post, whatever its URL."""
+    """Same source, same author, same words: a cross-post, whatever its URL. 64 bits (16 hex
+    digits): only one author's posts on one source are ever compared (see _group_crossposts)."""
     import hashlib
 
     words = " ".join(text.split()).casefold()
     if not author or len(words) < MIN_CROSSPOST_CHARS:
         return None
-    return hashlib.sha1(f"{source}\0{author.casefold()}\0{words}".encode()).hexdigest()
+    return hashlib.sha1(f"{source}\0{author.casefold()}\0{words}".encode()).hexdigest()[:16]
 
 
 def _in_chunks(conn, sql: str, values: list) -> Iterator[sqlite3.Row]:
@@ -253,13 +257,19 @@ _CREATED = _MENTION_COLUMNS.index("created_at")
 def _group_crossposts(conn, new_rows: list[list]) -> None:
     """Point every copy at the earliest post of its group (by publishing time), also when the
     earliest arrives after its copies were stored."""
-    hashes = list({v[_HASH] for v in new_rows if v[_HASH]})
-    if not hashes:
+    keys = list({(v[_SOURCE], v[_AUTHOR], v[_HASH]) for v in new_rows if v[_HASH]})
+    if not keys:
         return
     first: dict[str, tuple[str, str]] = {}  # hash -> (created_at, id) of the group's earliest post
-    sql = "SELECT content_hash, created_at, id FROM mentions WHERE content_hash IN ({}) AND dupe_of IS NULL"
-    for h, created, mid in _in_chunks(conn, sql, hashes):
-        first[h] = min(first.get(h, (created, mid)), (created, mid))
+    for i in range(0, len(keys), 300):  # SQLite limits bound parameters per statement
+        chunk = keys[i : i + 300]
+        # Looked up by (source, author, hash): the index repeat contacts use serves this too.
+        sql = ("SELECT m.content_hash, m.created_at, m.id FROM (VALUES " + ", ".join(["(?, ?, ?)"] * len(chunk)) +
+               ") k JOIN mentions m ON m.source = k.column1 AND m.author = k.column2 COLLATE NOCASE "
+               "AND m.content_hash = k.column3 "
+               "WHERE m.dupe_of IS NULL")
+        for h, created, mid in conn.execute(sql, [x for key in chunk for x in key]):
+            first[h] = min(first.get(h, (created, mid)), (created, mid))
     stored_first = dict(first)
     for v in sorted(new_rows, key=lambda v: (v[_CREATED], v[0])):
         h = v[_HASH]
@@ -271,8 +281,10 @@ def _group_crossposts(conn, new_rows: list[list]) -> None:
             v[_DUPE] = first[h][1]
     for h, (_, old_first) in stored_first.items():
         if first[h][1] != old_first:  # an earlier post arrived late: it leads the group now
-            conn.execute("UPDATE mentions SET dupe_of = ? WHERE content_hash = ? AND id != ?",
-                         (first[h][1], h, first[h][1]))
+            source, author = next((v[_SOURCE], v[_AUTHOR]) for v in new_rows if v[_HASH] == h)
+            conn.execute("UPDATE mentions SET dupe_of = ? WHERE source = ? AND author = ? COLLATE NOCASE "
+                         "AND content_hash = ? AND id != ?",
+                         (first[h][1], source, author, h, first[h][1]))
 
 
 def _link_queries(conn, rows: list[list]) -> None:
@@ -470,18 +482,28 @@ def conversation(conn, source: str, author: str) -> list[dict]:
     if not author:
         return []
     rows = conn.execute(
-        "SELECT m.*, NULL AS queries FROM mentions m WHERE source = ? AND author = ? ORDER BY created_at, id",
+        "SELECT m.*, NULL AS queries FROM mentions m WHERE source = ? AND author = ? COLLATE NOCASE "
+        "ORDER BY created_at, id",
         (source, author))
     return [row_to_dict(r) for r in rows]
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def author_key(source: str, author: str) -> tuple[str, str]:
+    """One author on one source, whatever the case of their name (as most networks see it): the
+    key SQLite's NOCASE collation, and the index on (source, author), compare authors by."""
+    return source, author.translate(_ASCII_LOWER)
 
 
 def open_contacts(conn, authors: Iterable[tuple[str, str]], before: str,
                   resolved_since: str) -> dict[tuple[str, str], list[tuple[str, int, str]]]:
     """For (source, author) pairs: their mentions posted before `before` that are still open, or
     were resolved recently, and are not cross-posts, as (created_at, rowid, id), oldest (then first
-    stored) first. One statement for them all, read from a temporary table: a query per new
-    mention cost more than storing it, and an author's contacts are read once, not once a post."""
-    authors = list(dict.fromkeys(authors))
+    stored) first, keyed by author_key. One statement for them all, read from a temporary table: a
+    query per new mention cost more than storing it, and an author's contacts are read once."""
+    authors = list({author_key(s, a): (s, a) for s, a in authors}.values())
     if not authors:
         return {}
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS contact_authors (source TEXT, author TEXT)")
@@ -489,13 +511,14 @@ def open_contacts(conn, authors: Iterable[tuple[str, str]], before: str,
     conn.executemany("INSERT INTO contact_authors VALUES (?, ?)", authors)
     sql = (
         "SELECT m.source, m.author, m.created_at, m.rowid, m.id FROM contact_authors b "
-        "JOIN mentions m ON m.source = b.source AND m.author = b.author AND m.created_at < ? AND m.dupe_of IS NULL"
+        "JOIN mentions m ON m.source = b.source AND m.author = b.author COLLATE NOCASE AND m.created_at < ? "
+        "AND m.dupe_of IS NULL"
         f" AND (m.state IN ({', '.join(repr(x) for x in ACTIVE_STATES)})"
         " OR (m.state = 'resolved' AND m.state_changed_at >= ?))"
     )
     out: dict[tuple[str, str], list[tuple[str, int, str]]] = {}
     for source, author, created, rowid, mid in conn.execute(sql, (before, resolved_since)):
-        out.setdefault((source, author), []).append((created, rowid, mid))
+        out.setdefault(author_key(source, author), []).append((created, rowid, mid))
     for contacts in out.values():
         contacts.sort()
     return out

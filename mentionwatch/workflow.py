@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 from itertools import groupby
+from operator import itemgetter
 
 from mentionwatch import rules, sla, store
 from mentionwatch.config import Config
@@ -50,22 +51,22 @@ def repeat_links(conn, mentions: list[tuple[str, str, str, str]], window: float)
     since = iso(now_utc() - timedelta(seconds=window))
     stored = store.open_contacts(conn, ((m[1], m[2]) for m in mentions), max(m[3] for m in mentions), since)
     links: dict[str, str] = {}
-    latest: dict[tuple[str, str], tuple[str, str]] = {}  # (source, author) -> (created_at, id) in `mentions`
-    for _, group in groupby(sorted(mentions, key=lambda m: (m[3], m[0])), key=lambda m: m[3]):
-        group = list(group)
-        for mid, source, author, created in group:
-            contacts = stored.get((source, author))
+    latest: dict[tuple[str, str], tuple[str, str]] = {}  # author_key -> (created_at, id) in `mentions`
+    for _, group in groupby(sorted(mentions, key=itemgetter(3, 0)), key=itemgetter(3)):
+        group = [(mid, store.author_key(source, author), created) for mid, source, author, created in group]
+        for mid, author, created in group:
+            contacts = stored.get(author)
             before = None
             if contacts:
                 i = bisect_left(contacts, (created,)) - 1  # the last one posted before `created`
                 before = contacts[i] if i >= 0 else None
-            in_batch = latest.get((source, author))
+            in_batch = latest.get(author)
             if in_batch and (not before or in_batch[0] >= before[0]):
                 links[mid] = in_batch[1]
             elif before:
                 links[mid] = before[2]
-        for mid, source, author, created in group:  # posted at the same second: neither is earlier
-            latest[(source, author)] = (created, mid)
+        for mid, author, created in group:  # posted at the same second: neither is earlier
+            latest[author] = (created, mid)
     return links
 
 

@@ -56,10 +56,17 @@ def test_workers_and_chunks_store_what_one_process_would(tmp_path, monkeypatch):
     monkeypatch.setattr(poll, "PARALLEL_FROM", 100)
     monkeypatch.setattr(poll, "CHUNK", 250)
     monkeypatch.setattr(poll, "TAG_PART", 64)
-    monkeypatch.setattr(poll, "HEAD", 100)
-    pools = []
+    pools, futures = [], []
     real_pool = poll._tag_pool
-    monkeypatch.setattr(poll, "_tag_pool", lambda tagger: pools.append(real_pool(tagger)) or pools[-1])
+
+    def watched(tagger):
+        pool = real_pool(tagger)
+        submit = pool.submit
+        pool.submit = lambda *a: futures.append(submit(*a)) or futures[-1]
+        pools.append(pool)
+        return pool
+
+    monkeypatch.setattr(poll, "_tag_pool", watched)
     calls = []
 
     def finish(conn, new):
@@ -68,7 +75,9 @@ def test_workers_and_chunks_store_what_one_process_would(tmp_path, monkeypatch):
 
     assert len(save(tmp_path / "many.db", mentions, finish)) == 1200
     assert calls == [(1200, 1200)]
-    assert len(pools) == 1 and pools[0] is not None  # 1,100 of them were tagged in a worker process
+    assert len(pools) == 1 and pools[0] is not None
+    # Parts went to a worker process; those it had not started when needed were tagged here.
+    assert len(futures) == 19 and any(not f.cancelled() for f in futures)
     one, many = stored_tags(tmp_path / "one.db"), stored_tags(tmp_path / "many.db")
     assert one == many
     fired = {name for _u, rules, *_ in many.values() for name in json.loads(rules)}
@@ -113,14 +122,30 @@ def test_a_failed_write_keeps_earlier_chunks_and_not_the_cursor(tmp_path, monkey
     assert len(save(tmp_path / "m.db", burst(1000))) == 600
 
 
-class BrokenPool:
-    """A pool whose worker died after the first part."""
+class FakePool:
+    """Stands in for the worker process: `started` parts are running (they finish when asked for),
+    the rest wait in the queue, where this process may take them back (cancel)."""
 
-    def map(self, fn, parts):
+    def __init__(self, started: int, broken: bool = False):
+        self.started, self.broken, self.futures = started, broken, []
+
+    def submit(self, fn, part):
+        from concurrent.futures import Future
         from concurrent.futures.process import BrokenProcessPool
 
-        yield poll_tags(parts[0])  # tagged as a worker would
-        raise BrokenProcessPool("A process in the process pool was terminated abruptly")
+        class Running(Future):
+            def result(self, timeout=None):
+                if not self.done():
+                    self.set_result(poll_tags(part))  # tagged as a worker would
+                return super().result(timeout)
+
+        future = Running()
+        if self.broken and self.futures:  # the worker died after the first part
+            future.set_exception(BrokenProcessPool("A process in the process pool was terminated abruptly"))
+        elif len(self.futures) < self.started:
+            future.set_running_or_notify_cancel()
+        self.futures.append(future)
+        return future
 
     def shutdown(self, **kw):
         pass
@@ -132,13 +157,25 @@ def poll_tags(part):
     return [poll._stored_tags(tagger, *f) for f in part]
 
 
+@pytest.mark.parametrize("started", [0, 1, 2])
+def test_parts_the_worker_has_not_started_are_tagged_here(tmp_path, monkeypatch, started):
+    mentions = burst(900)
+    save(tmp_path / "one.db", mentions)
+    monkeypatch.setattr(poll, "PARALLEL_FROM", 100)
+    monkeypatch.setattr(poll, "TAG_PART", 200)
+    pool = FakePool(started)
+    monkeypatch.setattr(poll, "_tag_pool", lambda tagger: pool)
+    assert len(save(tmp_path / "many.db", mentions)) == 900
+    assert [f.cancelled() for f in pool.futures] == [False] * started + [True] * (5 - started)
+    assert stored_tags(tmp_path / "one.db") == stored_tags(tmp_path / "many.db")
+
+
 def test_a_broken_worker_pool_falls_back_to_tagging_here(tmp_path, monkeypatch):
     mentions = burst(900)
     save(tmp_path / "one.db", mentions)
     monkeypatch.setattr(poll, "PARALLEL_FROM", 100)
-    monkeypatch.setattr(poll, "HEAD", 100)
     monkeypatch.setattr(poll, "TAG_PART", 200)
-    monkeypatch.setattr(poll, "_tag_pool", lambda tagger: BrokenPool())
+    monkeypatch.setattr(poll, "_tag_pool", lambda tagger: FakePool(5, broken=True))
     assert len(save(tmp_path / "many.db", mentions)) == 900
     assert stored_tags(tmp_path / "one.db") == stored_tags(tmp_path / "many.db")
 

@@ -364,3 +364,34 @@ def test_migration_keeps_only_later_query_links(tmp_path):
     assert links(conn) == {("hackernews:1", "brand"), ("hackernews:1", "product"), ("hackernews:2", "product")}
     assert store.queries_of(conn, "hackernews:1") == ["brand", "product"]
     conn.close()
+
+
+def test_migration_to_one_author_index_keeps_cross_posts_grouped(tmp_path):
+    """Before migration 6 the cross-post hash was 40 hex digits, in an index of its own."""
+    import sqlite3
+
+    import sqlite_utils
+
+    from mentionwatch.migrations import MIGRATIONS
+
+    path = tmp_path / "old.db"
+    raw = sqlite3.connect(path, isolation_level=None)
+    for i, step in enumerate(MIGRATIONS[:5], start=1):
+        step(sqlite_utils.Database(raw))
+        raw.execute(f"PRAGMA user_version = {i}")
+    old_hash = store.content_hash("hackernews", "dana", LONG) + "0123456789abcdef0123"  # 40 digits
+    raw.execute("INSERT INTO mentions (id, source, native_id, author, text, query, created_at, first_seen_at, urgency, "
+                "state, content_hash) VALUES ('hackernews:1', 'hackernews', '1', 'dana', ?, 'brand', "
+                "'2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', 'normal', 'new', ?)", (LONG, old_hash))
+    raw.close()
+    conn = store.open_db(path)
+    indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'mentions'")}
+    assert "idx_mentions_author" in indexes and "idx_mentions_content_hash" not in indexes
+    assert conn.execute("SELECT content_hash FROM mentions").fetchone()[0] == store.content_hash("hackernews", "dana", LONG)
+    copy = store.new_row("hackernews:2", "hackernews", "2", "comment", "brand", "Dana", "", LONG, "https://x.test/2",
+                         "2026-01-02T00:00:00Z", "2026-01-02T00:00:00Z", "normal", "[]", "[]", "{}",
+                         store.content_hash("hackernews", "Dana", LONG), None)
+    with store.write(conn):
+        assert store.save_rows(conn, [copy]) == ["hackernews:2"]
+    assert mention(conn, "hackernews:2")["dupe_of"] == "hackernews:1"
+    conn.close()

@@ -453,6 +453,15 @@ def test_repeat_contact_while_first_is_open(w):
     assert w.get(third)["urgency"] == "critical" and w.get(third)["repeat_of"] == second
 
 
+def test_one_author_whatever_the_case_of_their_name(w):
+    """Most networks treat "Dana" and "dana" as one account: a repeat contact, one conversation."""
+    first = w.add("1", "acme question", 3600, author="Dana")
+    second = w.add("2", "acme question again", 60, author="dana")
+    assert w.get(second)["repeat_of"] == first
+    assert [c["id"] for c in w.show(second)["conversation"]] == [first]
+    assert w.get(w.add("3", "acme question", 30, author="danae"))["repeat_of"] is None
+
+
 @pytest.mark.parametrize("state", ["acked", "waiting", "snoozed"])
 def test_repeat_contact_while_first_is_active(w, state):
     first = w.add("1", "acme question", 3600)
