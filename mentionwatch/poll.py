@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+from concurrent.futures import Future
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,18 +144,20 @@ def save_found(conn, mentions: list[sources_mod.Mention], query: str, tagger: Ta
                              now, urgency, fired, matches, store.encode_json(m.extra) if m.extra else "{}", crosspost,
                              previous)
 
-    workers = _tag_pool(tagger) if len(mentions) >= PARALLEL_FROM else None
+    from mentionwatch import workers
+
+    pool_soon = workers.soon(_tag_pool, tagger) if len(mentions) >= PARALLEL_FROM else None
     # A burst is hundreds of thousands of objects that live until it is stored; the cyclic GC
     # would walk them all again and again (a fifth of the time) and would find no cycle to free:
     # rows, tags and pickles are plain trees that reference counting frees.
     gc_was_on = gc.isenabled()
-    if workers is None:
+    if pool_soon is None:
         tags = (_stored_tags(tagger, m.source, m.kind, m.title, m.text, m.author, m.url) for m in mentions)
     else:
         gc.disable()
         # Only what the rules read goes to the worker (less to pickle than whole mentions).
         fields = [(m.source, m.kind, m.title, m.text, m.author, m.url) for m in mentions]
-        tags = _worker_tags(workers, [fields[i : i + TAG_PART] for i in range(0, len(fields), TAG_PART)], tagger)
+        tags = _worker_tags(pool_soon, [fields[i : i + TAG_PART] for i in range(0, len(fields), TAG_PART)], tagger)
     try:
         with store.checkpoints_beside(conn) if len(mentions) > CHUNK else nullcontext(lambda: None) as committed:
             rows: list[list] = []
@@ -165,36 +168,46 @@ def save_found(conn, mentions: list[sources_mod.Mention], query: str, tagger: Ta
                     rows = []
             write(rows, True)
     finally:
-        if workers is not None:
-            workers.shutdown(wait=False, cancel_futures=True)
+        if pool_soon is not None:
+            workers.shutdown_soon(pool_soon)
         if gc_was_on:
             gc.enable()
     return new_ids
 
 
-def _worker_tags(workers, parts: list[list[tuple]], tagger: Tagger) -> Iterator[tuple]:
-    """The tags of `parts`, in order. Whenever the next part is not ready, this process tags a
-    part the worker has not started, the next one if it can, else the last one: neither core
-    waits for the other, whichever half of the work is the slower one on the day. If the pool
-    breaks (a worker killed, out of memory), the rest is tagged here: slower, but stored."""
+def _worker_tags(pool_soon: Future, parts: list[list[tuple]], tagger: Tagger) -> Iterator[tuple]:
+    """The tags of `parts`, in order. Until the worker has started, this process tags the parts
+    itself; then, whenever the next part is not ready, it tags one the worker has not started
+    (the next one if it can, else the last one): neither core waits for the other, whichever half
+    of the work is the slower one on the day. If the pool breaks (a worker killed, out of memory),
+    the rest is tagged here: slower, but stored."""
     from concurrent.futures.process import BrokenProcessPool
 
     def here(part: list[tuple]) -> list[tuple]:
         return [_stored_tags(tagger, *f) for f in part]
 
+    first = 0
+    while first < len(parts) and not pool_soon.done():
+        yield from here(parts[first])
+        first += 1
+    if first == len(parts):
+        return  # all tagged here before the worker was up
+    pool = pool_soon.result()
+    futures: dict[int, Future] = {}
     try:
-        futures = [workers.submit(_tag_in_worker, part) for part in parts]
+        if pool is not None:
+            futures = {i: pool.submit(_tag_in_worker, parts[i]) for i in range(first, len(parts))}
     except (BrokenProcessPool, OSError, RuntimeError):
-        futures = []
+        pass
     taken: dict[int, list[tuple]] = {}
     spare = len(parts) - 1  # the last part that may still be waiting for the worker
-    for i, part in enumerate(parts):
-        if i >= len(futures):
-            yield from here(part)
+    for i in range(first, len(parts)):
+        if i not in futures:
+            yield from here(parts[i])
             continue
         while i not in taken and not futures[i].done():
             if futures[i].cancel():
-                taken[i] = here(part)
+                taken[i] = here(parts[i])
             elif spare > i and futures[spare].cancel():
                 taken[spare] = here(parts[spare])
                 spare -= 1
@@ -203,7 +216,7 @@ def _worker_tags(workers, parts: list[list[tuple]], tagger: Tagger) -> Iterator[
         try:
             tags = taken.pop(i) if i in taken else futures[i].result()
         except (BrokenProcessPool, OSError):
-            tags = here(part)
+            tags = here(parts[i])
         yield from tags
 
 

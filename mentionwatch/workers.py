@@ -7,6 +7,8 @@ Python, so threads would not help them (the GIL), processes do.
 from __future__ import annotations
 
 import os
+from concurrent.futures import Future
+from typing import Any, Callable
 
 
 def pool(max_workers: int = 4, initializer=None, initargs: tuple = (), preload: list[str] | None = None):
@@ -37,3 +39,33 @@ def pool(max_workers: int = 4, initializer=None, initargs: tuple = (), preload: 
         # does the work in-process, only slower.
         return None
     return executor
+
+
+def soon(make: Callable[..., Any], *args) -> Future:
+    """make(*args) -- a pool -- in a thread, at once. Starting worker processes takes a quarter of
+    a second (the forkserver boots and imports what it preloads); the caller spends it sending
+    requests or tagging the first parts itself instead of waiting. The result is None when no pool
+    could be made for any reason: the work is then done in-process."""
+    import threading
+
+    future: Future = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(make(*args))
+        except Exception:
+            future.set_result(None)
+
+    threading.Thread(target=run, name="mentionwatch-pool", daemon=True).start()
+    return future
+
+
+def shutdown_soon(future: Future) -> None:
+    """Shut the pool of `future` down without waiting for it to have started."""
+
+    def close(done: Future) -> None:
+        pool = done.result()
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    future.add_done_callback(close)
