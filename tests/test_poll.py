@@ -494,7 +494,7 @@ def test_gzip_bomb_decode_refused_quickly(gzip_bomb):
         assert time.perf_counter() - t0 < 1.0
         assert "bomb.test" in str(e.value) and "\n" not in str(e.value)
     finally:
-        asyncio.run(f.client.aclose())
+        asyncio.run(f.__aexit__(None, None, None))
 
 
 def test_decode_small_gzip_ok():
@@ -506,7 +506,7 @@ def test_decode_small_gzip_ok():
         with pytest.raises(SourceError):
             f._decode(b"x", "br", "h")
     finally:
-        asyncio.run(f.client.aclose())
+        asyncio.run(f.__aexit__(None, None, None))
 
 
 class _StreamingTransport(httpx.AsyncBaseTransport):
