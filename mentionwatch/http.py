@@ -109,17 +109,29 @@ class Fetcher:
         self._user_agent = user_agent
         self._transport = transport  # tests and the demo hand one in: it serves every host
         self._clients: dict[str, httpx.AsyncClient] = {}
-        self._ssl = None  # one TLS context for every host's client: each costs ~40 ms to load
+        self._ssl = None  # one TLS context for every https host's client: each costs ~40 ms to load
 
-    def _client(self, host: str) -> httpx.AsyncClient:
-        """The client of one host. A client per host, not one for all: for every request httpcore
-        walks every connection of its pool asking the socket whether it is still alive, and with
-        a poll's 40 connections to 10 hosts in one pool that walk was a third of the poll's CPU."""
-        key = host if self._transport is None else ""
+    def _client(self, url: str) -> httpx.AsyncClient:
+        """The client of one host (and scheme). A client per host, not one for all: for every
+        request httpcore walks every connection of its pool asking the socket whether it is still
+        alive, and with a poll's 40 connections to 10 hosts in one pool that walk was a third of
+        the poll's CPU."""
+        parts = urlsplit(url)
+        key = f"{parts.scheme}://{parts.netloc}" if self._transport is None else ""
         client = self._clients.get(key)
         if client is None:
-            if self._transport is None and self._ssl is None:
-                self._ssl = httpx.create_ssl_context()
+            if self._transport is not None:
+                tls = None
+            elif parts.scheme == "https":
+                if self._ssl is None:
+                    self._ssl = httpx.create_ssl_context()
+                tls = self._ssl
+            else:
+                # Plain HTTP never shakes hands: a context that trusts no one (should it ever be
+                # used, it fails closed) instead of loading the system's certificates for nothing.
+                import ssl
+
+                tls = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
             client = self._clients[key] = httpx.AsyncClient(
                 headers={"User-Agent": self._user_agent, "Accept-Encoding": "gzip, deflate"},
                 timeout=httpx.Timeout(20.0),
@@ -127,7 +139,7 @@ class Fetcher:
                 # Limits belong to the transport (httpx ignores the client's when given one). Every
                 # connection per_host allows stays open between requests: closing idle ones (httpx
                 # keeps 20 by default) meant opening new ones round after round.
-                transport=self._transport or httpx.AsyncHTTPTransport(retries=0, verify=self._ssl, limits=httpx.Limits(
+                transport=self._transport or httpx.AsyncHTTPTransport(retries=0, verify=tls, limits=httpx.Limits(
                     max_connections=self.per_host, max_keepalive_connections=self.per_host)),
             )
         return client
@@ -214,7 +226,7 @@ class Fetcher:
 
     async def _send(self, method, url, host, params, timeout, headers, data, json_body, auth) -> Response:
         try:
-            async with self._client(host).stream(method, url, params=params, timeout=timeout, headers=headers,
+            async with self._client(url).stream(method, url, params=params, timeout=timeout, headers=headers,
                                           data=data, json=json_body, auth=auth) as r:
                 if r.status_code >= 300 and r.status_code != 304:
                     body = b""
