@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import inspect
 import os
 from concurrent.futures import Future
 from contextlib import nullcontext
@@ -99,8 +100,9 @@ TAG_PART = 500  # mentions per task sent to a tagging worker
 
 
 def save_found(conn, mentions: list[sources_mod.Mention], query: str, tagger: Tagger, repeat_window: float,
-               timeouts: dict, finish: Callable[[Any, int], None]) -> list[str]:
-    """Tag and store one source's mentions; return the ids that were new.
+               timeouts: dict, finish: Callable[[Any, int], None], tagged: dict[str, tuple] | None = None) -> list[str]:
+    """Tag and store one source's mentions; return the ids that were new. `tagged` holds the
+    stored tags (_stored_tags) of mentions tagged already, by id.
 
     `finish(conn, new_count)` runs in the write transaction of the last of them (the cursor, the
     poll record), so the cursor moves only once every mention before it is stored. A burst larger
@@ -146,13 +148,16 @@ def save_found(conn, mentions: list[sources_mod.Mention], query: str, tagger: Ta
 
     from mentionwatch import workers
 
-    pool_soon = workers.soon(_tag_pool, tagger) if len(mentions) >= PARALLEL_FROM else None
+    tagged = tagged or {}
+    untagged = sum(1 for mid in ids if mid not in tagged)
+    pool_soon = workers.soon(_tag_pool, tagger) if untagged >= PARALLEL_FROM else None
     # A burst is hundreds of thousands of objects that live until it is stored; the cyclic GC
     # would walk them all again and again (a fifth of the time) and would find no cycle to free:
     # rows, tags and pickles are plain trees that reference counting frees.
     gc_was_on = gc.isenabled()
     if pool_soon is None:
-        tags = (_stored_tags(tagger, m.source, m.kind, m.title, m.text, m.author, m.url) for m in mentions)
+        tags = (tagged.get(mid) or _stored_tags(tagger, m.source, m.kind, m.title, m.text, m.author, m.url)
+                for mid, m in zip(ids, mentions))
     else:
         gc.disable()
         # Only what the rules read goes to the worker (less to pickle than whole mentions).
@@ -327,6 +332,20 @@ async def _run_one(fetcher, conn, config: Config, query: Query, source: str, tag
     mod = sources_mod.module(source)
     state = srcs.state(source)
     res = None
+    index = TermIndex()
+    for t in query.search.terms():
+        index.add(t)
+    checked: dict[str, tuple[sources_mod.Mention, tuple | None]] = {}  # id -> (mention, stored tags if it matches)
+
+    def arrived(mentions: list[sources_mod.Mention]) -> None:
+        """A source that reads many documents (feeds) hands each one's mentions over as it comes
+        in: they are checked against the query and tagged while the rest are still on the way,
+        not all at the end."""
+        for m in mentions:
+            checked[m.id] = (m, _stored_tags(tagger, m.source, m.kind, m.title, m.text, m.author, m.url)
+                             if matches_query(m, query, index) else None)
+
+    early = {"arrived": arrived} if "arrived" in inspect.signature(mod.search).parameters else {}
     blocked = srcs.blocked(source, time.time())
     if blocked:
         run.status = "deferred" if "deferred" in blocked else "skipped"
@@ -335,7 +354,7 @@ async def _run_one(fetcher, conn, config: Config, query: Query, source: str, tag
         try:
             cursor = store.get_cursor(conn, query.name, source)
             async with asyncio.timeout(options["deadline"]):
-                res = await mod.search(fetcher, query, options, cursor, state)
+                res = await mod.search(fetcher, query, options, cursor, state, **early)
         except RateLimited as e:
             run.status, run.error = "deferred", str(e)
             state["not_before"] = max(state.get("not_before", 0), e.until)
@@ -361,10 +380,11 @@ async def _run_one(fetcher, conn, config: Config, query: Query, source: str, tag
         run.gaps, run.notes = res.gaps, res.notes
         if res.errors:
             run.status, run.error = "failed", "; ".join(res.errors)
-        index = TermIndex()
-        for t in query.search.terms():
-            index.add(t)
-        kept = [m for m in res.mentions if matches_query(m, query, index)]
+        def wanted(m: sources_mod.Mention) -> bool:
+            seen = checked.get(m.id)
+            return seen[1] is not None if seen and seen[0] is m else matches_query(m, query, index)
+
+        kept = [m for m in res.mentions if wanted(m)]
         run.fetched = len(res.mentions)
         state.get("told", {}).pop(query.name, None)
     # Whatever a server or library put in a message, no credential goes to the database or stderr.
@@ -380,7 +400,9 @@ async def _run_one(fetcher, conn, config: Config, query: Query, source: str, tag
                         res.requests if res else 0, run.error, run.gaps, run.status, run.notes)
         store.set_source_state(conn, source, state)
 
-    run.new_ids = save_found(conn, kept, query.name, tagger, config.repeat_window, result.rule_timeouts, finish)
+    tagged = {mid: tags for mid, (_m, tags) in checked.items() if tags is not None}
+    run.new_ids = save_found(conn, kept, query.name, tagger, config.repeat_window, result.rule_timeouts, finish,
+                             tagged)
     run.new = len(run.new_ids)
     if on_done:
         on_done(run)

@@ -610,3 +610,36 @@ def test_many_feeds_are_parsed_in_worker_processes_with_the_same_result(tmp_path
     assert pooled == inline and len(pooled) == 2 * (n - 1)
     assert pooled_run.status == inline_run.status == "failed"
     assert pooled_run.error == inline_run.error and "feeds0.test" in pooled_run.error
+
+
+def test_feed_entries_are_checked_and_tagged_as_each_feed_arrives(tmp_path, monkeypatch):
+    """rss hands each feed's entries to the poll as they are parsed (`arrived`): by the time the
+    search ends they are tagged, and what is stored is what tagging at the end stores."""
+    from mentionwatch import config as config_mod
+    from mentionwatch.sources import rss
+
+    feed = (Path(__file__).parent / "fixtures" / "google-alerts.xml").read_bytes()
+    urls = [f"https://feeds{i}.test/a" for i in range(3)]
+    text = ("queries:\n  - {name: s, search: slack, sources: [rss], feeds: [" + ", ".join(urls) + "]}\n"
+            "rules:\n  - {name: outage, urgency: critical, any: [outage, down]}\n")
+    cfg = config_mod.parse(text, None)
+    transport = httpx.MockTransport(lambda r: httpx.Response(200, content=feed,
+                                                             headers={"content-type": "application/atom+xml"}))
+    tagged_early = []
+    real_save = poll.save_found
+
+    def save(conn, mentions, *a):
+        tagged_early.append(sorted(a[-1]))  # the ids tagged before the search ended
+        return real_save(conn, mentions, *a)
+
+    def stored(db_name: str):
+        conn = store.open_db(tmp_path / db_name)
+        poll.poll(cfg, conn, transport=transport)
+        return sorted((m["id"], m["urgency"], json.dumps(m["matches"])) for m in store.list_mentions(conn, states=()))
+
+    monkeypatch.setattr(poll, "save_found", save)
+    early = stored("early.db")
+    assert early and tagged_early[-1] == [row[0] for row in early]  # every kept entry, none other
+    real_search = rss.search
+    monkeypatch.setattr(rss, "search", lambda f, q, o, c, s=None: real_search(f, q, o, c, s))  # no `arrived`
+    assert stored("late.db") == early and tagged_early[-1] == []

@@ -117,9 +117,11 @@ def parse(content: bytes, feed_url: str, headers: dict | None = None, max_entrie
     return out
 
 
-async def search(fetcher, query, options: dict, cursor: dict | None, state: dict | None = None) -> SearchResult:
+async def search(fetcher, query, options: dict, cursor: dict | None, state: dict | None = None,
+                 arrived=None) -> SearchResult:
     """Every feed of the query, with conditional GET: the ETag and Last-Modified each feed sent
-    last time go back as If-None-Match / If-Modified-Since, and a 304 costs the server nothing."""
+    last time go back as If-None-Match / If-Modified-Since, and a 304 costs the server nothing.
+    Each feed's entries go to `arrived` (when given) as soon as they are parsed."""
     import asyncio
     from concurrent.futures.process import BrokenProcessPool
 
@@ -161,6 +163,8 @@ async def search(fetcher, query, options: dict, cursor: dict | None, state: dict
             validators[url] = fresh
         else:
             validators.pop(url, None)
+        if arrived is not None:
+            arrived(mentions)
         return mentions
 
     try:
