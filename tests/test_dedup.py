@@ -337,19 +337,25 @@ def test_deleting_a_mention_by_hand_takes_its_links_along(write_config, db):
     assert links(db) == set()
 
 
-def test_migration_keeps_only_later_query_links(tmp_path):
-    """A database from before migration 5 had a link row for every query, the first included."""
+def schema_at(path, version: int):
+    """A raw connection to a database as mentionwatch's schema `version` left it."""
     import sqlite3
 
     import sqlite_utils
 
     from mentionwatch.migrations import MIGRATIONS
 
-    path = tmp_path / "old.db"
     raw = sqlite3.connect(path, isolation_level=None)
-    for i, step in enumerate(MIGRATIONS[:4], start=1):
+    for i, step in enumerate(MIGRATIONS[:version], start=1):
         step(sqlite_utils.Database(raw))
         raw.execute(f"PRAGMA user_version = {i}")
+    return raw
+
+
+def test_migration_keeps_only_later_query_links(tmp_path):
+    """A database from before migration 5 had a link row for every query, the first included."""
+    path = tmp_path / "old.db"
+    raw = schema_at(path, 4)
     for mid, query in (("hackernews:1", "brand"), ("hackernews:2", "product")):
         raw.execute("INSERT INTO mentions (id, source, native_id, query, created_at, first_seen_at, urgency, state) "
                     "VALUES (?, 'hackernews', ?, ?, '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', 'normal', 'new')",
@@ -368,17 +374,8 @@ def test_migration_keeps_only_later_query_links(tmp_path):
 
 def test_migration_to_one_author_index_keeps_cross_posts_grouped(tmp_path):
     """Before migration 6 the cross-post hash was 40 hex digits, in an index of its own."""
-    import sqlite3
-
-    import sqlite_utils
-
-    from mentionwatch.migrations import MIGRATIONS
-
     path = tmp_path / "old.db"
-    raw = sqlite3.connect(path, isolation_level=None)
-    for i, step in enumerate(MIGRATIONS[:5], start=1):
-        step(sqlite_utils.Database(raw))
-        raw.execute(f"PRAGMA user_version = {i}")
+    raw = schema_at(path, 5)
     old_hash = store.content_hash("hackernews", "dana", LONG) + "0123456789abcdef0123"  # 40 digits
     raw.execute("INSERT INTO mentions (id, source, native_id, author, text, query, created_at, first_seen_at, urgency, "
                 "state, content_hash) VALUES ('hackernews:1', 'hackernews', '1', 'dana', ?, 'brand', "
