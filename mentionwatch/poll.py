@@ -95,7 +95,7 @@ def _stored_tags(tagger: Tagger, source: str, kind: str, title: str, text: str, 
 
 
 CHUNK = 5000  # mentions per write transaction when a burst is larger: short enough for `ack` beside it
-PARALLEL_FROM = 5000  # from this many mentions, tag in worker processes (starting them costs ~0.2 s)
+PARALLEL_FROM = 5000  # from this many mentions to tag, a worker process helps (below, it would barely have started)
 TAG_PART = 500  # mentions per task sent to a tagging worker
 
 
@@ -108,9 +108,10 @@ def save_found(conn, mentions: list[sources_mod.Mention], query: str, tagger: Ta
     poll record), so the cursor moves only once every mention before it is stored. A burst larger
     than CHUNK is stored in several transactions: a crash midway keeps what was committed, and the
     next poll, its cursor unmoved, fetches the rest again and skips what is stored. In a large
-    burst, worker processes tag while this process writes: each alone takes about as long as the
-    other, so on two cores the burst is stored in about half the time.
+    burst, a worker process tags while this process writes (and tags what the worker has not got
+    to yet whenever it would otherwise wait), so on two cores both are busy to the end.
     """
+    from mentionwatch import workers
     from mentionwatch.workflow import repeat_links, repeat_tags
 
     now = store.utcnow()
@@ -125,7 +126,7 @@ def save_found(conn, mentions: list[sources_mod.Mention], query: str, tagger: Ta
     links = repeat_links(conn, [(mid, m.source, m.author, m.created_at) for mid, m in zip(ids, mentions)
                                 if mid not in existing], repeat_window)
 
-    def write(rows: list[list], last: bool) -> None:
+    def write(rows: list[list], last: bool, committed: Callable[[], None]) -> None:
         with store.write(conn):
             if rows:
                 new = store.save_rows(conn, rows, existing)
@@ -145,8 +146,6 @@ def save_found(conn, mentions: list[sources_mod.Mention], query: str, tagger: Ta
         return store.new_row(mid, m.source, m.native_id, m.kind, query, m.author, m.title, m.text, m.url, m.created_at,
                              now, urgency, fired, matches, store.encode_json(m.extra) if m.extra else "{}", crosspost,
                              previous)
-
-    from mentionwatch import workers
 
     tagged = tagged or {}
     untagged = sum(1 for mid in ids if mid not in tagged)
@@ -169,9 +168,9 @@ def save_found(conn, mentions: list[sources_mod.Mention], query: str, tagger: Ta
             for mid, m, tag in zip(ids, mentions, tags):
                 rows.append(row(mid, m, tag))
                 if len(rows) == CHUNK and len(mentions) > CHUNK:
-                    write(rows, False)
+                    write(rows, False, committed)
                     rows = []
-            write(rows, True)
+            write(rows, True, committed)
     finally:
         if pool_soon is not None:
             workers.shutdown_soon(pool_soon)
