@@ -74,6 +74,7 @@ class Tagger:
         self.patterns = {
             r.name: regex.compile(r.regex, regex.IGNORECASE | regex.UNICODE | regex.V0) for r in self.rules if r.regex
         }
+        self.needles = {r.name: required_text(r.regex) for r in self.rules if r.regex}
         self.fields = sorted({f for r in self.rules for f in r.fields})
         # Sets per rule, so the checks below are C-level set operations.
         self._sets = [(frozenset(r.any), frozenset(r.all), frozenset(r.none)) for r in self.rules]
@@ -116,6 +117,13 @@ class Tagger:
             if r.regex:
                 # One search over the scoped fields, one per line: half the cost of one per field.
                 haystack = "\n".join(values.get(f) or "" for f in r.fields)
+                needles = self.needles[r.name]
+                if needles and haystack.isascii():
+                    # A substring test first: most texts lack every word the regex needs, and
+                    # `in` is a hundred times cheaper than the regex engine walking the text.
+                    low = haystack.lower()
+                    if not any(n in low for n in needles):
+                        continue
                 try:
                     m = self.patterns[r.name].search(haystack, timeout=REGEX_TIMEOUT)
                 except TimeoutError:
@@ -130,3 +138,56 @@ class Tagger:
         else:
             urgency = self.default
         return TagResult(urgency, matches, timeouts)
+
+
+# --- what a regex cannot match without -------------------------------------------------------------
+
+
+def required_text(pattern: str) -> tuple[str, ...]:
+    r"""Lower-case ASCII strings one of which every match of `pattern` contains, or () when that
+    cannot be told. `\b(order|ticket) ?#\d{5,}` gives ("order", "ticket").
+
+    Read with Python's own regex parser, so only patterns it reads exactly as the `regex` module
+    does (V0) are used: none with braces other than counted repeats (`regex` reads `{e<=1}` as
+    fuzzy matching, `re` as text) or POSIX classes; anything unreadable gives ()."""
+    import re
+    from re import _constants as sre
+    from re import _parser
+
+    bare = re.sub(r"\\.", "", pattern)  # escaped characters are the same to both
+    if "[:" in bare or re.sub(r"\{\d*(,\d*)?\}", "", bare).count("{"):
+        return ()
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "possible nested set" and the like: not ours to print
+            parsed = _parser.parse(pattern, re.IGNORECASE)
+    except (re.error, RecursionError, OverflowError, ValueError):
+        return ()
+
+    def needed(items) -> tuple[str, ...] | None:
+        run: list[str] = []
+        for op, av in items:
+            if op is sre.LITERAL:
+                run.append(chr(av))
+                continue
+            if run:
+                break  # the literal text so far is needed; what follows may vary
+            found = None
+            if op is sre.SUBPATTERN:
+                found = needed(av[-1])
+            elif op is sre.BRANCH:
+                options = [needed(alt) for alt in av[1]]
+                if all(options):
+                    found = tuple(x for o in options for x in o)
+            elif op in (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT) and av[0] >= 1:
+                found = needed(av[2])
+            if found:
+                return found
+            # Anything else (a class, an anchor, an optional part) needs no particular text: look on.
+        return ("".join(run),) if run else None
+
+    found = needed(parsed) or ()
+    # Only ASCII: its case is the same to str.lower() and to the regex engine's IGNORECASE.
+    return tuple(x.lower() for x in found) if all(x.isascii() for x in found) else ()

@@ -7,6 +7,8 @@ import time
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mentionwatch import config, poll, store
 from mentionwatch.cli import cli
@@ -109,6 +111,42 @@ def test_regex_and_words_both_required():
 def test_regex_unicode():
     t = tagger("  - {name: fehler, urgency: high, regex: 'straße \\d+'}\n")
     assert summary(tag(t, "STRAßE 12 gesperrt")) == ("high", [("fehler", "high", ["STRAßE 12"])])
+
+
+@pytest.mark.parametrize("pattern, needles", [
+    ("\\b(order|ticket|case) ?#? ?\\d{5,}\\b", ("order", "ticket", "case")),
+    ("(refund|chargeback)s? denied", ("refund", "chargeback")),
+    ("(?:abc)?Def", ("def",)),
+    ("ord(er|inal) \\d", ("ord",)),
+    ("\\d+", ()),  # no text it cannot match without
+    ("(a|)b?", ()),
+    ("x{e<=1}", ()),  # fuzzy matching to the regex module, text to Python's parser: not read
+    ("[[:alpha:]]+foo", ()),  # a POSIX class likewise
+    ("Ä\\w+", ()),  # not ASCII: its case is not str.lower()'s to decide
+])
+def test_text_a_regex_needs(pattern, needles):
+    from mentionwatch.rules import required_text
+
+    assert required_text(pattern) == needles
+
+
+REGEXES = ["\\b(order|ticket|case) ?#? ?\\d{5,}\\b", "(refund|chargeback)s? (denied|refused)", "a(b|c)+d",
+           "(?-i:Acme) down", "ab?c", "x(?=y)z|xy", "\\bt[io]ck", "(?x) o r d e r"]
+
+
+@given(st.text(alphabet="abcdxyzACDXYZ #0123456789ÄéoOrReEtTiIkKsSfFuUnN\n", max_size=60),
+       st.sampled_from(REGEXES))
+@settings(max_examples=400, deadline=None)
+def test_the_substring_test_never_skips_a_match(text, pattern):
+    """Whatever the text, a rule whose regex matches it fires, with the substring test or without."""
+    import regex
+
+    rule = Rule(name="r", urgency="high", regex=pattern)
+    with_needles, without = Tagger([rule]), Tagger([rule])
+    without.needles = {"r": ()}
+    expected = regex.compile(pattern, regex.IGNORECASE | regex.UNICODE | regex.V0).search(text) is not None
+    for t in (with_needles, without):
+        assert ("r" in t.tag({"text": text}).rule_names) == expected
 
 
 # --- scopes: fields and sources -------------------------------------------------------------------
