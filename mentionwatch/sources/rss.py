@@ -31,7 +31,8 @@ def unwrap_link(url: str) -> str:
     except ValueError:
         return url
     if parts.netloc.endswith("google.com") and parts.path == "/url":
-        real = parse_qs(parts.query).get("url") or parse_qs(parts.query).get("q")
+        params = parse_qs(parts.query)
+        real = params.get("url") or params.get("q")
         if real and real[0].startswith(("http://", "https://")):
             return real[0]
     return url
