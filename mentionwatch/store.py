@@ -131,8 +131,12 @@ def checkpoints_beside(conn: sqlite3.Connection) -> Iterator[Callable[[], None]]
             pass  # only a speed-up: the writer's own checkpoints still run
 
     thread = threading.Thread(target=run, name="mentionwatch-checkpoints", daemon=True)
+    try:
+        thread.start()
+    except RuntimeError:  # no thread to be had (a process limit): the writer checkpoints as usual
+        yield lambda: None
+        return
     conn.execute(f"PRAGMA wal_autocheckpoint = {BURST_AUTOCHECKPOINT_PAGES}")
-    thread.start()
     try:
         yield wake.set
     finally:

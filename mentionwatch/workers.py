@@ -56,7 +56,10 @@ def soon(make: Callable[..., Any], *args) -> Future:
         except Exception:
             future.set_result(None)
 
-    threading.Thread(target=run, name="mentionwatch-pool", daemon=True).start()
+    try:
+        threading.Thread(target=run, name="mentionwatch-pool", daemon=True).start()
+    except RuntimeError:  # no thread to be had (a process limit): no processes either
+        future.set_result(None)
     return future
 
 

@@ -263,3 +263,21 @@ def test_a_failing_checkpoint_connection_does_not_stop_the_writes(tmp_path, monk
     monkeypatch.setattr(sqlite3, "connect", broken)
     assert len(save(tmp_path / "b.db", burst(1200))) == 1200
     assert calls  # the thread tried, failed, and the burst was stored all the same
+
+
+def test_no_threads_to_be_had_means_no_pool_and_no_checkpoint_thread(tmp_path, monkeypatch):
+    """Under a process limit a thread may not start either: the burst is tagged and checkpointed
+    in the poll, and stored all the same."""
+    import threading
+
+    mentions = burst(900)
+    save(tmp_path / "one.db", mentions)
+    monkeypatch.setattr(poll, "PARALLEL_FROM", 100)
+    monkeypatch.setattr(poll, "CHUNK", 250)
+
+    def refuse(self):
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    assert len(save(tmp_path / "many.db", mentions)) == 900
+    assert stored_tags(tmp_path / "one.db") == stored_tags(tmp_path / "many.db")
