@@ -160,8 +160,6 @@ def jwt_exp(token: str) -> float | None:
         return None
 
 
-
-
 class _Client:
     def __init__(self, fetcher, options: dict, state: dict, identifier: str, password: str):
         self.fetcher = fetcher

@@ -353,8 +353,6 @@ async def _full_text(run: _Run, base: str, q: str, since_id: str | None, cutoff:
     return newest
 
 
-
-
 async def search(fetcher, query, options: dict, cursor: dict | None, state: dict | None = None) -> SearchResult:
     from mentionwatch.errors import RateLimited, SourceError
 

@@ -24,8 +24,7 @@ import re
 import time
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from mentionwatch.errors import SourceError
-from mentionwatch.errors import http_status
+from mentionwatch.errors import SourceError, http_status
 from mentionwatch.sources import Mention, Option, SearchResult, env, iso_utc
 
 NAME = "reddit"
