@@ -59,19 +59,15 @@ def own_words(kind: str, title: str, text: str, author: str, url: str) -> dict[s
     return {"title": "" if kind == "comment" else title, "text": text, "author": author, "url": url}
 
 
-def tag_mention(tagger: Tagger, m: sources_mod.Mention) -> tuple[str, list[str], list[dict], list[str]]:
-    """(urgency, rule names, matches, rules whose regex timed out): what the rules say of `m`."""
-    return _tag(tagger, m.source, m.kind, m.title, m.text, m.author, m.url)
-
-
 def _tag(tagger: Tagger, source: str, kind: str, title: str, text: str, author: str, url: str) -> tuple:
+    """(urgency, rule names, matches, rules whose regex timed out): what the rules say."""
     tag = tagger.tag(own_words(kind, title, text, author, url), source)
     return tag.urgency, tag.rule_names, [x.as_dict() for x in tag.matches], tag.timeouts
 
 
 def mention_row(m: sources_mod.Mention, query: str, tagger: Tagger, now: str, timeouts: dict) -> dict:
     """`m` as a dict keyed by column, tagged (store.save_mentions takes it)."""
-    urgency, rule_names, matches, timed_out = tag_mention(tagger, m)
+    urgency, rule_names, matches, timed_out = _tag(tagger, m.source, m.kind, m.title, m.text, m.author, m.url)
     _count(timeouts, timed_out)
     return {
         "id": m.id, "source": m.source, "native_id": m.native_id, "kind": m.kind, "query": query,
@@ -375,15 +371,19 @@ async def _run_one(fetcher, conn, config: Config, query: Query, source: str, tag
         run.tell = told.get(query.name) != cause
         told[query.name] = cause
     kept: list[sources_mod.Mention] = []
+    tagged: dict[str, tuple] = {}  # stored tags of the kept mentions checked as they arrived
     if res is not None:
         run.gaps, run.notes = res.gaps, res.notes
         if res.errors:
             run.status, run.error = "failed", "; ".join(res.errors)
-        def wanted(m: sources_mod.Mention) -> bool:
+        for m in res.mentions:
             seen = checked.get(m.id)
-            return seen[1] is not None if seen and seen[0] is m else matches_query(m, query, index)
-
-        kept = [m for m in res.mentions if wanted(m)]
+            if seen and seen[0] is m:
+                if seen[1] is not None:
+                    kept.append(m)
+                    tagged[m.id] = seen[1]
+            elif matches_query(m, query, index):
+                kept.append(m)
         run.fetched = len(res.mentions)
         state.get("told", {}).pop(query.name, None)
     # Whatever a server or library put in a message, no credential goes to the database or stderr.
@@ -399,7 +399,6 @@ async def _run_one(fetcher, conn, config: Config, query: Query, source: str, tag
                         res.requests if res else 0, run.error, run.gaps, run.status, run.notes)
         store.set_source_state(conn, source, state)
 
-    tagged = {mid: tags for mid, (_m, tags) in checked.items() if tags is not None}
     run.new_ids = save_found(conn, kept, query.name, tagger, config.repeat_window, result.rule_timeouts, finish,
                              tagged)
     run.new = len(run.new_ids)
