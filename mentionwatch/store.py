@@ -178,11 +178,15 @@ def content_hash(source: str, author: str, text: str) -> str | None:
     return hashlib.sha1(f"{source}\0{author.casefold()}\0{words}".encode()).hexdigest()[:16]
 
 
-def _in_chunks(conn, sql: str, values: list) -> Iterator[sqlite3.Row]:
-    """`sql` has one `{}` where an IN list goes; SQLite limits bound parameters per statement."""
-    for i in range(0, len(values), 500):
-        chunk = values[i : i + 500]
-        yield from conn.execute(sql.format(", ".join("?" * len(chunk))), chunk)
+def _in_chunks(conn, sql: str, values: list, width: int = 1) -> Iterator[sqlite3.Row]:
+    """`sql` has one `{}` where a list of values goes: `?` each, or `(?, ?, ...)` for tuples of
+    `width` values (an IN list, a VALUES table). SQLite limits bound parameters per statement."""
+    mark = "?" if width == 1 else "(" + ", ".join("?" * width) + ")"
+    step = 500 // width
+    for i in range(0, len(values), step):
+        chunk = values[i : i + step]
+        params = chunk if width == 1 else [x for row in chunk for x in row]
+        yield from conn.execute(sql.format(", ".join([mark] * len(chunk))), params)
 
 
 def stored_ids(conn: sqlite3.Connection, ids: list[str]) -> set[str]:
@@ -261,19 +265,18 @@ _CREATED = _MENTION_COLUMNS.index("created_at")
 def _group_crossposts(conn, new_rows: list[list]) -> None:
     """Point every copy at the earliest post of its group (by publishing time), also when the
     earliest arrives after its copies were stored."""
-    keys = list({(v[_SOURCE], v[_AUTHOR], v[_HASH]) for v in new_rows if v[_HASH]})
+    keys = list({(v[_SOURCE], v[_AUTHOR], v[_HASH]): None for v in new_rows if v[_HASH]})
     if not keys:
         return
+    owners: dict[str, tuple[str, str]] = {}  # hash -> (source, author) of its first new post
+    for source, author, h in keys:
+        owners.setdefault(h, (source, author))
     first: dict[str, tuple[str, str]] = {}  # hash -> (created_at, id) of the group's earliest post
-    for i in range(0, len(keys), 300):  # SQLite limits bound parameters per statement
-        chunk = keys[i : i + 300]
-        # Looked up by (source, author, hash): the index repeat contacts use serves this too.
-        sql = ("SELECT m.content_hash, m.created_at, m.id FROM (VALUES " + ", ".join(["(?, ?, ?)"] * len(chunk)) +
-               ") k JOIN mentions m ON m.source = k.column1 AND m.author = k.column2 COLLATE NOCASE "
-               "AND m.content_hash = k.column3 "
-               "WHERE m.dupe_of IS NULL")
-        for h, created, mid in conn.execute(sql, [x for key in chunk for x in key]):
-            first[h] = min(first.get(h, (created, mid)), (created, mid))
+    # Looked up by (source, author, hash): the index repeat contacts use serves this too.
+    sql = ("SELECT m.content_hash, m.created_at, m.id FROM (VALUES {}) k JOIN mentions m ON m.source = k.column1 "
+           "AND m.author = k.column2 COLLATE NOCASE AND m.content_hash = k.column3 WHERE m.dupe_of IS NULL")
+    for h, created, mid in _in_chunks(conn, sql, keys, width=3):
+        first[h] = min(first.get(h, (created, mid)), (created, mid))
     stored_first = dict(first)
     for v in sorted(new_rows, key=lambda v: (v[_CREATED], v[0])):
         h = v[_HASH]
@@ -285,7 +288,7 @@ def _group_crossposts(conn, new_rows: list[list]) -> None:
             v[_DUPE] = first[h][1]
     for h, (_, old_first) in stored_first.items():
         if first[h][1] != old_first:  # an earlier post arrived late: it leads the group now
-            source, author = next((v[_SOURCE], v[_AUTHOR]) for v in new_rows if v[_HASH] == h)
+            source, author = owners[h]
             conn.execute("UPDATE mentions SET dupe_of = ? WHERE source = ? AND author = ? COLLATE NOCASE "
                          "AND content_hash = ? AND id != ?",
                          (first[h][1], source, author, h, first[h][1]))
