@@ -349,10 +349,17 @@ def test_sigkill_at_random_moments_loses_nothing_committed(setup, hn):
     rnd = random.Random(20240607)
     count = 0
     killed_running = finished = 0
+    # Kill moments are drawn over twice the time the last whole poll took, so about half the polls
+    # die while running however fast this machine is today (a fixed span did not: on a fast, calm
+    # machine most polls finished first).
+    t0 = time.monotonic()
+    assert run("poll", *opts(cfg, db), timeout=60).returncode == 0
+    took = time.monotonic() - t0
     for i in range(25):
         p = start("poll", *opts(cfg, db))
+        t0 = time.monotonic()
         try:
-            p.wait(rnd.uniform(0, 1.5))
+            p.wait(rnd.uniform(0, 2 * took))
         except subprocess.TimeoutExpired:
             pass
         if p.poll() is None:
@@ -360,6 +367,7 @@ def test_sigkill_at_random_moments_loses_nothing_committed(setup, hn):
             killed_running += 1
         else:
             finished += 1
+            took = time.monotonic() - t0
         p.wait(10)
         _, err = p.communicate()
         assert p.returncode in (0, -signal.SIGKILL), (p.returncode, err[-1000:])
