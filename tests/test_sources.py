@@ -16,6 +16,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mentionwatch.config import Query
 from mentionwatch.errors import SourceError
@@ -171,6 +173,15 @@ def test_unwrap_link():
     # never unwrap to a non-web scheme
     js = "https://www.google.com/url?url=javascript:alert(1)"
     assert rss.unwrap_link(js) == js
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(["url", "q", "u%72l", "url=", "q=", "=", "&", "&&", "+", "%20", "%3F", "%zz",
+                                 "https://a.example/", "x", "ct=ga", "url=https://b.example/?a%3D1+2", ";"]),
+                max_size=10).map("".join))
+def test_alert_link_parameters_read_as_parse_qs_reads_them(query):
+    parsed = parse_qs(query)
+    assert rss._first_values(query, ("url", "q")) == {k: v[0] for k, v in parsed.items() if k in ("url", "q")}
 
 
 @pytest.mark.parametrize(
