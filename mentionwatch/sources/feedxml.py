@@ -139,6 +139,15 @@ def _only_text(el) -> str:
     return el.text or ""
 
 
+def _take(seen: dict[str, str], el, allowed=frozenset()) -> None:
+    """The text of a field that may appear once per entry (twice: feedparser's rules on which
+    one wins are its own), with no attributes but `allowed`."""
+    if el.tag in seen:
+        raise _NotPlain
+    _no_attributes(el, allowed)
+    seen[el.tag] = _only_text(el)
+
+
 def _no_attributes(el, allowed=frozenset()) -> None:
     if any(k not in allowed for k in el.attrib):
         raise _NotPlain
@@ -162,10 +171,7 @@ def _rss_item(item, helpers) -> Entry:
     for el in item:
         tag = el.tag
         if tag in _RSS_TEXT:
-            if tag in seen:
-                raise _NotPlain
-            _no_attributes(el, {"isPermaLink"} if tag == "guid" else frozenset())
-            seen[tag] = _only_text(el)
+            _take(seen, el, {"isPermaLink"} if tag == "guid" else frozenset())
             if tag == "guid":
                 permalink = el.get("isPermaLink", "true") == "true"
         elif tag in _RSS_IGNORED:
@@ -213,12 +219,9 @@ def _atom_entry(entry, helpers) -> Entry:
     for el in entry:
         tag = el.tag
         if tag in _ATOM_TEXT:
-            if tag in seen:
-                raise _NotPlain
-            _no_attributes(el, {"type"})
             if el.get("type", "text").lower() not in _ATOM_TEXT_TYPES:
                 raise _NotPlain  # xhtml, base64, out-of-line content
-            seen[tag] = _only_text(el)
+            _take(seen, el, {"type"})
         elif tag == ATOM + "link":
             _no_attributes(el, _ATOM_LINK_ATTRS)
             _only_text(el)
