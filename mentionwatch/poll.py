@@ -242,10 +242,50 @@ def _tag_in_worker(part: list[tuple]) -> list[tuple]:
 
 def matches_query(m: sources_mod.Mention, query: Query, index: TermIndex) -> bool:
     """The user's words, checked here whatever the API matched (APIs match prefixes and stems)."""
-    if not query.search.accepts(m.source, m.author, (m.extra or {}).get("lang")):
+    return _matches(m, query.search, index)
+
+
+def _matches(m: sources_mod.Mention, search, index: TermIndex) -> bool:
+    if not search.accepts(m.source, m.author, (m.extra or {}).get("lang")):
         return False
     words = own_words(m.kind, m.title, m.text, m.author, m.url)
-    return query.search.matches(index.find(f"{words['title']}\n{words['text']}"))
+    return search.matches(index.find(f"{words['title']}\n{words['text']}"))
+
+
+def query_index(search) -> TermIndex:
+    index = TermIndex()
+    for t in search.terms():
+        index.add(t)
+    return index
+
+
+def verdicts(mentions: list[sources_mod.Mention], search, index: TermIndex, tagger: Tagger) -> list[tuple | None]:
+    """For each mention: its stored tags if it matches the query, else None."""
+    return [_stored_tags(tagger, m.source, m.kind, m.title, m.text, m.author, m.url)
+            if _matches(m, search, index) else None for m in mentions]
+
+
+class WorkerCheck:
+    """verdicts() as a small picklable callable, for a source that parses in worker processes to
+    run beside the parsing (then the poll's event loop, which also sends every request, only files
+    the results). It travels as the pickled query and rules; each worker builds the index and the
+    Tagger from them once."""
+
+    _built: dict[bytes, tuple] = {}  # per process: spec -> (search, index, tagger)
+
+    def __init__(self, search, rules: tuple, default: str):
+        import pickle
+
+        self.spec = pickle.dumps((search, tuple(rules), default))
+
+    def __call__(self, mentions: list[sources_mod.Mention]) -> list[tuple | None]:
+        built = self._built.get(self.spec)
+        if built is None:
+            import pickle
+
+            search, rules, default = pickle.loads(self.spec)
+            built = self._built[self.spec] = (search, query_index(search), Tagger(rules, default))
+        return verdicts(mentions, *built)
 
 
 def pairs(config: Config, only: tuple[str, ...] = ()) -> list[tuple[Query, str]]:
@@ -327,18 +367,19 @@ async def _run_one(fetcher, conn, config: Config, query: Query, source: str, tag
     mod = sources_mod.module(source)
     state = srcs.state(source)
     res = None
-    index = TermIndex()
-    for t in query.search.terms():
-        index.add(t)
+    index = query_index(query.search)
     checked: dict[str, tuple[sources_mod.Mention, tuple | None]] = {}  # id -> (mention, stored tags if it matches)
 
-    def arrived(mentions: list[sources_mod.Mention]) -> None:
+    def arrived(mentions: list[sources_mod.Mention], found: list[tuple | None] | None = None) -> None:
         """A source that reads many documents (feeds) hands each one's mentions over as it comes
         in: they are checked against the query and tagged while the rest are still on the way,
-        not all at the end."""
-        for m in mentions:
-            checked[m.id] = (m, _stored_tags(tagger, m.source, m.kind, m.title, m.text, m.author, m.url)
-                             if matches_query(m, query, index) else None)
+        not all at the end -- here, or where the source ran arrived.in_worker (`found`)."""
+        if found is None:
+            found = verdicts(mentions, query.search, index, tagger)
+        for m, v in zip(mentions, found):
+            checked[m.id] = (m, v)
+
+    arrived.in_worker = WorkerCheck(query.search, tagger.config_rules, tagger.default)
 
     early = {"arrived": arrived} if "arrived" in inspect.signature(mod.search).parameters else {}
     blocked = srcs.blocked(source, time.time())

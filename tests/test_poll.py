@@ -595,10 +595,16 @@ def test_many_feeds_are_parsed_in_worker_processes_with_the_same_result(tmp_path
             return httpx.Response(200, content=b"<html>consent page</html>", headers={"content-type": "text/html"})
         return httpx.Response(200, content=feed, headers={"content-type": "application/atom+xml"})
 
-    text = "queries:\n  - {name: s, search: slack, sources: [rss], feeds: [" + ", ".join(urls) + "]}\n"
+    text = ("queries:\n  - {name: s, search: slack, sources: [rss], feeds: [" + ", ".join(urls) + "]}\n"
+            "rules:\n  - {name: stock, urgency: high, any: [stock]}\n")
     cfg = config_mod.parse(text, None)
 
+    checked_here = []
+    here = poll.verdicts
+    monkeypatch.setattr(poll, "verdicts", lambda ms, *a: checked_here.extend(ms) or here(ms, *a))
+
     def stored(db_name: str, pool_from: int):
+        checked_here.clear()
         monkeypatch.setattr(rss, "POOL_FROM_FEEDS", pool_from)
         conn = store.open_db(tmp_path / db_name)
         result = poll.poll(cfg, conn, transport=httpx.MockTransport(handler))
@@ -606,8 +612,11 @@ def test_many_feeds_are_parsed_in_worker_processes_with_the_same_result(tmp_path
         return result.runs[0], rows
 
     pooled_run, pooled = stored("pool.db", rss.POOL_FROM_FEEDS)
+    assert checked_here == []  # checked and tagged in the workers, beside the parsing
     inline_run, inline = stored("inline.db", 10_000)
+    assert len(checked_here) == 2 * (n - 1)
     assert pooled == inline and len(pooled) == 2 * (n - 1)
+    assert {r[3] for r in pooled} == {"high", "normal"}  # tagged alike in the workers and here
     assert pooled_run.status == inline_run.status == "failed"
     assert pooled_run.error == inline_run.error and "feeds0.test" in pooled_run.error
 

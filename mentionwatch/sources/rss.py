@@ -172,6 +172,8 @@ async def search(fetcher, query, options: dict, cursor: dict | None, state: dict
     # every core and keeps the event loop free to send the next requests. They start while the
     # first requests are out.
     pool_soon = workers.soon(_parse_pool, len(query.feeds))
+    # The poll's check and tagging of what arrives, if it can run in a worker: there too, then.
+    check = getattr(arrived, "in_worker", None)
 
     async def one(url: str):
         seen = validators.get(url, {})
@@ -183,12 +185,12 @@ async def search(fetcher, query, options: dict, cursor: dict | None, state: dict
         resp = await fetcher.get(url, timeout=options["timeout"], headers=headers or None)
         if resp.status == 304:
             return []
-        mentions = None
+        mentions = found = None
         pool = await asyncio.wrap_future(pool_soon)
         if pool is not None:
             try:
-                mentions, problems = await asyncio.get_running_loop().run_in_executor(
-                    pool, _parse_in_worker, resp.content, url, dict(resp.headers), options["max_entries"])
+                mentions, problems, found = await asyncio.get_running_loop().run_in_executor(
+                    pool, _parse_in_worker, resp.content, url, dict(resp.headers), options["max_entries"], check)
                 gaps.extend(problems)
             except BrokenProcessPool:  # a worker was killed (out of memory?): parse here instead
                 pass
@@ -200,7 +202,9 @@ async def search(fetcher, query, options: dict, cursor: dict | None, state: dict
             validators[url] = fresh
         else:
             validators.pop(url, None)
-        if arrived is not None:
+        if found is not None:
+            arrived(mentions, found)
+        elif arrived is not None:
             arrived(mentions)
         return mentions
 
@@ -232,9 +236,10 @@ def _parse_pool(feeds: int):
         return None
     from mentionwatch import workers
 
-    return workers.pool(preload=["mentionwatch.sources.rss", "feedparser"])
+    return workers.pool(preload=["mentionwatch.sources.rss", "feedparser", "mentionwatch.poll", "regex"])
 
 
-def _parse_in_worker(content: bytes, url: str, headers: dict, max_entries: int):
+def _parse_in_worker(content: bytes, url: str, headers: dict, max_entries: int, check=None):
     problems: list[str] = []
-    return parse(content, url, headers, max_entries, problems), problems
+    mentions = parse(content, url, headers, max_entries, problems)
+    return mentions, problems, check(mentions) if check is not None else None
