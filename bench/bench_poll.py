@@ -25,6 +25,8 @@ the memory test, so server work never shares a core's GIL with the poll.
 
 In-process polls: the first run of a measure warms imports (httpx, feedparser) up and is not counted.
 --quick: a smoke run with small counts (the figures then mean little).
+--busy N: N processes spin on the CPU through every measure, a repeatable stand-in for the
+neighbours that load a shared machine (with 2 on 2 cores, the CPU reference takes ~1.5x as long).
 """
 
 from __future__ import annotations
@@ -561,6 +563,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="small counts: checks that the script works")
     ap.add_argument("--repeat", type=int, default=None, help="runs per measure (default 5 for rss, 3 for the rest)")
     ap.add_argument("--only", choices=["rss", "hn", "memory"], action="append", help="run only this part")
+    ap.add_argument("--busy", type=int, default=0, metavar="N", help="N processes spinning on the CPU meanwhile")
     # Server mode (the script starts itself as its servers).
     ap.add_argument("--serve", choices=["rss", "hn", "hnbig"], help=argparse.SUPPRESS)
     ap.add_argument("--hosts", type=int, default=10, help=argparse.SUPPRESS)
@@ -580,6 +583,11 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="mw-bench-poll-"))
     print(machine(), flush=True)
     t0 = time.perf_counter()
+    # Spinners stop by themselves if this script dies without killing them.
+    busy = [subprocess.Popen([sys.executable, "-c", f"import time\nend = time.time() + 3600\nwhile time.time() < end: pass"])
+            for _ in range(args.busy)]
+    if busy:
+        print(f"{len(busy)} processes spinning on the CPU through every measure", flush=True)
     try:
         if "rss" in only:
             bench_rss(rows, work, n_feeds=40 if q else 200, n_seq=8 if q else 20,
@@ -589,6 +597,9 @@ def main() -> None:
         if "memory" in only:
             bench_memory(rows, work, total=5_000 if q else 100_000, repeat=args.repeat or (1 if q else 3))
     finally:
+        for p in busy:
+            p.kill()
+            p.wait()
         shutil.rmtree(work, ignore_errors=True)
     print_table(rows)
     for n in NOTES:
