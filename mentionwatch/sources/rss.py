@@ -126,7 +126,8 @@ def entry_of(e) -> Entry:
     return Entry(
         id=e.get("id") or "",
         link=e.get("link") or "",
-        stamp=e.get("published_parsed") or e.get("updated_parsed"),
+        # `in` first: get() would fall back to published_parsed, with a DeprecationWarning.
+        stamp=e.get("published_parsed") or (e["updated_parsed"] if "updated_parsed" in e else None),
         content=e["content"][0].get("value", "") if e.get("content") else "",
         summary=e.get("summary") or "",
         author=e.get("author") or "",
