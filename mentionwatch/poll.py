@@ -379,9 +379,10 @@ async def _run_one(fetcher, conn, config: Config, query: Query, source: str, tag
         for m, v in zip(mentions, found):
             checked[m.id] = (m, v)
 
-    arrived.in_worker = WorkerCheck(query.search, tagger.config_rules, tagger.default)
-
-    early = {"arrived": arrived} if "arrived" in inspect.signature(mod.search).parameters else {}
+    early = {}
+    if "arrived" in inspect.signature(mod.search).parameters:
+        arrived.in_worker = WorkerCheck(query.search, tagger.config_rules, tagger.default)
+        early = {"arrived": arrived}
     blocked = srcs.blocked(source, time.time())
     if blocked:
         run.status = "deferred" if "deferred" in blocked else "skipped"
