@@ -61,6 +61,10 @@ def test_parse_gives_the_same_mentions_either_way(monkeypatch):
      b"xmlns='http://www.w3.org/1999/xhtml'>a</div></content></entry></feed>", {}),
     (b"<rdf:RDF xmlns:rdf='http://www.w3.org/1999/02/22-rdf-syntax-ns#'/>", {}),
     (b"\xef\xbb\xbf<rss version='2.0'><channel/></rss>", {}),
+    (b"<rss version='2.0' xmlns:a='http://www.w3.org/2005/Atom'><channel><a:entry><a:id>x</a:id></a:entry>"
+     b"<item><guid>g</guid></item></channel></rss>", {}),                 # feedparser makes an entry of it
+    (b"<feed xmlns='http://www.w3.org/2005/Atom'><x xmlns=''><item><title>i</title></item></x>"
+     b"<entry><id>e</id></entry></feed>", {}),                            # and of this item
     (b"<rss version='2.0'><channel><title>\xe9</title></channel></rss>", {}),   # not UTF-8
 ])
 def test_declines_what_it_is_not_sure_of(content, headers):
@@ -151,18 +155,33 @@ HEADERS = st.sampled_from([{}, UTF8_ATOM, {"content-type": "application/rss+xml;
                            {"content-type": "text/xml"}, {"content-type": "text/html; charset=utf-8"}])
 
 
+# Feed-level elements between entries: none of them may change what an entry reads as.
+RSS_CHANNEL = st.sampled_from([
+    "", "<image><title>i</title><url>https://e.test/i.png</url><link>https://e.test/</link></image>",
+    "<textInput><title>s</title><description>d</description><name>q</name><link>https://e.test/s</link></textInput>",
+    "<atom:link href=\"https://e.test/feed\" rel=\"self\" type=\"application/rss+xml\"/>",
+    "<lastBuildDate>Tue, 01 Dec 2026 10:00:00 GMT</lastBuildDate>", "<category>c</category>",
+    "<x:ext xmlns:x=\"urn:x\"><title>t</title></x:ext>", "<ttl>60</ttl>",
+])
+ATOM_FEED = st.sampled_from([
+    "", "<link href=\"https://e.test/\"/>", "<link rel=\"self\" href=\"https://e.test/feed\"/>",
+    "<subtitle type=\"html\">&lt;b&gt;s&lt;/b&gt;</subtitle>", "<generator>g</generator>",
+    "<x:ext xmlns:x=\"urn:x\"><title>t</title><link>l</link></x:ext>", "<rights>r</rights>",
+])
+
+
 @st.composite
 def feed(draw) -> bytes:
     decl = draw(st.sampled_from(["", "<?xml version=\"1.0\"?>", "<?xml version=\"1.0\" encoding=\"utf-8\"?>",
                                  "<?xml version='1.0' encoding='UTF-8'?>\n"]))
     if draw(st.booleans()):
-        items = "".join(draw(st.lists(rss_item(), min_size=1, max_size=3)))
+        items = "".join(draw(RSS_CHANNEL) + i for i in draw(st.lists(rss_item(), min_size=1, max_size=3)))
         body = ("<rss version=\"2.0\" xmlns:dc=\"http://purl.org/dc/elements/1.1/\" "
                 "xmlns:content=\"http://purl.org/rss/1.0/modules/content/\" "
-                "xmlns:wfw=\"http://wellformedweb.org/CommentAPI/\"><channel><title>t</title>"
+                "xmlns:wfw=\"http://wellformedweb.org/CommentAPI/\" xmlns:atom=\"http://www.w3.org/2005/Atom\"><channel><title>t</title>"
                 f"<link>https://example.com/</link><description>d</description>{items}</channel></rss>")
     else:
-        entries = "".join(draw(st.lists(atom_entry(), min_size=1, max_size=3)))
+        entries = "".join(draw(ATOM_FEED) + e for e in draw(st.lists(atom_entry(), min_size=1, max_size=3)))
         body = ("<feed xmlns=\"http://www.w3.org/2005/Atom\"><title>t</title><id>urn:feed</id>"
                 f"<author><name>Feed Author</name></author><updated>2026-12-01T00:00:00Z</updated>{entries}</feed>")
     return (decl + body).encode("utf-8")

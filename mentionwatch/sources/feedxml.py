@@ -157,9 +157,15 @@ def _rss(root, helpers) -> list[Entry]:
     if root.get("version") != "2.0" or len(root) != 1 or root[0].tag != "channel":
         raise _NotPlain
     items = [el for el in root[0] if el.tag == "item"]
-    if sum(1 for _ in root.iter("item")) != len(items):
-        raise _NotPlain  # an item somewhere else
+    _no_other_entries(root, len(items))
     return [_rss_item(item, helpers) for item in items]
+
+
+def _no_other_entries(root, counted: int) -> None:
+    """feedparser starts an entry at any element named item or entry, in its own namespace or in
+    Atom's or RSS 1.0's, wherever it stands: here only the counted ones may exist."""
+    if sum(1 for el in root.iter() if el.tag.rpartition("}")[2] in ("item", "entry")) != counted:
+        raise _NotPlain
 
 
 def _rss_item(item, helpers) -> Entry:
@@ -204,8 +210,7 @@ def _rss_item(item, helpers) -> Entry:
 
 def _atom(root, helpers) -> list[Entry]:
     entries = [el for el in root if el.tag == ATOM + "entry"]
-    if sum(1 for _ in root.iter(ATOM + "entry")) != len(entries):
-        raise _NotPlain
+    _no_other_entries(root, len(entries))
     return [_atom_entry(entry, helpers) for entry in entries]
 
 
