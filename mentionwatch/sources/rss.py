@@ -45,7 +45,7 @@ def _first_values(query: str, names: tuple[str, ...]) -> dict[str, str]:
     link has a dozen parameters; parse_qs decoded them all, for every entry of every feed)."""
     found: dict[str, str] = {}
     for part in query.split("&"):
-        name, eq, value = part.partition("=")
+        name, _, value = part.partition("=")
         if not value:
             continue  # parse_qs drops blank values
         name = unquote_plus(name) if "%" in name or "+" in name else name
