@@ -240,12 +240,9 @@ def _tag_in_worker(part: list[tuple]) -> list[tuple]:
     return [_stored_tags(_worker_tagger, *f) for f in part]
 
 
-def matches_query(m: sources_mod.Mention, query: Query, index: TermIndex) -> bool:
-    """The user's words, checked here whatever the API matched (APIs match prefixes and stems)."""
-    return _matches(m, query.search, index)
-
-
-def _matches(m: sources_mod.Mention, search, index: TermIndex) -> bool:
+def matches_query(m: sources_mod.Mention, search, index: TermIndex) -> bool:
+    """The user's words (a query's `search`), checked here whatever the API matched (APIs match
+    prefixes and stems)."""
     if not search.accepts(m.source, m.author, (m.extra or {}).get("lang")):
         return False
     words = own_words(m.kind, m.title, m.text, m.author, m.url)
@@ -262,7 +259,7 @@ def query_index(search) -> TermIndex:
 def verdicts(mentions: list[sources_mod.Mention], search, index: TermIndex, tagger: Tagger) -> list[tuple | None]:
     """For each mention: its stored tags if it matches the query, else None."""
     return [_stored_tags(tagger, m.source, m.kind, m.title, m.text, m.author, m.url)
-            if _matches(m, search, index) else None for m in mentions]
+            if matches_query(m, search, index) else None for m in mentions]
 
 
 class WorkerCheck:
@@ -424,7 +421,7 @@ async def _run_one(fetcher, conn, config: Config, query: Query, source: str, tag
                 if seen[1] is not None:
                     kept.append(m)
                     tagged[m.id] = seen[1]
-            elif matches_query(m, query, index):
+            elif matches_query(m, query.search, index):
                 kept.append(m)
         run.fetched = len(res.mentions)
         state.get("told", {}).pop(query.name, None)

@@ -253,7 +253,7 @@ def _atom_entry(entry, helpers) -> Entry:
     # Atom ids are treated as permalinks by feedparser: resolved, and the link when there is none.
     entry_id = _fix(urljoin("", seen[ATOM + "id"].strip()), cp1252) if ATOM + "id" in seen else ""
     if link is None:
-        link = entry_id if ATOM + "id" in seen else ""
+        link = entry_id
     content = text("content")
     summary = text("summary") if ATOM + "summary" in seen else content
     stamp = None
