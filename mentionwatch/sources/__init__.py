@@ -1,19 +1,11 @@
-"""What a source is: a Mention, the options it accepts, and the registry of source modules.
+"""The source contract, the options a source accepts, and the registry of sources.
 
-A source module exposes:
-  NAME: str
-  DESCRIPTION: str                     one line for `mentionwatch sources`
-  NEEDS: str                           what it needs to run ("nothing", "GITHUB_TOKEN (optional)")
-  OPTIONS: dict[str, Option]           validated by config.py, defaults filled in
-  check(options) -> str | None         optional: why it cannot run now (missing credentials)
-  async search(fetcher, query, options, cursor, state) -> SearchResult
-                                       network only, no database. `cursor` is what the last
-                                       search of this (query, source) returned; `state` is a dict
-                                       kept per source across runs (a login session), which the
-                                       search may change in place.
-  parse(payload, ...) -> list[Mention] pure: recorded payloads test it
+A source is a module (a built-in one or a plugin's) that offers what `Source` below declares:
+search() does the network and knows no database; parse() is pure, so recorded payloads test it.
 Modules are found through the `mentionwatch.sources` entry point group (the built-ins register
-there too, see pyproject.toml), and imported lazily so `--help` and `triage` never pay for them.
+there too, see pyproject.toml) and imported lazily, so `--help` and `triage` never pay for them.
+The rest of mentionwatch reads a source only through `get(name)`, which fills in what a module
+leaves out with the documented defaults: no probing of attributes or signatures elsewhere.
 """
 
 from __future__ import annotations
@@ -21,8 +13,16 @@ from __future__ import annotations
 import importlib
 import os
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable, Protocol, Sequence
+
+# Part of the contract: what a source module builds its results from.
+from mentionwatch.model import Mention, epoch, parse_time, utc_text
+
+__all__ = [
+    "Mention", "Option", "SearchResult", "Source", "Arrivals", "SourceInfo", "DURATION", "COMMON_OPTIONS",
+    "env", "listing", "iso_utc", "parse_time", "epoch", "get", "names", "registry", "is_known", "default_names",
+    "module", "options_for", "newest_time",
+]
 
 ENTRY_POINT_GROUP = "mentionwatch.sources"
 # Used when the package runs from a source tree without installed metadata.
@@ -64,7 +64,7 @@ def names() -> list[str]:
 
 def default_names() -> list[str]:
     """Sources a query searches when it does not list any: those that work with no setup."""
-    return [n for n in names() if getattr(module(n), "DEFAULT_ON", True)]
+    return [n for n in names() if get(n).default_on]
 
 
 def module(name: str):
@@ -99,23 +99,6 @@ COMMON_OPTIONS = {
 
 
 @dataclass
-class Mention:
-    source: str
-    native_id: str
-    url: str
-    author: str
-    title: str
-    text: str
-    created_at: str  # UTC ISO 8601, "2026-11-23T14:05:00Z"
-    kind: str = "post"  # story, comment, entry, ...
-    extra: dict = field(default_factory=dict)
-
-    @property
-    def id(self) -> str:
-        return f"{self.source}:{self.native_id}"
-
-
-@dataclass
 class SearchResult:
     mentions: list[Mention]
     cursor: dict | None  # stored and handed back next poll; None keeps the old one
@@ -126,7 +109,7 @@ class SearchResult:
 
 
 def options_for(name: str) -> dict[str, Option]:
-    return {**COMMON_OPTIONS, **module(name).OPTIONS}
+    return get(name).options
 
 
 def listing(payload, key: str, source: str) -> list:
@@ -142,15 +125,113 @@ def listing(payload, key: str, source: str) -> list:
 
 
 def iso_utc(ts: float | int) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """Epoch seconds as UTC text (model.utc_text; the name sources have always used)."""
+    return utc_text(ts)
 
 
-def parse_time(value: str) -> str | None:
-    """Any ISO 8601 timestamp -> UTC ISO 8601 with a Z, or None when it cannot be read."""
-    try:
-        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except (ValueError, AttributeError, TypeError):
-        return None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+# --- the contract -----------------------------------------------------------------------------------
+
+
+class Arrivals(Protocol):
+    """What a source with CHECKS_ARRIVALS gets as `arrived=`: the poll's query check and tagging,
+    to run on each document's mentions as it comes in instead of all at the end.
+
+    `arrived(mentions)` checks them in the poll process. A source that parses in worker processes
+    calls `found = arrived.in_worker(mentions)` in the worker (a picklable callable) and then
+    `arrived(mentions, found)` in the poll with the same mention objects; the worker's process must
+    have imported the modules named in `arrived.preload` (pass them to workers.pool(preload=...))."""
+
+    in_worker: Callable[[list[Mention]], list]
+    preload: tuple[str, ...]
+
+    def __call__(self, mentions: list[Mention], found: list | None = None) -> None: ...
+
+
+class Source(Protocol):
+    """What a source module offers. Required: NAME, DESCRIPTION, NEEDS, OPTIONS and search();
+    parse() by convention. Everything else is optional, with the default `get()` fills in."""
+
+    NAME: str
+    DESCRIPTION: str  # one line for `mentionwatch sources`
+    NEEDS: str  # what it needs to run: "nothing", "GITHUB_TOKEN (optional)"
+    OPTIONS: dict[str, "Option"]  # validated by config.py, defaults filled in; COMMON_OPTIONS come on top
+    DEFAULT_ON: bool  # optional, default True: searched by queries that list no `sources:`
+    CHECKS_ARRIVALS: bool  # optional, default False: search() takes `arrived` (see Arrivals)
+
+    async def search(self, fetcher, query, options: dict, cursor: dict | None, state: dict,
+                     **kw) -> "SearchResult":
+        """Network only. `cursor` is what the last search of this (query, source) returned; `state`
+        is a dict kept per source across runs, which the search may change in place. Raises
+        SourceError (one line), MissingCredentials (cannot run) or RateLimited (try later)."""
+
+    def check(self, options: dict) -> str | None:
+        """Optional: why it cannot run now (missing credentials), or None."""
+
+    def high_water(self, cursor: dict) -> str | None:
+        """Optional: how far polling has got, as UTC text, read from the cursor search() returned."""
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """A source as the rest of mentionwatch sees it: the module, with the contract's defaults."""
+
+    name: str
+    module: Any
+    description: str
+    needs: str
+    options: dict[str, "Option"]  # COMMON_OPTIONS and the module's own
+    default_on: bool
+    checks_arrivals: bool
+    _check: Callable[[dict], str | None] | None
+    _high_water: Callable[[dict], str | None] | None
+
+    def search(self, fetcher, query, options: dict, cursor: dict | None, state: dict,
+               arrived: Arrivals | None = None):
+        if self.checks_arrivals and arrived is not None:
+            return self.module.search(fetcher, query, options, cursor, state, arrived=arrived)
+        return self.module.search(fetcher, query, options, cursor, state)
+
+    def check(self, options: dict) -> str | None:
+        return self._check(options) if self._check else None
+
+    def high_water(self, cursor: dict | None) -> str | None:
+        """The source's own reading of its cursor; a source without one shows none."""
+        if not cursor or self._high_water is None:
+            return None
+        try:
+            return self._high_water(cursor)
+        except Exception:  # a cursor from an older version, or a plugin's bug: nothing to show
+            return None
+
+
+_infos: dict[str, SourceInfo] = {}
+
+
+def get(name: str) -> SourceInfo:
+    """The source called `name` (KeyError when there is none)."""
+    info = _infos.get(name)
+    if info is None:
+        mod = module(name)
+        info = _infos[name] = SourceInfo(
+            name=name, module=mod, description=getattr(mod, "DESCRIPTION", ""), needs=getattr(mod, "NEEDS", ""),
+            options={**COMMON_OPTIONS, **getattr(mod, "OPTIONS", {})},
+            default_on=getattr(mod, "DEFAULT_ON", True), checks_arrivals=getattr(mod, "CHECKS_ARRIVALS", False),
+            _check=getattr(mod, "check", None), _high_water=getattr(mod, "high_water", None),
+        )
+    return info
+
+
+def newest_time(values: Sequence[Any]) -> str | None:
+    """The latest of some cursor values (epoch seconds or ISO text), as UTC text: a high-water
+    mark for a cursor that keeps one position per site, feed or kind."""
+    best = None
+    for v in values:
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0:
+            t = utc_text(v)
+        elif isinstance(v, str):
+            t = parse_time(v)
+        else:
+            t = None
+        if t and (best is None or t > best):
+            best = t
+    return best
