@@ -4,7 +4,7 @@
   python bench/bench_core.py [--mentions 100000] [--rules 100] [--keep DIR]
 
 1. `mentionwatch --help`: wall time, and that no HTTP, database or table library is imported.
-2. Store and tag N mentions with R rules through the function poll uses (poll.save_found: tag,
+2. Store and tag N mentions with R rules through the function poll uses (ingest.save_found: tag,
    link repeat contacts, insert), closing the database at the end as a poll does. Target: 100,000 mentions with 100 rules under 10 s.
    The rules are the example config's pack plus generated ones; 30% of mentions carry one of the
    pack's trigger phrases and 30% one generated rule's word, so rules fire as often as they would
@@ -93,7 +93,7 @@ def make_mentions(n: int, rnd: random.Random):
 
 def bench_store_and_tag(db: Path, cfg, n: int, rnd: random.Random) -> float:
     from mentionwatch import poll, store
-    from mentionwatch.rules import Tagger
+    from mentionwatch.ingest.rules import Tagger
 
     mentions = list(make_mentions(n, rnd))  # made before the clock starts: not part of the work
     conn = store.open_db(db)
@@ -101,7 +101,7 @@ def bench_store_and_tag(db: Path, cfg, n: int, rnd: random.Random) -> float:
     tagger = Tagger(cfg.rules, cfg.default_urgency)
     # What a poll does with one source's results: tag, link repeat contacts, store, in the same
     # function; the final close (which checkpoints the WAL into the database) is counted too.
-    new = poll.save_found(conn, mentions, "acme", tagger, cfg.repeat_window, {}, lambda conn, n: None)
+    new = ingest.save_found(conn, mentions, "acme", tagger, cfg.repeat_window, {}, lambda conn, n: None)
     assert len(new) == n, len(new)
     conn.close()
     elapsed = time.perf_counter() - t0

@@ -6,7 +6,7 @@
 Every server is a child process of this script (an asyncio HTTP/1.1 server, keep-alive, one per
 loopback address 127.0.0.1 ... 127.0.0.10) that answers each request 250 ms after it came and stops
 by itself (after its time limit, its request limit, or as soon as this script closes its stdin).
-Nothing leaves the machine. The poll runs in this process (mentionwatch.poll.poll, a fresh
+Nothing leaves the machine. The poll runs in this process (mentionwatch.ingest.poll, a fresh
 temporary database each time, sources' `interval` ignored), or as the `mentionwatch poll` CLI for
 the memory test, so server work never shares a core's GIL with the poll.
 
@@ -374,7 +374,7 @@ def timed_poll(cfg_text: str, work: Path) -> tuple[float, int, list]:
     cfg = config.parse(cfg_text, str(cfg_path))
     conn = store.open_db(db)  # schema made before the clock starts
     t0 = time.perf_counter()
-    result = poll.poll(cfg, conn, force=True)
+    result = ingest.poll(cfg, conn, force=True)
     secs = time.perf_counter() - t0
     count = conn.execute("SELECT COUNT(*) FROM mentions").fetchone()[0]
     conn.close()

@@ -7,18 +7,14 @@ that need them, so `mentionwatch --help` starts fast.
 from __future__ import annotations
 
 import os
-import re
 import sys
-from datetime import datetime, timedelta, timezone
 from functools import wraps
 
 import click
 
 from mentionwatch import __version__
 from mentionwatch.errors import ExitCode, MentionwatchError
-
-URGENCIES = ("critical", "high", "normal", "low")
-STATES = ("new", "acked", "waiting", "resolved", "ignored", "snoozed")
+from mentionwatch.model import STATES, URGENCIES
 
 
 def fail(message: str, code: int = ExitCode.ERROR) -> None:
@@ -72,23 +68,21 @@ who_option = click.option("--as", "who", metavar="NAME", help="Who you are [env:
 
 
 def output_options(f):
+    """--json / --table, handed to the command as one `json_out` (see outputs.funnel)."""
+
     @click.option("--json", "as_json", is_flag=True, help="JSON Lines (the default when stdout is not a terminal).")
     @click.option("--table", "as_table", is_flag=True, help="A table even when stdout is not a terminal.")
     @wraps(f)
-    def wrapper(*args, **kwargs):
-        return f(*args, **kwargs)
+    def wrapper(*args, as_json: bool, as_table: bool, **kwargs):
+        from mentionwatch.outputs.funnel import json_wanted
+
+        try:
+            json_out = json_wanted(as_json, as_table)
+        except ValueError as e:
+            raise click.UsageError(str(e))
+        return f(*args, json_out=json_out, **kwargs)
 
     return wrapper
-
-
-def want_json(as_json: bool, as_table: bool) -> bool:
-    if as_json and as_table:
-        raise click.UsageError("--json and --table cannot be used together")
-    if as_json:
-        return True
-    if as_table:
-        return False
-    return not sys.stdout.isatty()
 
 
 def load_config(config_path: str | None):
@@ -109,23 +103,17 @@ def open_store(config_path: str | None, db_path: str | None, cfg=None):
 
 
 def parse_since(value: str | None) -> str | None:
-    """`30m`, `2h`, `3d`, `1w` ago, or an ISO date/time; returned as UTC ISO 8601."""
+    """`30m`, `2h`, `3d`, `1w` ago, or an ISO date/time; returned as UTC text."""
     if not value:
         return None
-    m = re.fullmatch(r"\s*(\d+)\s*([smhdw])\s*", value)
-    now = datetime.now(timezone.utc)
-    if m:
-        n, unit = int(m.group(1)), m.group(2)
-        secs = n * {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[unit]
-        if secs > 100 * 365 * 86400:
-            raise click.BadParameter(f"{value!r} is too far back", param_hint="--since")
-        return (now - timedelta(seconds=secs)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    from mentionwatch.sources import parse_time
+    from datetime import timezone
 
-    t = parse_time(value.strip())
-    if t is None:
-        raise click.BadParameter(f"{value!r}: use 30m, 2h, 3d, 1w or a date like 2026-11-20", param_hint="--since")
-    return t
+    from mentionwatch.model import parse_when, utc_text
+
+    try:
+        return utc_text(parse_when(value, timezone.utc, ago=True))
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--since")
 
 
 # --- init ----------------------------------------------------------------------------------------------
@@ -184,8 +172,7 @@ def poll(config_path, db_path, as_json, only, quiet, force):
     Example (crontab):
       */5 * * * * mentionwatch poll
     """
-    from mentionwatch import poll as poll_mod
-    from mentionwatch import store
+    from mentionwatch import ingest, store
     from mentionwatch.config import resolve_db_path
 
     cfg = load_config(config_path)
@@ -194,63 +181,25 @@ def poll(config_path, db_path, as_json, only, quiet, force):
             raise click.BadParameter(f"unknown source {name!r} (known: {', '.join(cfg.sources)})", param_hint="--source")
     path = resolve_db_path(db_path, cfg)
     interactive = sys.stderr.isatty() and not quiet
-    with poll_mod.PollLock(path):
+    with ingest.PollLock(path):
         conn = store.open_db(path)
-        result = _run_poll(poll_mod, cfg, conn, tuple(only), interactive, force)
+        if interactive:
+            from mentionwatch.outputs.render import poll_progress
+
+            with poll_progress() as (on_start, on_done):
+                result = ingest.poll(cfg, conn, only=tuple(only), on_start=on_start, on_done=on_done, force=force)
+        else:
+            result = ingest.poll(cfg, conn, only=tuple(only), force=force)
         if as_json:
-            from mentionwatch.render import emit_json, mention_json
+            from mentionwatch.outputs.jsonl import emit_json, mention_json
 
             emit_json(mention_json(store.get_mention(conn, i)) for i in result.new_ids)
-    _report_poll(result, interactive)
+    from mentionwatch.outputs.render import poll_report
+
+    for line in poll_report(result, interactive):
+        click.echo(line, err=True)
     if result.failed:
         sys.exit(int(ExitCode.SOURCES_FAILED))
-
-
-def _run_poll(poll_mod, cfg, conn, only, interactive, force):
-    if not interactive:
-        return poll_mod.poll(cfg, conn, only=only, force=force)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from mentionwatch.render import console
-
-    with Progress(TextColumn("polling"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TextColumn("{task.description}"), console=console(stderr=True), transient=True) as progress:
-        task = progress.add_task("", total=None)
-
-        def on_start(n):
-            progress.update(task, total=n)
-
-        def on_done(run):
-            progress.update(task, advance=1, description=f"{run.source}/{run.query}")
-
-        return poll_mod.poll(cfg, conn, only=only, on_start=on_start, on_done=on_done, force=force)
-
-
-def _report_poll(result, interactive):
-    from mentionwatch.text import safe
-
-    for run in result.runs:
-        where = f"{run.source} (query {run.query})"
-        if run.status == "failed":
-            click.echo(f"mentionwatch: {where}: {safe(run.error, False)}", err=True)
-        elif run.status in ("skipped", "deferred") and (run.tell or interactive):
-            click.echo(f"mentionwatch: note: {where}: {run.status}: {safe(run.error, False)}", err=True)
-        if interactive:
-            for note in run.notes:
-                click.echo(f"mentionwatch: note: {where}: {safe(note, False)}", err=True)
-        # A deferral's gap says what its note says; it is recorded for `health`, not repeated here.
-        for gap in [] if run.status == "deferred" else run.gaps:
-            click.echo(f"mentionwatch: warning: {run.source} (query {run.query}): {safe(gap, False)}", err=True)
-    for rule, n in result.rule_timeouts.items():
-        click.echo(f"mentionwatch: warning: rule {rule}: regex gave up (too slow) on {n} mention(s)", err=True)
-    if interactive:
-        new = sum(r.new for r in result.runs)
-        fetched = sum(r.fetched for r in result.runs)
-        ok = sum(r.status == "ok" for r in result.runs)
-        later = f", {len(result.not_due)} not due yet" if result.not_due else ""
-        click.echo(f"{ok}/{len(result.runs)} sources ok, {fetched} fetched, {new} new{later}", err=True)
-        if new:
-            click.echo("Next: mentionwatch triage", err=True)
 
 
 # --- triage ----------------------------------------------------------------------------------------
@@ -271,7 +220,7 @@ def _report_poll(result, interactive):
               help="sla: least SLA time left first (overdue first); urgency: most urgent, then oldest.")
 @click.option("--mine", is_flag=True, help="Only mentions assigned to me (--as, MENTIONWATCH_USER, config me).")
 @who_option
-def triage(config_path, db_path, as_json, as_table, urgency, sources, queries, states, since, search, limit, sort,
+def triage(config_path, db_path, json_out, urgency, sources, queries, states, since, search, limit, sort,
            mine, who):
     """What needs an answer first: open mentions, due follow-ups and ended snoozes, ordered by
     SLA time left (overdue first), then urgency, then the longest waiting.
@@ -285,18 +234,21 @@ def triage(config_path, db_path, as_json, as_table, urgency, sources, queries, s
     """
     from mentionwatch import store, workflow
     from mentionwatch.matching import QueryError
+    from mentionwatch.model import OPEN_STATES, now_utc
+    from mentionwatch.outputs.funnel import emit
+    from mentionwatch.outputs.jsonl import mention_json
+    from mentionwatch.outputs.render import triage_table
 
-    json_out = want_json(as_json, as_table)
     since_iso = parse_since(since)
     chosen = set(states) or {"open"}
     if "all" in chosen:
         state_list: tuple = ()
     else:
-        state_list = tuple(dict.fromkeys(s for c in chosen for s in (store.OPEN_STATES if c == "open" else (c,))))
+        state_list = tuple(dict.fromkeys(s for c in chosen for s in (OPEN_STATES if c == "open" else (c,))))
     if limit is None and not json_out:
         limit = 50
     conn, cfg = open_store(config_path, db_path)
-    now = workflow.now_utc()
+    now = now_utc()
     try:
         rows = workflow.triage_rows(conn, cfg, limit=limit, mine=who_am_i(who, cfg) if mine else None, now=now, sort=sort,
                                     states=state_list, urgencies=urgency, sources=sources, queries=queries,
@@ -304,32 +256,16 @@ def triage(config_path, db_path, as_json, as_table, urgency, sources, queries, s
     except QueryError as e:
         raise click.BadParameter(str(e), param_hint="--search")
     note = workflow.staffing_note(cfg, now)
-    if json_out:
-        from mentionwatch.render import emit_json, mention_json
-
-        emit_json(mention_json(r) for r in rows)
-        if note and sys.stderr.isatty():
-            click.echo(note, err=True)
-        return
-    from mentionwatch.render import console, triage_table
-
-    if note:
+    if note and (not json_out or sys.stderr.isatty()):
         click.echo(note, err=True)
-    if not rows:
-        click.echo("Nothing to answer: no mentions match." if (urgency or sources or queries or since or search or mine)
-                   else "Nothing to answer: no open mentions.", err=True)
-        return
-    out = console()
-    out.print(triage_table(rows, now))
-    # Counting stops at 10,000: an exact count of a million open mentions costs more than the
-    # rest of triage, and "10000+" says all there is to say.
-    total = conn.execute(
-        "SELECT COUNT(*) FROM (SELECT 1 FROM mentions WHERE state IN ('new', 'acked') AND dupe_of IS NULL "
-        "LIMIT 10001)"
-    ).fetchone()[0]
-    open_text = "10000+" if total > 10000 else str(total)
-    click.echo(f"{len(rows)} shown, {open_text} open. Details: mentionwatch show ID   Done: mentionwatch resolve ID",
-               err=True)
+    empty = ("Nothing to answer: no mentions match." if (urgency or sources or queries or since or search or mine)
+             else "Nothing to answer: no open mentions.")
+    shown = emit(rows, json_out, lambda rows: triage_table(rows, now), project=mention_json, empty=empty)
+    if shown and not json_out:
+        total = store.open_count(conn)
+        open_text = "10000+" if total > 10000 else str(total)
+        click.echo(f"{shown} shown, {open_text} open. Details: mentionwatch show ID   Done: mentionwatch resolve ID",
+                   err=True)
 
 
 # --- show ------------------------------------------------------------------------------------------
@@ -339,7 +275,7 @@ def triage(config_path, db_path, as_json, as_table, urgency, sources, queries, s
 @config_options
 @output_options
 @click.argument("mention_id", metavar="ID")
-def show(config_path, db_path, as_json, as_table, mention_id):
+def show(config_path, db_path, json_out, mention_id):
     """One mention in full: why it got its urgency, its SLA clock and detection lag, the author's
     earlier mentions and their outcomes, linked issues, and its whole history.
 
@@ -348,21 +284,19 @@ def show(config_path, db_path, as_json, as_table, mention_id):
       mentionwatch show hackernews:41234567
     """
     from mentionwatch import store, workflow
+    from mentionwatch.model import now_utc
+    from mentionwatch.outputs.funnel import emit
+    from mentionwatch.outputs.jsonl import mention_json
+    from mentionwatch.outputs.render import mention_detail
 
     conn, cfg = open_store(config_path, db_path)
     m = store.get_mention(conn, mention_id)
     if m is None:
         fail(f"no such mention: {mention_id}")
-    workflow.with_clock(m, cfg, workflow.now_utc())
+    workflow.with_clock(m, cfg, now_utc())
     detail = workflow.details(conn, m)
-    if want_json(as_json, as_table):
-        from mentionwatch.render import emit_json, mention_json
-
-        emit_json([{**mention_json(m), "extra": m.get("extra"), **detail}])
-        return
-    from mentionwatch.render import console, mention_detail
-
-    console().print(mention_detail(m, detail))
+    emit([m], json_out, lambda rows: mention_detail(m, detail),
+         project=lambda m: {**mention_json(m), "extra": m.get("extra"), **detail})
 
 
 # --- state changes ---------------------------------------------------------------------------------
@@ -396,7 +330,7 @@ def who_am_i(option: str | None, cfg) -> str:
         return "unknown"
 
 
-def _state_command(name: str, state: str, verb: str, doc: str):
+def _state_command(name: str, state: str, doc: str):
     @cli.command(name=name, help=doc)
     @config_options
     @click.argument("ids", nargs=-1, metavar="ID... | -")
@@ -418,16 +352,16 @@ def _state_command(name: str, state: str, verb: str, doc: str):
     return command
 
 
-_state_command("ack", "acked", "acked", "Mark mentions as seen and being handled (state acked).\n\n"
+_state_command("ack", "acked", "Mark mentions as seen and being handled (state acked).\n\n"
                "\b\nExamples:\n  mentionwatch ack hackernews:41234567\n"
                "  mentionwatch triage --json | jq -r 'select(.urgency==\"low\") | .id' | mentionwatch ack -")
-_state_command("wait", "waiting", "waiting", "Mark mentions as answered and waiting for the customer (state waiting).\n\n"
+_state_command("wait", "waiting", "Mark mentions as answered and waiting for the customer (state waiting).\n\n"
                "\b\nExample:\n  mentionwatch wait hackernews:41234567 --note 'asked for their account id'")
-_state_command("resolve", "resolved", "resolved", "Mark mentions as answered or fixed (state resolved).\n\n"
+_state_command("resolve", "resolved", "Mark mentions as answered or fixed (state resolved).\n\n"
                "\b\nExample:\n  mentionwatch resolve hackernews:41234567 --note 'replied with workaround'")
-_state_command("ignore", "ignored", "ignored", "Mark mentions as needing no answer (state ignored).\n\n"
+_state_command("ignore", "ignored", "Mark mentions as needing no answer (state ignored).\n\n"
                "\b\nExample:\n  mentionwatch ignore rss:3f2a9c1b7d4e")
-_state_command("reopen", "new", "reopened", "Put mentions back into triage (state new).\n\n"
+_state_command("reopen", "new", "Put mentions back into triage (state new).\n\n"
                "\b\nExample:\n  mentionwatch reopen hackernews:41234567")
 
 
@@ -463,11 +397,11 @@ def snooze(config_path, db_path, ids, until, who, note):
       mentionwatch snooze rss:3f2a9c1b7d4e --until "tomorrow 9:00" --note "after their deploy"
     """
     from mentionwatch import store
-    from mentionwatch.workflow import iso
+    from mentionwatch.model import utc_text
 
     id_list = read_ids(ids)
     conn, cfg = open_store(config_path, db_path)
-    wake = iso(parse_when_option(until, cfg, "--until"))
+    wake = utc_text(parse_when_option(until, cfg, "--until"))
     for mid, before, after in store.set_state(conn, id_list, "snoozed", who_am_i(who, cfg), note, wake_at=wake):
         click.echo(f"{mid}: {before} → {after} until {wake}", err=True)
 
@@ -531,6 +465,7 @@ def followup(config_path, db_path, args, in_, at, issue, who):
       mentionwatch followup --issue https://github.com/acme/cloud/issues/812
     """
     from mentionwatch import store, workflow
+    from mentionwatch.model import utc_text, utcnow
 
     conn, cfg = open_store(config_path, db_path)
     me = who_am_i(who, cfg)
@@ -541,7 +476,7 @@ def followup(config_path, db_path, args, in_, at, issue, who):
         if not ids:
             fail(f"no mention is linked to {issue!r} (see mentionwatch issues)")
         text = workflow.fix_followup_text(issue)
-        store.set_followup(conn, ids, workflow.iso(workflow.now_utc()), text, me)
+        store.set_followup(conn, ids, utcnow(), text, me)
         for mid in ids:
             store.add_note(conn, [mid], workflow.reply_draft(store.get_mention(conn, mid), text, me), me, kind="reply")
         click.echo(f"{len(ids)} mention(s) linked to {issue} are back in triage with a reply draft", err=True)
@@ -550,8 +485,8 @@ def followup(config_path, db_path, args, in_, at, issue, who):
         raise click.UsageError("give --in DURATION or --at WHEN (or --issue REF)")
     id_list, text = split_last(args, "follow-up text") if len(args) > 1 else (read_ids(args), "")
     when = parse_when_option(in_ if in_ else at, cfg, "--in" if in_ else "--at")
-    store.set_followup(conn, id_list, workflow.iso(when), text or None, me)
-    click.echo(f"follow-up on {len(set(id_list))} mention(s) due {workflow.iso(when)}", err=True)
+    store.set_followup(conn, id_list, utc_text(when), text or None, me)
+    click.echo(f"follow-up on {len(set(id_list))} mention(s) due {utc_text(when)}", err=True)
 
 
 @cli.command()
@@ -576,7 +511,7 @@ def link(config_path, db_path, args, who):
 @cli.command("issues")
 @config_options
 @output_options
-def issues_command(config_path, db_path, as_json, as_table):
+def issues_command(config_path, db_path, json_out):
     """Linked issues: how many mentions each has, how many are still open, the oldest wait.
 
     \b
@@ -584,20 +519,12 @@ def issues_command(config_path, db_path, as_json, as_table):
       mentionwatch issues
     """
     from mentionwatch import store
+    from mentionwatch.outputs.funnel import emit
+    from mentionwatch.outputs.render import issues_table
 
     conn, _ = open_store(config_path, db_path)
-    rows = store.issues_summary(conn)
-    if want_json(as_json, as_table):
-        from mentionwatch.render import emit_json
-
-        emit_json(rows)
-        return
-    from mentionwatch.render import console, issues_table
-
-    if not rows:
-        click.echo("No linked issues (link one with: mentionwatch link ID REF).", err=True)
-        return
-    console().print(issues_table(rows))
+    emit(store.issues_summary(conn), json_out, issues_table,
+         empty="No linked issues (link one with: mentionwatch link ID REF).")
 
 
 @cli.command()
@@ -618,11 +545,13 @@ def handover(config_path, db_path, mention_id, fmt):
     conn, cfg = open_store(config_path, db_path)
     s = workflow.story(conn, cfg, mention_id)
     if fmt == "json":
-        from mentionwatch.render import json_line
+        from mentionwatch.outputs.jsonl import json_line
 
         click.echo(json_line(s))
     else:
-        click.echo(workflow.handover_markdown(s), nl=False)
+        from mentionwatch.outputs.markdown import handover_markdown
+
+        click.echo(handover_markdown(s), nl=False)
 
 
 @cli.command()
@@ -666,40 +595,21 @@ def rules():
 @click.option("--title", default="", help="A title to test along with the text.")
 @click.option("--source", default=None, metavar="NAME", help="Pretend the text came from this source.")
 @click.argument("text")
-def rules_test(config_path, as_json, as_table, title, source, text):
+def rules_test(config_path, json_out, title, source, text):
     """Show which rules would fire on TEXT, and the urgency it would get.
 
     \b
     Example:
       mentionwatch rules test "charged twice and my flight is tonight"
     """
-    from mentionwatch.rules import Tagger
+    from mentionwatch.ingest.rules import Tagger
+    from mentionwatch.outputs.funnel import emit
+    from mentionwatch.outputs.render import rules_verdict
 
     cfg = load_config(config_path)
     result = Tagger(cfg.rules, cfg.default_urgency).tag({"title": title, "text": text}, source)
-    if want_json(as_json, as_table):
-        from mentionwatch.render import emit_json
-
-        emit_json([{"urgency": result.urgency, "rules": result.rule_names,
-                    "matches": [m.as_dict() for m in result.matches]}])
-        return
-    from rich.text import Text
-
-    from mentionwatch.render import URGENCY_STYLE, console
-    from mentionwatch.text import safe
-
-    out = console()
-    line = Text("urgency ")
-    line.append(result.urgency, style=URGENCY_STYLE[result.urgency])
-    out.print(line)
-    if not result.matches:
-        out.print(Text("no rule fired (the default urgency)", style="dim"))
-    for m in result.matches:
-        t = Text("  ")
-        t.append(m.rule, style="bold")
-        t.append(f" ({m.urgency})", style=URGENCY_STYLE[m.urgency])
-        t.append(" matched " + ", ".join(repr(safe(x, False)) for x in m.terms))
-        out.print(t)
+    verdict = {"urgency": result.urgency, "rules": result.rule_names, "matches": [m.as_dict() for m in result.matches]}
+    emit([verdict], json_out, lambda rows: rules_verdict(rows[0]))
 
 
 @cli.command()
@@ -713,7 +623,7 @@ def retag(config_path, db_path):
     Example:
       mentionwatch retag
     """
-    from mentionwatch.poll import retag as do_retag
+    from mentionwatch.ingest import retag as do_retag
 
     conn, cfg = open_store(config_path, db_path)
     checked, changed = do_retag(cfg, conn)
@@ -726,7 +636,7 @@ def retag(config_path, db_path):
 @cli.command()
 @config_options
 @output_options
-def health(config_path, db_path, as_json, as_table):
+def health(config_path, db_path, json_out):
     """Is every source working and complete? Per query and source: status, last success,
     high-water mark, detection lag (first seen minus posted), and gaps where items may be missing.
 
@@ -739,18 +649,13 @@ def health(config_path, db_path, as_json, as_table):
       mentionwatch health --json | jq 'select(.healthy | not)'
       0 8 * * * mentionwatch health >/dev/null || echo "mentionwatch needs a look"
     """
-    from mentionwatch.health import report
+    from mentionwatch.outputs.funnel import emit
+    from mentionwatch.outputs.health import report
+    from mentionwatch.outputs.render import health_table
 
     conn, cfg = open_store(config_path, db_path)
     rows = report(cfg, conn)
-    if want_json(as_json, as_table):
-        from mentionwatch.render import emit_json
-
-        emit_json(rows)
-    else:
-        from mentionwatch.render import console, health_table
-
-        console().print(health_table(rows))
+    emit(rows, json_out, health_table)
     if not all(r["healthy"] for r in rows):
         sys.exit(int(ExitCode.UNHEALTHY))
 
@@ -758,7 +663,7 @@ def health(config_path, db_path, as_json, as_table):
 @cli.command("sources")
 @config_options
 @output_options
-def sources_command(config_path, db_path, as_json, as_table):
+def sources_command(config_path, db_path, json_out):
     """The sources mentionwatch can search, what each needs, and whether it is ready.
 
     Third-party sources plug in through the `mentionwatch.sources` entry point group.
@@ -767,43 +672,12 @@ def sources_command(config_path, db_path, as_json, as_table):
     Example:
       mentionwatch sources
     """
-    import time
-
-    from mentionwatch import sources as sources_mod
-    from mentionwatch import store
+    from mentionwatch.outputs.funnel import emit
+    from mentionwatch.outputs.health import readiness
+    from mentionwatch.outputs.render import sources_table
 
     conn, cfg = open_store(config_path, db_path)
-    rows = []
-    used = {s for q in cfg.queries for s in q.sources}
-    for name in sources_mod.names():
-        mod = sources_mod.module(name)
-        check = getattr(mod, "check", None)
-        problem = check(cfg.sources[name]) if check else None
-        until = store.get_source_state(conn, name).get("not_before", 0)
-        if problem:
-            status = f"not ready: {problem}"
-        elif until > time.time():
-            status = f"deferred until {sources_mod.iso_utc(until)}"
-        else:
-            status = "ready"
-        target = sources_mod.registry()[name]
-        rows.append({
-            "name": name,
-            "description": getattr(mod, "DESCRIPTION", ""),
-            "needs": getattr(mod, "NEEDS", ""),
-            "status": status,
-            "used_by_queries": name in used,
-            "builtin": name in sources_mod.BUILTIN,
-            "module": getattr(target, "value", target),
-        })
-    if want_json(as_json, as_table):
-        from mentionwatch.render import emit_json
-
-        emit_json(rows)
-        return
-    from mentionwatch.render import console, sources_table
-
-    console().print(sources_table(rows))
+    emit(readiness(cfg, conn), json_out, sources_table)
 
 
 # --- demo ------------------------------------------------------------------------------------------
@@ -811,7 +685,7 @@ def sources_command(config_path, db_path, as_json, as_table):
 
 @cli.command()
 @output_options
-def demo(as_json, as_table):
+def demo(json_out):
     """See mentionwatch work, offline, with no config: recorded Hacker News and Google Alerts
     payloads go through the real poll, store and rules into a throwaway database, then triage.
 
@@ -820,20 +694,17 @@ def demo(as_json, as_table):
       mentionwatch demo
     """
     from mentionwatch.demo import run_demo
+    from mentionwatch.outputs.funnel import emit
+    from mentionwatch.outputs.jsonl import mention_json
+    from mentionwatch.outputs.render import triage_table
 
-    json_out = want_json(as_json, as_table)
     rows, stored = run_demo()
-    if json_out:
-        from mentionwatch.render import emit_json, mention_json
-
-        emit_json(mention_json(r) for r in rows)
-        return
-    from mentionwatch.render import console, triage_table
-
-    click.echo(f"Demo: {stored} recorded mentions of \"Acme Cloud\" replayed through poll → store → rules "
-               "(no network, throwaway database). mentionwatch triage would show:\n", err=True)
-    console().print(triage_table(rows))
-    click.echo("\nNext: mentionwatch init, put your brand in the config, then mentionwatch poll.", err=True)
+    if not json_out:
+        click.echo(f"Demo: {stored} recorded mentions of \"Acme Cloud\" replayed through poll → store → rules "
+                   "(no network, throwaway database). mentionwatch triage would show:\n", err=True)
+    emit(rows, json_out, triage_table, project=mention_json)
+    if not json_out:
+        click.echo("\nNext: mentionwatch init, put your brand in the config, then mentionwatch poll.", err=True)
 
 
 def main():

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mentionwatch import sources as sources_mod
 from mentionwatch.errors import ConfigError
 from mentionwatch.matching import QueryError, Search, parse_search
+from mentionwatch.model import URGENCIES, parse_duration
 
-URGENCIES = ("critical", "high", "normal", "low")
 FIELDS = ("title", "text", "author", "url")
 DEFAULT_FIELDS = ("title", "text")
 ENV_CONFIG = "MENTIONWATCH_CONFIG"
@@ -64,7 +64,6 @@ class Config:
     sources: SourceOptions
     queries: tuple[Query, ...]
     rules: tuple[Rule, ...]
-    lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
     warnings: tuple[str, ...] = ()  # for stderr: problems that do not stop the command
 
 
@@ -424,7 +423,7 @@ def parse(text: str, file: str | None) -> Config:
     return Config(
         path=file, database=database, me=me, default_urgency=default_urgency, user_agent=user_agent,
         per_host=per_host, max_bytes=max_bytes, retries=retries, max_wait=max_wait, max_silence=max_silence, sla=budgets,
-        staffing=staffing, repeat_window=repeat_window, sources=srcs, queries=queries, rules=rules, lines=doc.lines,
+        staffing=staffing, repeat_window=repeat_window, sources=srcs, queries=queries, rules=rules,
     )
 
 
@@ -538,24 +537,6 @@ def _option(doc, k: str, opt: str, spec, value):
         return _duration(doc, k, value)
     integer = spec.type is int
     return _number(doc, k, value, minimum=1 if integer else 0.001, integer=integer)
-
-
-_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*")
-_UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_duration(value: Any) -> float | None:
-    """Seconds from 90, "90s", "30m", "1h", "2d", "1w"; None when it is not a duration."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value) if value == value and 0 <= value <= 10**9 else None
-    if isinstance(value, str):
-        m = _DURATION.fullmatch(value)
-        if m:
-            secs = float(m.group(1)) * _UNIT[m.group(2)]
-            return secs if secs <= 10**9 else None
-    return None
 
 
 def _duration(doc, key, value) -> float:

@@ -77,14 +77,12 @@ def retry_after(headers: httpx.Headers, now: float) -> float | None:
     try:
         reset_f = float(reset)
     except ValueError:  # Mastodon sends an ISO 8601 time
-        from mentionwatch.sources import parse_time
+        from mentionwatch.model import parse_utc
 
-        when = parse_time(reset)
-        if when is None:
+        try:
+            return max(0.0, parse_utc(reset).timestamp() - now)
+        except (ValueError, OverflowError):
             return None
-        from datetime import datetime
-
-        return max(0.0, datetime.fromisoformat(when.replace("Z", "+00:00")).timestamp() - now)
     return max(0.0, reset_f - now) if reset_f > 1e9 else reset_f
 
 

@@ -159,7 +159,6 @@ class QueryError(ValueError):
     pass
 
 
-FILTERS = ("author", "source", "lang")
 _FILTER = re.compile(r"(author|source|lang):(\S+)$")
 
 

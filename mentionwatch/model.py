@@ -47,10 +47,13 @@ class Mention:
         return f"{self.source}:{self.native_id}"
 
     def own_words(self) -> dict[str, str]:
-        """The fields rules and queries look at. A comment's title is its story's title, shown for
-        context: only the comment's own words may make it urgent or make it match."""
-        return {"title": "" if self.kind == "comment" else self.title, "text": self.text,
-                "author": self.author, "url": self.url}
+        return own_words(self.kind, self.title, self.text, self.author, self.url)
+
+
+def own_words(kind: str, title: str, text: str, author: str, url: str) -> dict[str, str]:
+    """The fields rules and queries look at. A comment's title is its story's title, shown for
+    context: only the comment's own words may make it urgent or make it match."""
+    return {"title": "" if kind == "comment" else title, "text": text, "author": author, "url": url}
 
 
 class MentionRow(NamedTuple):

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Iterator
 
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+from mentionwatch.model import DAYS
+
 DEFAULT_SLA = {"critical": 900.0, "high": 3600.0, "normal": 4 * 3600.0, "low": 86400.0}
 MAX_SCAN_DAYS = 400  # a calendar with no staffed hour in over a year is treated as never staffed
 
@@ -82,7 +83,8 @@ def _range(text: str) -> tuple[time, time]:
     return start, end
 
 
-def _tz(name: str):
+def zone(name: str):
+    """A time zone by its IANA name; "UTC" needs no tz database."""
     from zoneinfo import ZoneInfo
 
     return timezone.utc if name.upper() == "UTC" else ZoneInfo(name)
@@ -90,7 +92,7 @@ def _tz(name: str):
 
 def _shifts(cal: Calendar, start: datetime, end: datetime) -> Iterator[tuple[datetime, datetime]]:
     """Staffed intervals of one calendar overlapping [start, end), in UTC."""
-    tz = _tz(cal.timezone)
+    tz = zone(cal.timezone)
     day = start.astimezone(tz).date() - timedelta(days=1)
     last = end.astimezone(tz).date() + timedelta(days=1)
     while day <= last:
@@ -182,7 +184,3 @@ def clock(staff: Staffing, budgets: dict[str, float], urgency: str, published: d
     if now - due > OVERDUE_SCAN:
         return Clock(budget, -(now - due).total_seconds(), due, paused)
     return Clock(budget, -staffed_seconds(staff, due, now), due, paused)
-
-
-def parse_utc(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(timezone.utc)

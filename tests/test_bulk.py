@@ -7,8 +7,10 @@ import json
 
 import pytest
 
-from mentionwatch import config, poll, store
-from mentionwatch.rules import Tagger
+from mentionwatch import config, ingest, store
+from mentionwatch.ingest import save as save_mod
+from mentionwatch.ingest import tagging
+from mentionwatch.ingest.rules import Tagger
 from mentionwatch.sources import Mention
 
 CONFIG = """\
@@ -44,7 +46,7 @@ def save(db, mentions, finish=lambda conn, n: None) -> list[str]:
     cfg = config.parse(CONFIG, "c.yaml")
     conn = store.open_db(db)
     try:
-        return poll.save_found(conn, mentions, "acme", Tagger(cfg.rules, cfg.default_urgency),
+        return ingest.save_found(conn, mentions, "acme", Tagger(cfg.rules, cfg.default_urgency),
                                cfg.repeat_window, {}, finish)
     finally:
         conn.close()
@@ -53,16 +55,16 @@ def save(db, mentions, finish=lambda conn, n: None) -> list[str]:
 def test_workers_and_chunks_store_what_one_process_would(tmp_path, monkeypatch):
     mentions = burst(1200)
     assert len(save(tmp_path / "one.db", mentions)) == 1200  # below the thresholds: in-process
-    monkeypatch.setattr(poll, "PARALLEL_FROM", 100)
-    monkeypatch.setattr(poll, "CHUNK", 250)
-    monkeypatch.setattr(poll, "TAG_PART", 64)
+    monkeypatch.setattr(tagging, "PARALLEL_FROM", 100)
+    monkeypatch.setattr(save_mod, "CHUNK", 250)
+    monkeypatch.setattr(tagging, "TAG_PART", 64)
     futures = []
     cfg = config.parse(CONFIG, "c.yaml")
-    pool = poll._tag_pool(Tagger(cfg.rules, cfg.default_urgency))  # started before: 1,200 are quickly tagged
+    pool = tagging._tag_pool(Tagger(cfg.rules, cfg.default_urgency))  # started before: 1,200 are quickly tagged
     assert pool is not None
     submit = pool.submit
     pool.submit = lambda *a: futures.append(submit(*a)) or futures[-1]
-    monkeypatch.setattr(poll, "_tag_pool", lambda tagger: pool)
+    monkeypatch.setattr(tagging, "_tag_pool", lambda tagger: pool)
     calls = []
 
     def finish(conn, new):
@@ -82,8 +84,8 @@ def test_workers_and_chunks_store_what_one_process_would(tmp_path, monkeypatch):
 
 
 def test_a_burst_stored_again_adds_nothing(tmp_path, monkeypatch):
-    monkeypatch.setattr(poll, "PARALLEL_FROM", 100)
-    monkeypatch.setattr(poll, "CHUNK", 300)
+    monkeypatch.setattr(tagging, "PARALLEL_FROM", 100)
+    monkeypatch.setattr(save_mod, "CHUNK", 300)
     mentions = burst(700)
     assert len(save(tmp_path / "m.db", mentions)) == 700
     before = stored_tags(tmp_path / "m.db")
@@ -96,8 +98,8 @@ def test_a_burst_stored_again_adds_nothing(tmp_path, monkeypatch):
 def test_a_failed_write_keeps_earlier_chunks_and_not_the_cursor(tmp_path, monkeypatch):
     """A crash midway keeps what was committed; finish (the cursor) never ran, so the next poll
     fetches again and stores the rest."""
-    monkeypatch.setattr(poll, "PARALLEL_FROM", 100)
-    monkeypatch.setattr(poll, "CHUNK", 200)
+    monkeypatch.setattr(tagging, "PARALLEL_FROM", 100)
+    monkeypatch.setattr(save_mod, "CHUNK", 200)
     real = store.save_rows
     calls = {"n": 0}
 
@@ -149,7 +151,7 @@ class FakePool:
 def poll_tags(part):
     cfg = config.parse(CONFIG, "c.yaml")
     tagger = Tagger(cfg.rules, cfg.default_urgency)
-    return [poll._stored_tags(tagger, *f) for f in part]
+    return [tagging.tag(tagger, *f) for f in part]
 
 
 def pool_ready(monkeypatch, pool) -> None:
@@ -170,8 +172,8 @@ def pool_ready(monkeypatch, pool) -> None:
 def test_parts_the_worker_has_not_started_are_tagged_here(tmp_path, monkeypatch, started):
     mentions = burst(900)
     save(tmp_path / "one.db", mentions)
-    monkeypatch.setattr(poll, "PARALLEL_FROM", 100)
-    monkeypatch.setattr(poll, "TAG_PART", 200)
+    monkeypatch.setattr(tagging, "PARALLEL_FROM", 100)
+    monkeypatch.setattr(tagging, "TAG_PART", 200)
     pool = FakePool(started)
     pool_ready(monkeypatch, pool)
     assert len(save(tmp_path / "many.db", mentions)) == 900
@@ -182,8 +184,8 @@ def test_parts_the_worker_has_not_started_are_tagged_here(tmp_path, monkeypatch,
 def test_a_broken_worker_pool_falls_back_to_tagging_here(tmp_path, monkeypatch):
     mentions = burst(900)
     save(tmp_path / "one.db", mentions)
-    monkeypatch.setattr(poll, "PARALLEL_FROM", 100)
-    monkeypatch.setattr(poll, "TAG_PART", 200)
+    monkeypatch.setattr(tagging, "PARALLEL_FROM", 100)
+    monkeypatch.setattr(tagging, "TAG_PART", 200)
     pool_ready(monkeypatch, FakePool(5, broken=True))
     assert len(save(tmp_path / "many.db", mentions)) == 900
     assert stored_tags(tmp_path / "one.db") == stored_tags(tmp_path / "many.db")
@@ -196,7 +198,7 @@ def test_a_worker_slow_to_start_leaves_the_tagging_here(tmp_path, monkeypatch):
 
     mentions = burst(900)
     save(tmp_path / "one.db", mentions)
-    monkeypatch.setattr(poll, "PARALLEL_FROM", 100)
+    monkeypatch.setattr(tagging, "PARALLEL_FROM", 100)
     monkeypatch.setattr(workers, "soon", lambda make, *args: Future())  # never up
     assert len(save(tmp_path / "many.db", mentions)) == 900
     assert stored_tags(tmp_path / "one.db") == stored_tags(tmp_path / "many.db")
@@ -227,14 +229,14 @@ def wal_frames(db) -> tuple[int, int]:
 def test_checkpoints_run_beside_a_burst(tmp_path, monkeypatch):
     import threading
 
-    monkeypatch.setattr(poll, "CHUNK", 250)
+    monkeypatch.setattr(save_mod, "CHUNK", 250)
     # The writer itself never checkpoints here: whatever is copied, the thread beside it copied.
     monkeypatch.setattr(store, "BURST_AUTOCHECKPOINT_PAGES", 1_000_000)
     db = tmp_path / "b.db"
     cfg = config.parse(CONFIG, "c.yaml")
     conn = store.open_db(db)
     try:
-        new = poll.save_found(conn, burst(1200), "acme", Tagger(cfg.rules, cfg.default_urgency), cfg.repeat_window,
+        new = ingest.save_found(conn, burst(1200), "acme", Tagger(cfg.rules, cfg.default_urgency), cfg.repeat_window,
                               {}, lambda conn, n: None)
         assert len(new) == 1200
         frames, copied = wal_frames(db)
@@ -248,7 +250,7 @@ def test_checkpoints_run_beside_a_burst(tmp_path, monkeypatch):
 def test_a_failing_checkpoint_connection_does_not_stop_the_writes(tmp_path, monkeypatch):
     import sqlite3
 
-    monkeypatch.setattr(poll, "CHUNK", 250)
+    monkeypatch.setattr(save_mod, "CHUNK", 250)
     real = sqlite3.connect
     calls = []
 
@@ -272,8 +274,8 @@ def test_no_threads_to_be_had_means_no_pool_and_no_checkpoint_thread(tmp_path, m
 
     mentions = burst(900)
     save(tmp_path / "one.db", mentions)
-    monkeypatch.setattr(poll, "PARALLEL_FROM", 100)
-    monkeypatch.setattr(poll, "CHUNK", 250)
+    monkeypatch.setattr(tagging, "PARALLEL_FROM", 100)
+    monkeypatch.setattr(save_mod, "CHUNK", 250)
 
     def refuse(self):
         raise RuntimeError("can't start new thread")

@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 from fakenet import FakeNet
 
-from mentionwatch import render
+from mentionwatch.outputs.jsonl import MENTION_FIELDS
 from mentionwatch.cli import cli
 
 NOW = int(time.time())
@@ -156,7 +156,7 @@ def test_poll_json_prints_new_mentions(net, mw):
     assert sum(1 for i in ids if i.startswith("rss:")) == 1
     assert "hackernews:1006" not in ids and "hackernews:1007" not in ids
     for m in rows:
-        assert set(m) == set(render.MENTION_FIELDS)
+        assert set(m) == set(MENTION_FIELDS)
     # nothing new the second time
     r2 = mw("poll", "--json")
     assert r2.exit_code == 0 and r2.stdout == "" and r2.stderr == ""
@@ -207,7 +207,7 @@ def test_missing_config_file_exits_2(mw, tmp_path):
 
 
 def test_poll_locked_exits_4(net, mw):
-    from mentionwatch.poll import PollLock
+    from mentionwatch.ingest import PollLock
 
     with PollLock(mw.db):
         r = mw("poll")
@@ -236,7 +236,7 @@ def test_triage_json_ordering_and_fields(polled):
                 "urgency", "rules", "state"}
     for m in rows:
         assert required <= set(m)
-        assert set(m) == set(render.MENTION_FIELDS)
+        assert set(m) == set(MENTION_FIELDS)
         assert m["state"] == "new" and m["query"] == "acme"
         assert isinstance(m["rules"], list)
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", m["created_at"])
@@ -515,7 +515,7 @@ def test_demo_offline_no_config(monkeypatch, tmp_path):
     assert rows[0]["urgency"] == "critical" and rows[0]["sla_left_s"] < 0
     assert {m["source"] for m in rows} == {"hackernews", "rss"}
     for m in rows:
-        assert set(m) == set(render.MENTION_FIELDS)
+        assert set(m) == set(MENTION_FIELDS)
     # no config or database was left behind in the user's dirs
     home = tmp_path / "home"
     assert not any(p.suffix == ".db" for p in home.rglob("*"))

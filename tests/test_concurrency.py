@@ -16,19 +16,17 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+from helpers import iso, mention, store_mentions
 
 MW = [sys.executable, "-m", "mentionwatch"]
 API_CAP = 1000
 HN_PATH = "/api/v1/search_by_date"
 
 
-def iso(t: int) -> str:
-    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # --- a small Algolia on 127.0.0.1 ---------------------------------------------------------------------
@@ -214,22 +212,27 @@ def test_overlapping_poll_exits_4_at_once_and_a_killed_poll_does_not_block(setup
 
 WRITER = r"""
 import sys, time
-from mentionwatch import store
+from mentionwatch import config, store
+from mentionwatch.ingest import save_found
+from mentionwatch.ingest.rules import Tagger
+from mentionwatch.model import Mention, utcnow
+cfg = config.parse(config.example_config_text(), None)
+tagger = Tagger(cfg.rules, cfg.default_urgency)
 conn = store.open_db(sys.argv[1])
 stop_at = time.monotonic() + float(sys.argv[2])
 n = 0
 while time.monotonic() < stop_at and n < 5000:
-    now = store.utcnow()
-    rows = [{"id": f"hackernews:w{n}-{i}", "source": "hackernews", "native_id": f"w{n}-{i}", "kind": "comment",
-             "query": "q", "author": f"writer{i}", "title": "", "text": f"acme writer row {n} {i}",
-             "url": f"https://news.ycombinator.com/item?id=w{n}-{i}", "created_at": now, "first_seen_at": now,
-             "urgency": "normal", "urgency_rank": 2, "rules": [], "matches": [], "state": "new", "extra": {}}
-            for i in range(20)]
-    with store.write(conn):
-        store.save_mentions(conn, rows)
+    now = utcnow()
+    mentions = [Mention(source="hackernews", native_id=f"w{n}-{i}", url=f"https://news.ycombinator.com/item?id=w{n}-{i}",
+                        author=f"writer{i}", title="", text=f"acme writer row {n} {i}", created_at=now, kind="comment")
+                for i in range(20)]
+
+    def finish(conn, new, n=n, now=now):  # in the write transaction, as a poll's cursor and record are
         store.set_cursor(conn, "q", "hackernews", {"created_at_i": n})
-        store.save_poll(conn, "q", "hackernews", now, now, 20, 20, 1, None, [])
+        store.save_poll(conn, "q", "hackernews", now, now, 20, new, 1, None, [])
         time.sleep(0.01)  # hold the write lock a while: readers and ack must wait, not fail
+
+    save_found(conn, mentions, "q", tagger, cfg.repeat_window, {}, finish)
     n += 1
     if n == 1:
         print("ready", flush=True)
@@ -261,13 +264,7 @@ def test_writer_and_readers_side_by_side_never_locked(setup, tmp_path):
     from mentionwatch import store
 
     conn = store.open_db(db)
-    now = store.utcnow()
-    with store.write(conn):
-        store.save_mentions(conn, [{
-            "id": "hackernews:1", "source": "hackernews", "native_id": "1", "kind": "comment", "query": "q",
-            "author": "alice", "title": "", "text": "acme is down", "url": "https://news.ycombinator.com/item?id=1",
-            "created_at": now, "first_seen_at": now, "urgency": "critical", "urgency_rank": 0, "rules": ["outage"],
-            "matches": [], "state": "new", "extra": {}}])
+    store_mentions(conn, None, [mention("1", "acme is down", iso(time.time()))], query="q")
     conn.close()
 
     writer = subprocess.Popen([sys.executable, "-c", WRITER, str(db), "6"], stdout=subprocess.PIPE,

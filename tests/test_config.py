@@ -21,7 +21,7 @@ from mentionwatch import config
 from mentionwatch.cli import cli
 from mentionwatch.config import Config
 from mentionwatch.errors import ConfigError
-from mentionwatch.rules import Tagger
+from mentionwatch.ingest.rules import Tagger
 
 REPO = Path(__file__).resolve().parent.parent
 PREFIX = "mentionwatch: error: "

@@ -11,9 +11,11 @@ from datetime import datetime, timezone
 import httpx
 import pytest
 from click.testing import CliRunner
+from helpers import store_mentions
 
-from mentionwatch import config, poll, store
+from mentionwatch import config, ingest, store
 from mentionwatch.cli import cli
+from mentionwatch.model import Mention
 
 HOUR = 3600
 LONG = "acme cloud deleted my production database last night and support is not answering"  # > 40 chars
@@ -98,13 +100,13 @@ def mention(conn, mid: str) -> dict:
 def test_same_item_two_queries_stored_once_linked_to_both(write_config, db):
     cfg = load(write_config, TWO_QUERIES)
     net = Net([hit("1", "acme cloud is down", 600), hit("2", "acme anvils are heavy", 900)])
-    result = poll.poll(cfg, db, transport=net.transport())
+    result = ingest.poll(cfg, db, transport=net.transport())
     assert result.failed == []
     assert len(net.requests) == 2  # one per query
     assert db.execute("SELECT COUNT(*) FROM mentions").fetchone()[0] == 2
     assert db.execute("SELECT COUNT(*) FROM mentions WHERE id = 'hackernews:1'").fetchone()[0] == 1
     assert links(db) == {("hackernews:1", "brand"), ("hackernews:1", "product"), ("hackernews:2", "brand")}
-    assert sorted(store.queries_of(db, "hackernews:1")) == ["brand", "product"]
+    assert sorted(store.get_mention(db, "hackernews:1")["queries"]) == ["brand", "product"]
     m = mention(db, "hackernews:1")
     assert sorted(m["queries"]) == ["brand", "product"]
     assert m["query"] in ("brand", "product")  # the query that found it first
@@ -121,9 +123,9 @@ def test_same_item_two_queries_stored_once_linked_to_both(write_config, db):
 
 def test_query_found_later_is_linked_on_a_later_poll(write_config, db):
     net = Net([hit("1", "acme cloud is down", 600)])
-    poll.poll(load(write_config, ONE_QUERY), db, transport=net.transport())
+    ingest.poll(load(write_config, ONE_QUERY), db, transport=net.transport())
     assert links(db) == {("hackernews:1", "brand")}
-    poll.poll(load(write_config, TWO_QUERIES), db, transport=net.transport())
+    ingest.poll(load(write_config, TWO_QUERIES), db, transport=net.transport())
     assert links(db) == {("hackernews:1", "brand"), ("hackernews:1", "product")}
     assert db.execute("SELECT COUNT(*) FROM mentions").fetchone()[0] == 1
     assert mention(db, "hackernews:1")["query"] == "brand"
@@ -134,9 +136,9 @@ def test_mention_deleted_by_hand_is_stored_again_with_its_old_link(write_config,
     mention again must not trip over it."""
     net = Net([hit("1", "acme cloud is down", 600)])
     cfg = load(write_config, ONE_QUERY)
-    poll.poll(cfg, db, transport=net.transport())
+    ingest.poll(cfg, db, transport=net.transport())
     db.execute("DELETE FROM mentions WHERE id = 'hackernews:1'")
-    result = poll.poll(cfg, db, transport=net.transport(), force=True)
+    result = ingest.poll(cfg, db, transport=net.transport(), force=True)
     assert result.failed == []
     assert result.new_ids == ["hackernews:1"]
     assert links(db) == {("hackernews:1", "brand")}
@@ -145,12 +147,12 @@ def test_mention_deleted_by_hand_is_stored_again_with_its_old_link(write_config,
 def test_repoll_keeps_first_seen_at_and_state(write_config, db):
     cfg = load(write_config, TWO_QUERIES)
     net = Net([hit("1", "acme cloud is down", 600)])
-    poll.poll(cfg, db, transport=net.transport())
+    ingest.poll(cfg, db, transport=net.transport())
     old = "2020-01-01T00:00:00Z"
     db.execute("UPDATE mentions SET first_seen_at = ?", (old,))
     db.execute("UPDATE mention_more_queries SET first_seen_at = ?", (old,))
     store.set_state(db, ["hackernews:1"], "acked", "alex", "on it")
-    again = poll.poll(cfg, db, transport=net.transport())
+    again = ingest.poll(cfg, db, transport=net.transport())
     assert again.failed == [] and again.new_ids == []
     m = mention(db, "hackernews:1")
     assert m["first_seen_at"] == old
@@ -199,10 +201,10 @@ def test_cli_triage_json_lists_both_queries(write_config, tmp_path, monkeypatch)
 def test_cross_post_grouped_under_the_first_and_hidden_from_triage(write_config, db):
     cfg = load(write_config, ONE_QUERY)
     net = Net([hit("100", LONG, 2 * HOUR, author="dana")])
-    poll.poll(cfg, db, transport=net.transport())
+    ingest.poll(cfg, db, transport=net.transport())
     # later the same author posts the same words in another thread
     net.hits = [hit("200", LONG, 60, author="dana"), hit("100", LONG, 2 * HOUR, author="dana")]
-    result = poll.poll(cfg, db, transport=net.transport())
+    result = ingest.poll(cfg, db, transport=net.transport())
     assert result.new_ids == ["hackernews:200"]
     copy = mention(db, "hackernews:200")
     first = mention(db, "hackernews:100")
@@ -215,7 +217,7 @@ def test_cross_post_grouped_under_the_first_and_hidden_from_triage(write_config,
     assert [c["id"] for c in store.copies_of(db, "hackernews:100")] == ["hackernews:200"]
     # a third copy is grouped under the first post too, not under the second
     net.hits = [hit("300", LONG, 30, author="dana")]
-    poll.poll(cfg, db, transport=net.transport())
+    ingest.poll(cfg, db, transport=net.transport())
     assert mention(db, "hackernews:300")["dupe_of"] == "hackernews:100"
     assert [c["id"] for c in store.copies_of(db, "hackernews:100")] == ["hackernews:200", "hackernews:300"]
 
@@ -223,9 +225,9 @@ def test_cross_post_grouped_under_the_first_and_hidden_from_triage(write_config,
 def test_cross_post_grouping_ignores_case_and_spacing(write_config, db):
     cfg = load(write_config, ONE_QUERY)
     net = Net([hit("100", LONG, 2 * HOUR, author="Dana")])
-    poll.poll(cfg, db, transport=net.transport())
+    ingest.poll(cfg, db, transport=net.transport())
     net.hits = [hit("200", "  " + LONG.upper().replace(" ", "   ") + "\n", 60, author="dana")]
-    poll.poll(cfg, db, transport=net.transport())
+    ingest.poll(cfg, db, transport=net.transport())
     assert mention(db, "hackernews:200")["dupe_of"] == "hackernews:100"
 
 
@@ -233,7 +235,7 @@ def test_cross_posts_in_one_poll_grouped_under_the_earliest_post(write_config, d
     # Algolia's search_by_date answers newest first: the copy arrives before the original post.
     cfg = load(write_config, ONE_QUERY)
     net = Net([hit("200", LONG, 60, author="dana"), hit("100", LONG, 2 * HOUR, author="dana")])
-    poll.poll(cfg, db, transport=net.transport())
+    ingest.poll(cfg, db, transport=net.transport())
     assert mention(db, "hackernews:100")["dupe_of"] is None
     assert mention(db, "hackernews:200")["dupe_of"] == "hackernews:100"
     assert [m["id"] for m in store.list_mentions(db)] == ["hackernews:100"]
@@ -265,9 +267,9 @@ def test_short_identical_texts_by_same_author_not_grouped(write_config, db):
     short = "acme +1 same here"
     assert len(short) < store.MIN_CROSSPOST_CHARS
     net = Net([hit("1", short, 600, author="dana"), hit("2", short, 900, author="dana")])
-    poll.poll(cfg, db, transport=net.transport())
+    ingest.poll(cfg, db, transport=net.transport())
     net.hits = [hit("3", short, 60, author="dana")]
-    poll.poll(cfg, db, transport=net.transport())
+    ingest.poll(cfg, db, transport=net.transport())
     for mid in ("hackernews:1", "hackernews:2", "hackernews:3"):
         assert mention(db, mid)["dupe_of"] is None, mid
     assert sorted(m["id"] for m in store.list_mentions(db)) == ["hackernews:1", "hackernews:2", "hackernews:3"]
@@ -276,9 +278,9 @@ def test_short_identical_texts_by_same_author_not_grouped(write_config, db):
 def test_same_text_by_different_authors_not_grouped(write_config, db):
     cfg = load(write_config, ONE_QUERY)
     net = Net([hit("1", LONG, 600, author="dana"), hit("2", LONG, 900, author="erin")])
-    poll.poll(cfg, db, transport=net.transport())
+    ingest.poll(cfg, db, transport=net.transport())
     net.hits = [hit("3", LONG, 60, author="frank")]
-    poll.poll(cfg, db, transport=net.transport())
+    ingest.poll(cfg, db, transport=net.transport())
     for mid in ("hackernews:1", "hackernews:2", "hackernews:3"):
         assert mention(db, mid)["dupe_of"] is None, mid
     assert len(store.list_mentions(db)) == 3
@@ -288,7 +290,7 @@ def test_same_text_without_author_not_grouped(write_config, db):
     cfg = load(write_config, ONE_QUERY)
     net = Net([hit("1", LONG, 600, author=""), hit("2", LONG, 900, author="")])
     net.hits[0]["author"] = net.hits[1]["author"] = ""
-    poll.poll(cfg, db, transport=net.transport())
+    ingest.poll(cfg, db, transport=net.transport())
     assert len(store.list_mentions(db)) == 2
 
 
@@ -307,21 +309,21 @@ def test_cross_post_needs_the_same_source():
 
 def test_first_query_is_the_mention_row_later_ones_a_link(write_config, db):
     cfg = load(write_config, TWO_QUERIES)
-    poll.poll(cfg, db, transport=Net([hit("1", "acme cloud is down", 600)]).transport())
+    ingest.poll(cfg, db, transport=Net([hit("1", "acme cloud is down", 600)]).transport())
     first = mention(db, "hackernews:1")["query"]
     later = ({"brand", "product"} - {first}).pop()
     # One link row, for the query that did not find it first; the view lists both, first first.
     assert [tuple(r) for r in db.execute("SELECT mention_id, query FROM mention_more_queries")] == [("hackernews:1", later)]
     assert mention(db, "hackernews:1")["queries"] == [first, later]
-    assert store.queries_of(db, "hackernews:1") == [first, later]
+    assert store.get_mention(db, "hackernews:1")["queries"] == [first, later]
     # Found again by either query: nothing more on disk.
-    poll.poll(cfg, db, transport=Net([hit("1", "acme cloud is down", 600)]).transport())
+    ingest.poll(cfg, db, transport=Net([hit("1", "acme cloud is down", 600)]).transport())
     assert db.execute("SELECT COUNT(*) FROM mention_more_queries").fetchone()[0] == 1
 
 
 def test_triage_query_filter_matches_first_and_later_queries(write_config, db):
     cfg = load(write_config, TWO_QUERIES)
-    poll.poll(cfg, db, transport=Net([hit("1", "acme cloud is down", 600),
+    ingest.poll(cfg, db, transport=Net([hit("1", "acme cloud is down", 600),
                                       hit("2", "acme anvils are heavy", 900)]).transport())
     assert {m["id"] for m in store.list_mentions(db, queries=["product"])} == {"hackernews:1"}
     assert {m["id"] for m in store.list_mentions(db, queries=["brand"])} == {"hackernews:1", "hackernews:2"}
@@ -330,7 +332,7 @@ def test_triage_query_filter_matches_first_and_later_queries(write_config, db):
 
 def test_deleting_a_mention_by_hand_takes_its_links_along(write_config, db):
     cfg = load(write_config, TWO_QUERIES)
-    poll.poll(cfg, db, transport=Net([hit("1", "acme cloud is down", 600)]).transport())
+    ingest.poll(cfg, db, transport=Net([hit("1", "acme cloud is down", 600)]).transport())
     with store.write(db):
         db.execute("DELETE FROM mentions WHERE id = 'hackernews:1'")
     assert db.execute("SELECT COUNT(*) FROM mention_more_queries").fetchone()[0] == 0
@@ -343,7 +345,7 @@ def schema_at(path, version: int):
 
     import sqlite_utils
 
-    from mentionwatch.migrations import MIGRATIONS
+    from mentionwatch.store.migrations import MIGRATIONS
 
     raw = sqlite3.connect(path, isolation_level=None)
     for i, step in enumerate(MIGRATIONS[:version], start=1):
@@ -368,7 +370,7 @@ def test_migration_keeps_only_later_query_links(tmp_path):
     assert [tuple(r) for r in conn.execute("SELECT * FROM mention_more_queries")] == [
         ("hackernews:1", "product", "2026-01-02T00:00:00Z")]
     assert links(conn) == {("hackernews:1", "brand"), ("hackernews:1", "product"), ("hackernews:2", "product")}
-    assert store.queries_of(conn, "hackernews:1") == ["brand", "product"]
+    assert store.get_mention(conn, "hackernews:1")["queries"] == ["brand", "product"]
     conn.close()
 
 
@@ -385,10 +387,8 @@ def test_migration_to_one_author_index_keeps_cross_posts_grouped(tmp_path):
     indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'mentions'")}
     assert "idx_mentions_author" in indexes and "idx_mentions_content_hash" not in indexes
     assert conn.execute("SELECT content_hash FROM mentions").fetchone()[0] == store.content_hash("hackernews", "dana", LONG)
-    copy = store.new_row("hackernews:2", "hackernews", "2", "comment", "brand", "Dana", "", LONG, "https://x.test/2",
-                         "2026-01-02T00:00:00Z", "2026-01-02T00:00:00Z", "normal", "[]", "[]", "{}",
-                         store.content_hash("hackernews", "Dana", LONG), None)
-    with store.write(conn):
-        assert store.save_rows(conn, [copy]) == ["hackernews:2"]
+    copy = Mention(source="hackernews", native_id="2", url="https://x.test/2", author="Dana", title="", text=LONG,
+                   created_at="2026-01-02T00:00:00Z", kind="comment")
+    assert store_mentions(conn, None, [copy], query="brand", seen_at="2026-01-02T00:00:00Z") == ["hackernews:2"]
     assert mention(conn, "hackernews:2")["dupe_of"] == "hackernews:1"
     conn.close()

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mentionwatch import config, render
+from mentionwatch import config
+from mentionwatch.outputs import jsonl
 from mentionwatch import sources as sources_mod
 from mentionwatch.errors import ExitCode
 
@@ -47,7 +48,7 @@ def test_query_and_rule_keys_are_documented(key):
     assert f"| `{key}` |" in README
 
 
-@pytest.mark.parametrize("field", render.MENTION_FIELDS)
+@pytest.mark.parametrize("field", jsonl.MENTION_FIELDS)
 def test_every_json_field_is_documented(field):
     assert re.search(rf"\| `{field}`[`, ]", README), field
 

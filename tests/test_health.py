@@ -13,6 +13,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 from fakenet import FakeNet
+from helpers import mention, store_mentions
 
 from mentionwatch import store
 from mentionwatch.cli import cli
@@ -158,13 +159,7 @@ def test_ok_after_poll_with_high_water_and_lag(net, mw):
 def test_lag_only_from_mentions_with_a_known_posting_time(net, mw):
     assert mw("poll").exit_code == 0
     conn = mw.conn()
-    now = store.utcnow()
-    with store.write(conn):
-        store.save_mentions(conn, [{
-            "id": "hackernews:99", "source": "hackernews", "native_id": "99", "kind": "comment", "query": "acme",
-            "author": "x", "title": "", "text": "acme", "url": "https://news.ycombinator.com/item?id=99",
-            "created_at": "unknown", "first_seen_at": now, "urgency": "normal", "urgency_rank": 2,
-            "rules": [], "matches": [], "state": "new", "extra": {}}])
+    store_mentions(conn, None, [mention("99", "acme", "unknown", author="x")])
     conn.close()
     hn = health(mw, 0)["hackernews"]
     assert hn["lag_median_s"] == pytest.approx(2 * HOUR, abs=5)

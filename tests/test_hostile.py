@@ -11,19 +11,21 @@ import json
 import re
 import time
 import unicodedata
-from datetime import datetime, timezone
 from io import StringIO
 
 import httpx
 import pytest
+from helpers import iso, store_mentions
 from click.testing import CliRunner
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from rich.console import Console
 
-from mentionwatch import config, poll, render, store, workflow
+from mentionwatch import config, ingest, store, workflow
+from mentionwatch.outputs import jsonl, markdown, render
+from mentionwatch.model import now_utc
 from mentionwatch.cli import cli
-from mentionwatch.rules import Tagger
+from mentionwatch.ingest.rules import Tagger
 from mentionwatch.sources import Mention
 
 CONFIG = """
@@ -104,15 +106,11 @@ class Env:
 
     def store(self, title: str, text: str, author: str, kind: str = "story") -> dict:
         n = next(self.ids)
-        created = datetime.fromtimestamp(time.time() - 3600 - n, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        created = iso(time.time() - 3600 - n)
         m = Mention(source="hackernews", native_id=str(n), url=f"https://news.ycombinator.com/item?id={n}",
                     author=author, title=title, text=text, created_at=created, kind=kind,
                     extra={"link": text[:40]})
-        timeouts: dict = {}
-        row = poll.mention_row(m, "q", self.tagger, store.utcnow(), timeouts)
-        with store.write(self.conn):
-            workflow.mark_repeats(self.conn, [row], self.cfg.repeat_window)
-            assert store.save_mentions(self.conn, [row]) == [m.id]
+        assert store_mentions(self.conn, self.cfg, [m], query="q") == [m.id]
         return store.get_mention(self.conn, m.id)
 
 
@@ -132,7 +130,7 @@ def test_hostile_text_is_stored_exactly_and_rendered_inert(env, title, text, aut
     m = env.store(title, text, author, kind)
     # stored exactly: the data is kept, only its display is made inert
     assert (m["title"], m["text"], m["author"]) == (title, text, author)
-    now = workflow.now_utc()
+    now = now_utc()
     workflow.with_clock(m, env.cfg, now)
 
     # triage table, at a colour terminal and without one
@@ -158,16 +156,16 @@ def test_hostile_text_is_stored_exactly_and_rendered_inert(env, title, text, aut
     assert "\x1b" not in r.stdout
 
     # handover (Markdown) and JSON Lines
-    md = workflow.handover_markdown(workflow.story(env.conn, env.cfg, m["id"], now))
+    md = markdown.handover_markdown(workflow.story(env.conn, env.cfg, m["id"], now))
     assert_inert(md, "handover markdown")
     # A DEL in an all-ASCII line is test_json_line_escapes_a_control_character_in_an_all_ascii_line's
     # business: exempt here, so this property keeps exploring everything else.
-    line = render.json_line(render.mention_json(m))
+    line = jsonl.json_line(jsonl.mention_json(m))
     assert "\n" not in line
     assert_inert(line, "json line", allow="\x7f")
     back = json.loads(line)
     assert (back["title"], back["text"], back["author"]) == (title, text, author)
-    full = render.json_line({**render.mention_json(m), "extra": m.get("extra"), **detail})
+    full = jsonl.json_line({**jsonl.mention_json(m), "extra": m.get("extra"), **detail})
     assert_inert(full, "show --json line", allow="\x7f")
     assert json.loads(full)["extra"] == {"link": text[:40]}
 
@@ -198,7 +196,7 @@ def test_hostile_text_through_the_cli_commands(env):
 
 def test_json_line_escapes_a_control_character_in_an_all_ascii_line():
     for value in ("a\x7fb", "\x7f"):
-        line = render.json_line({"title": value})
+        line = jsonl.json_line({"title": value})
         assert json.loads(line) == {"title": value}
         assert "\x7f" not in line, f"raw DEL in {line!r}"
 
@@ -219,7 +217,7 @@ def test_one_megabyte_of_text_stores_tags_and_triages_in_seconds(env):
     t1 = time.monotonic()
     rows = workflow.triage_rows(env.conn, env.cfg, limit=50)
     out = printed(render.triage_table(rows), True)
-    lines = [render.json_line(render.mention_json(r)) for r in rows]
+    lines = [jsonl.json_line(jsonl.mention_json(r)) for r in rows]
     r_json = env.cli("triage", "--json")
     r_table = env.cli("triage", "--table")
     r_search = env.cli("triage", "--json", "--search", "dolor")
@@ -241,8 +239,6 @@ def test_one_megabyte_of_text_stores_tags_and_triages_in_seconds(env):
 NOW = int(time.time())
 
 
-def iso(t: int) -> str:
-    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 HN_BYTES = (
@@ -264,7 +260,7 @@ def test_invalid_utf8_from_the_network_costs_characters_not_the_poll(env):
             return httpx.Response(200, content=HN_BYTES, headers={"content-type": "application/json"})
         return httpx.Response(200, content=FEED_BYTES, headers={"content-type": "application/atom+xml; charset=utf-8"})
 
-    result = poll.poll(env.cfg, env.conn, transport=httpx.MockTransport(handler))
+    result = ingest.poll(env.cfg, env.conn, transport=httpx.MockTransport(handler))
     assert [(r.source, r.status, r.error) for r in result.runs] == [("hackernews", "ok", None), ("rss", "ok", None)]
     hn = store.get_mention(env.conn, "hackernews:901")
     assert hn["text"] == "acme café is \ufffd\ufffd down"

@@ -79,10 +79,10 @@ def test_plugin_polls_stores_and_is_rechecked(plugin, tmp_path):
             {"id": 2, "url": "https://example.test/2", "user": "bob", "body": "Acme Anvil is down", "created": "2026-11-20T11:00:00Z"},
         ]})
 
-    from mentionwatch import config, poll, store
+    from mentionwatch import config, ingest, store
 
     conn = store.open_db(tmp_path / "m.db")
-    result = poll.poll(config.load(str(cfg)), conn, transport=httpx.MockTransport(handler))
+    result = ingest.poll(config.load(str(cfg)), conn, transport=httpx.MockTransport(handler))
     assert [r.status for r in result.runs] == ["ok"]
     assert seen[0].url.host == "api.example.test" and seen[0].url.params["q"] == "acme"
     rows = store.list_mentions(conn)

@@ -13,11 +13,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mentionwatch import config, poll, store
+from mentionwatch import config, ingest, store
 from mentionwatch.errors import LockedError, MentionwatchError, SourceError
 from mentionwatch.http import Fetcher
 from mentionwatch.matching import QueryError
-from mentionwatch.migrations import LATEST
+from mentionwatch.store.migrations import LATEST
 
 HN = "https://hn.test"
 ALERTS_XML = (Path(__file__).parent / "fixtures" / "google-alerts.xml").read_bytes()
@@ -97,7 +97,7 @@ def all_ids(conn):
 def test_poll_real_fixtures_end_to_end(write_config, fixture_json, fixture_bytes, db):
     cfg = load(write_config, cfg_text("monsanto OR california OR slack"))
     srv = Server(hn=hn_page(fixture_json), feed=fixture_bytes("google-alerts.xml"))
-    result = poll.poll(cfg, db, transport=srv.transport())
+    result = ingest.poll(cfg, db, transport=srv.transport())
     assert result.failed == []
     by = {r.source: r for r in result.runs}
     assert by["hackernews"].fetched == 2 and by["hackernews"].new == 2
@@ -127,7 +127,7 @@ def test_poll_real_fixtures_end_to_end(write_config, fixture_json, fixture_bytes
 def test_poll_current_format_story(write_config, fixture_json, db):
     cfg = load(write_config, cfg_text('"theoretical papers" OR biologists', sources=("hackernews",)))
     srv = Server(hn=hn_page(fixture_json, "hackernews-current-format.json"))
-    result = poll.poll(cfg, db, transport=srv.transport())
+    result = ingest.poll(cfg, db, transport=srv.transport())
     assert result.failed == []
     m = store.get_mention(db, "hackernews:13133437")
     assert m is not None and m["kind"] == "story" and m["author"] == "anigbrowl"
@@ -136,14 +136,14 @@ def test_poll_current_format_story(write_config, fixture_json, db):
 def test_repoll_is_idempotent(write_config, fixture_json, fixture_bytes, db):
     cfg = load(write_config, cfg_text("monsanto OR california OR slack"))
     srv = Server(hn=hn_page(fixture_json), feed=fixture_bytes("google-alerts.xml"))
-    first = poll.poll(cfg, db, transport=srv.transport())
+    first = ingest.poll(cfg, db, transport=srv.transport())
     ids = all_ids(db)
     assert len(ids) == 4 and sorted(first.new_ids) == ids
     before = {i: store.get_mention(db, i) for i in ids}
     changed = store.set_state(db, ["hackernews:18463370"], "acked", "alex", "on it")
     assert changed == [("hackernews:18463370", "new", "acked")]
     time.sleep(1.1)  # a later first_seen_at would show if a re-poll overwrote it
-    second = poll.poll(cfg, db, transport=srv.transport())
+    second = ingest.poll(cfg, db, transport=srv.transport())
     assert second.failed == []
     assert second.new_ids == []
     assert all(r.new == 0 for r in second.runs)
@@ -164,7 +164,7 @@ def test_entries_not_matching_search_are_not_stored(write_config, fixture_json, 
     # -stock excludes the "Slack Stock ..." alert; -podcast excludes komali2's comment
     cfg = load(write_config, cfg_text("slack OR monsanto OR california -stock -podcast"))
     srv = Server(hn=hn_page(fixture_json), feed=fixture_bytes("google-alerts.xml"))
-    result = poll.poll(cfg, db, transport=srv.transport())
+    result = ingest.poll(cfg, db, transport=srv.transport())
     assert result.failed == []
     rows = store.list_mentions(db, states=())
     titles = sorted(m["title"] for m in rows)
@@ -180,7 +180,7 @@ def test_entries_not_matching_search_are_not_stored(write_config, fixture_json, 
 def test_comment_matches_only_on_its_own_words(write_config, fixture_json, db):
     # "Waymo" is only in the story title of komali2's comment, not in the comment itself
     cfg = load(write_config, cfg_text("waymo", sources=("hackernews",)))
-    result = poll.poll(cfg, db, transport=Server(hn=hn_page(fixture_json)).transport())
+    result = ingest.poll(cfg, db, transport=Server(hn=hn_page(fixture_json)).transport())
     assert result.failed == [] and result.runs[0].fetched == 2
     assert all_ids(db) == []
 
@@ -188,7 +188,7 @@ def test_comment_matches_only_on_its_own_words(write_config, fixture_json, db):
 def test_whole_word_matching(write_config, fixture_bytes, db):
     # "slac" is a prefix of Slack: Algolia-style prefix matching must not store these
     cfg = load(write_config, cfg_text("slac", sources=("rss",)))
-    result = poll.poll(cfg, db, transport=Server(feed=fixture_bytes("google-alerts.xml")).transport())
+    result = ingest.poll(cfg, db, transport=Server(feed=fixture_bytes("google-alerts.xml")).transport())
     assert result.failed == [] and result.runs[0].fetched == 2
     assert all_ids(db) == []
 
@@ -215,7 +215,7 @@ HN_FAILURES = {
 def test_hn_failing_rss_still_stored(failure, write_config, fixture_bytes, db):
     cfg = load(write_config, cfg_text("slack"))
     srv = Server(hn=HN_FAILURES[failure], feed=fixture_bytes("google-alerts.xml"))
-    result = poll.poll(cfg, db, transport=srv.transport())
+    result = ingest.poll(cfg, db, transport=srv.transport())
     by = {r.source: r for r in result.runs}
     err = by["hackernews"].error
     assert err and "\n" not in err and err.strip() == err
@@ -243,7 +243,7 @@ def test_hn_error_messages_say_what(write_config, fixture_bytes, db):
     }
     for failure, words in expected.items():
         srv = Server(hn=HN_FAILURES[failure], feed=fixture_bytes("google-alerts.xml"))
-        run = next(r for r in poll.poll(cfg, db, transport=srv.transport()).runs if r.source == "hackernews")
+        run = next(r for r in ingest.poll(cfg, db, transport=srv.transport()).runs if r.source == "hackernews")
         assert words in run.error, (failure, run.error)
 
 
@@ -262,7 +262,7 @@ RSS_FAILURES = {
 def test_rss_failing_hn_still_stored(failure, write_config, fixture_json, db):
     cfg = load(write_config, cfg_text("monsanto OR california"))
     srv = Server(hn=hn_page(fixture_json), feed=RSS_FAILURES[failure])
-    result = poll.poll(cfg, db, transport=srv.transport())
+    result = ingest.poll(cfg, db, transport=srv.transport())
     by = {r.source: r for r in result.runs}
     err = by["rss"].error
     assert err and "\n" not in err
@@ -293,7 +293,7 @@ queries:
             return httpx.Response(200, content=fixture_bytes("hnrss.xml"))
         return httpx.Response(503)
 
-    result = poll.poll(cfg, db, transport=Server(feed=feeds).transport())
+    result = ingest.poll(cfg, db, transport=Server(feed=feeds).transport())
     run = result.runs[0]
     assert run.error and "\n" not in run.error and "https://feeds.test/broken" in run.error and "503" in run.error
     assert run.new == 3  # 2 alerts + the GDP story
@@ -303,8 +303,8 @@ queries:
 def test_polls_table_row_per_run(write_config, fixture_json, fixture_bytes, db):
     cfg = load(write_config, cfg_text("monsanto OR slack"))
     ok = Server(hn=hn_page(fixture_json), feed=fixture_bytes("google-alerts.xml"))
-    poll.poll(cfg, db, transport=ok.transport())
-    poll.poll(cfg, db, transport=Server(hn=httpx.Response(502), feed=fixture_bytes("google-alerts.xml")).transport())
+    ingest.poll(cfg, db, transport=ok.transport())
+    ingest.poll(cfg, db, transport=Server(hn=httpx.Response(502), feed=fixture_bytes("google-alerts.xml")).transport())
     rows = [dict(r) for r in db.execute("SELECT * FROM polls ORDER BY id")]
     assert len(rows) == 4
     assert [(r["source"], r["error"] is None) for r in rows[:2]] in (
@@ -330,14 +330,14 @@ def test_cursor_stored_and_used_next_poll(write_config, fixture_json, db):
         h["created_at_i"] += shift
     newest = now - 600
     srv = Server(hn=data)
-    poll.poll(cfg, db, transport=srv.transport())
+    ingest.poll(cfg, db, transport=srv.transport())
     first = srv.requests[0].url.params["numericFilters"]
     since = int(first.split(">=")[1].split(",")[0])
     assert abs(since - (now - 48 * 3600)) < 60  # first poll: lookback_hours
     assert store.get_cursor(db, "q", "hackernews") == {"created_at_i": newest}
     assert len(all_ids(db)) == 2
     srv.requests.clear()
-    poll.poll(cfg, db, transport=srv.transport())
+    ingest.poll(cfg, db, transport=srv.transport())
     assert [r.url.params["numericFilters"] for r in srv.requests] == [f"created_at_i>={newest}"] * 2
     assert len(all_ids(db)) == 2
 
@@ -346,7 +346,7 @@ def test_cursor_never_moves_back(write_config, fixture_json, db):
     # hits older than the lookback (the raw 2018 recording) leave the cursor at the lookback start
     cfg = load(write_config, cfg_text("monsanto", sources=("hackernews",)))
     srv = Server(hn=hn_page(fixture_json))
-    poll.poll(cfg, db, transport=srv.transport())
+    ingest.poll(cfg, db, transport=srv.transport())
     since = int(srv.requests[0].url.params["numericFilters"].split(">=")[1])
     assert store.get_cursor(db, "q", "hackernews") == {"created_at_i": since}
 
@@ -354,7 +354,7 @@ def test_cursor_never_moves_back(write_config, fixture_json, db):
 def test_poll_only_source(write_config, fixture_json, fixture_bytes, db):
     cfg = load(write_config, cfg_text("monsanto OR slack"))
     srv = Server(hn=hn_page(fixture_json), feed=fixture_bytes("google-alerts.xml"))
-    result = poll.poll(cfg, db, transport=srv.transport(), only=("rss",))
+    result = ingest.poll(cfg, db, transport=srv.transport(), only=("rss",))
     assert [r.source for r in result.runs] == ["rss"]
     assert {r.url.host for r in srv.requests} == {"feeds.test"}
 
@@ -399,7 +399,7 @@ def test_not_a_database(tmp_path):
 @pytest.fixture
 def filled(write_config, fixture_json, fixture_bytes, db):
     cfg = load(write_config, cfg_text("monsanto OR california OR slack"))
-    poll.poll(cfg, db, transport=Server(hn=hn_page(fixture_json), feed=fixture_bytes("google-alerts.xml")).transport())
+    ingest.poll(cfg, db, transport=Server(hn=hn_page(fixture_json), feed=fixture_bytes("google-alerts.xml")).transport())
     assert len(all_ids(db)) == 4
     return db
 
@@ -461,20 +461,20 @@ def test_set_state_unknown_id_changes_nothing(filled):
 
 def test_poll_lock(tmp_path):
     path = tmp_path / "m.db"
-    with poll.PollLock(path) as lock:
+    with ingest.PollLock(path) as lock:
         assert lock.fd is not None
         with pytest.raises(LockedError) as e:
-            with poll.PollLock(path):
+            with ingest.PollLock(path):
                 pass
         assert "another poll" in str(e.value)
         assert str(__import__("os").getpid()) in str(e.value)
         assert e.value.exit_code == 4
     # released on exit: the next one gets it
-    with poll.PollLock(path):
+    with ingest.PollLock(path):
         pass
-    with poll.PollLock(path):
+    with ingest.PollLock(path):
         with pytest.raises(LockedError):
-            poll.PollLock(path).__enter__()
+            ingest.PollLock(path).__enter__()
 
 
 # --- size caps ---------------------------------------------------------------------------------------
@@ -569,9 +569,9 @@ def test_feeds_use_conditional_get(tmp_path):
     cfg = config_mod.parse(
         "queries:\n  - {name: s, search: slack, sources: [rss], feeds: ['https://feeds.test/a']}\n", None)
     conn = store.open_db(tmp_path / "m.db")
-    first = poll.poll(cfg, conn, transport=httpx.MockTransport(handler))
+    first = ingest.poll(cfg, conn, transport=httpx.MockTransport(handler))
     assert [r.status for r in first.runs] == ["ok"] and first.runs[0].new == 2
-    second = poll.poll(cfg, conn, transport=httpx.MockTransport(handler))
+    second = ingest.poll(cfg, conn, transport=httpx.MockTransport(handler))
     assert [r.status for r in second.runs] == ["ok"] and second.runs[0].fetched == 0
     assert "if-none-match" not in seen_headers[0]
     assert seen_headers[1]["if-none-match"] == '"v1"'
@@ -599,15 +599,17 @@ def test_many_feeds_are_parsed_in_worker_processes_with_the_same_result(tmp_path
             "rules:\n  - {name: stock, urgency: high, any: [stock]}\n")
     cfg = config_mod.parse(text, None)
 
+    from mentionwatch.ingest import tagging
+
     checked_here = []
-    here = poll.verdicts
-    monkeypatch.setattr(poll, "verdicts", lambda ms, *a: checked_here.extend(ms) or here(ms, *a))
+    here = tagging.QueryCheck.__call__
+    monkeypatch.setattr(tagging.QueryCheck, "__call__", lambda self, ms: checked_here.extend(ms) or here(self, ms))
 
     def stored(db_name: str, pool_from: int):
         checked_here.clear()
         monkeypatch.setattr(rss, "POOL_FROM_FEEDS", pool_from)
         conn = store.open_db(tmp_path / db_name)
-        result = poll.poll(cfg, conn, transport=httpx.MockTransport(handler))
+        result = ingest.poll(cfg, conn, transport=httpx.MockTransport(handler))
         rows = sorted((m["id"], m["title"], m["url"], m["urgency"]) for m in store.list_mentions(conn, states=()))
         return result.runs[0], rows
 
@@ -635,7 +637,9 @@ def test_feed_entries_are_checked_and_tagged_as_each_feed_arrives(tmp_path, monk
     transport = httpx.MockTransport(lambda r: httpx.Response(200, content=feed,
                                                              headers={"content-type": "application/atom+xml"}))
     tagged_early = []
-    real_save = poll.save_found
+    from mentionwatch.ingest import run as ingest_run
+
+    real_save = ingest_run.save_found
 
     def save(conn, mentions, *a):
         tagged_early.append(sorted(a[-1]))  # the ids tagged before the search ended
@@ -643,12 +647,13 @@ def test_feed_entries_are_checked_and_tagged_as_each_feed_arrives(tmp_path, monk
 
     def stored(db_name: str):
         conn = store.open_db(tmp_path / db_name)
-        poll.poll(cfg, conn, transport=transport)
+        ingest.poll(cfg, conn, transport=transport)
         return sorted((m["id"], m["urgency"], json.dumps(m["matches"])) for m in store.list_mentions(conn, states=()))
 
-    monkeypatch.setattr(poll, "save_found", save)
+    monkeypatch.setattr(ingest_run, "save_found", save)
     early = stored("early.db")
     assert early and tagged_early[-1] == [row[0] for row in early]  # every kept entry, none other
     real_search = rss.search
-    monkeypatch.setattr(rss, "search", lambda f, q, o, c, s=None: real_search(f, q, o, c, s))  # no `arrived`
+    monkeypatch.setattr(rss, "CHECKS_ARRIVALS", False)  # no `arrived`
+    monkeypatch.setattr(rss, "search", lambda f, q, o, c, s=None: real_search(f, q, o, c, s))
     assert stored("late.db") == early and tagged_early[-1] == []

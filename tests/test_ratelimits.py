@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 from fakenet import FakeNet
 
-from mentionwatch import config, poll, store
+from mentionwatch import config, ingest, store
 from mentionwatch.cli import cli
 from mentionwatch.errors import RateLimited, SourceError
 from mentionwatch.http import Fetcher
@@ -296,7 +296,7 @@ def test_poll_defers_rate_limited_source_and_keeps_not_before(write_config, tmp_
     net.hn = limited()
     t0 = time.time()
     conn = store.open_db(path)
-    result = poll.poll(cfg, conn, transport=net.transport())
+    result = ingest.poll(cfg, conn, transport=net.transport())
     by = {r.source: r for r in result.runs}
     assert by["hackernews"].status == "deferred"
     assert result.failed == []
@@ -317,7 +317,7 @@ def test_poll_defers_rate_limited_source_and_keeps_not_before(write_config, tmp_
     # even though it would answer now.
     net = Net()
     conn = store.open_db(path)
-    result = poll.poll(cfg, conn, transport=net.transport())
+    result = ingest.poll(cfg, conn, transport=net.transport())
     by = {r.source: r for r in result.runs}
     assert by["hackernews"].status == "deferred" and result.failed == []
     assert net.hits("hn.test") == 0
@@ -333,7 +333,7 @@ def test_poll_defers_rate_limited_source_and_keeps_not_before(write_config, tmp_
     state["not_before"] = time.time() - 1
     with store.write(conn):
         store.set_source_state(conn, "hackernews", state)
-    result = poll.poll(cfg, conn, transport=net.transport())
+    result = ingest.poll(cfg, conn, transport=net.transport())
     by = {r.source: r for r in result.runs}
     assert by["hackernews"].status == "ok" and by["hackernews"].new == 2
     assert net.hits("hn.test") == 1
@@ -346,7 +346,7 @@ def test_rate_limit_within_one_poll_is_not_asked_twice(write_config, db):
     cfg = load(write_config, cfg_text().replace("search: acme", "search: acme OR acmecloud"))
     net = Net()
     net.hn = limited()
-    result = poll.poll(cfg, db, transport=net.transport())
+    result = ingest.poll(cfg, db, transport=net.transport())
     assert {r.source: r.status for r in result.runs}["hackernews"] == "deferred"
     assert net.hits() == 1
 
@@ -356,7 +356,7 @@ def test_http_max_wait_and_retries_come_from_config(write_config, db):
     assert cfg.max_wait == 0 and cfg.retries == 0
     net = Net()
     net.hn = httpx.Response(429, headers={"Retry-After": "1"})  # 1 s is longer than max_wait 0
-    result = poll.poll(cfg, db, transport=net.transport())
+    result = ingest.poll(cfg, db, transport=net.transport())
     assert {r.source: r.status for r in result.runs}["hackernews"] == "deferred"
     assert net.hits() == 1
 
@@ -367,7 +367,7 @@ def test_http_retries_from_config(write_config, tmp_path, retries):
     conn = store.open_db(tmp_path / f"r{retries}.db")
     net = Net()
     net.hn = httpx.Response(502)
-    result = poll.poll(cfg, conn, transport=net.transport())
+    result = ingest.poll(cfg, conn, transport=net.transport())
     assert [r.source for r in result.failed] == ["hackernews"]
     assert "502" in result.failed[0].error
     assert net.hits() == retries + 1
@@ -459,22 +459,22 @@ def test_interval_skips_a_source_polled_recently(write_config, db):
     cfg = load(write_config, cfg_text(", interval: 1h"))
     assert cfg.sources["hackernews"]["interval"] == 3600
     net = Net()
-    first = poll.poll(cfg, db, transport=net.transport())
+    first = ingest.poll(cfg, db, transport=net.transport())
     assert {r.source for r in first.runs} == {"hackernews", "rss"}
     assert net.hits("hn.test") == 1
-    second = poll.poll(cfg, db, transport=net.transport())
+    second = ingest.poll(cfg, db, transport=net.transport())
     assert net.hits("hn.test") == 1  # not due: no request
     assert net.hits("feeds.test") == 2  # rss has no interval
     assert [r.source for r in second.runs] == ["rss"]
     assert second.not_due == [("acme", "hackernews")]
     assert len(hn_polls(db)) == 1  # a run that was not due is no poll
-    forced = poll.poll(cfg, db, transport=net.transport(), force=True)
+    forced = ingest.poll(cfg, db, transport=net.transport(), force=True)
     assert net.hits("hn.test") == 2
     assert {r.source for r in forced.runs} == {"hackernews", "rss"} and forced.not_due == []
     # once the interval has passed, it is due again
     then = iso(time.time() - 2 * HOUR)
     db.execute("UPDATE polls SET started_at = ?, finished_at = ? WHERE source = 'hackernews'", (then, then))
-    poll.poll(cfg, db, transport=net.transport())
+    ingest.poll(cfg, db, transport=net.transport())
     assert net.hits("hn.test") == 3
 
 

@@ -6,14 +6,15 @@ import json
 import time
 
 import pytest
+from helpers import store_mentions
 from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mentionwatch import config, poll, store
+from mentionwatch import config, store
 from mentionwatch.cli import cli
 from mentionwatch.config import Rule
-from mentionwatch.rules import Tagger
+from mentionwatch.ingest.rules import Tagger
 from mentionwatch.sources import Mention
 
 
@@ -125,7 +126,7 @@ def test_regex_unicode():
     ("Ä\\w+", ()),  # not ASCII: its case is not str.lower()'s to decide
 ])
 def test_text_a_regex_needs(pattern, needles):
-    from mentionwatch.rules import required_text
+    from mentionwatch.ingest.rules import required_text
 
     assert required_text(pattern) == needles
 
@@ -401,12 +402,10 @@ rules:
 def stored(tmp_path, write_config):
     """A database holding MENTIONS tagged by RULES_BEFORE, one of them acked."""
     before = config.parse(RULES_BEFORE, "before.yaml")
-    t = Tagger(before.rules, before.default_urgency)
-    rows = [poll.mention_row(m, "acme", t, "2026-11-21T09:00:00Z", {}) for m in MENTIONS]
     db = tmp_path / "data" / "m.db"
     conn = store.open_db(db)
-    with store.write(conn):
-        assert store.save_mentions(conn, rows) == [m.id for m in MENTIONS]
+    stored_ids = store_mentions(conn, before, MENTIONS, seen_at="2026-11-21T09:00:00Z")
+    assert sorted(stored_ids) == sorted(m.id for m in MENTIONS)
     store.set_state(conn, ["hackernews:1"], "acked", "sam", "on it")
     store.set_state(conn, ["hackernews:2"], "resolved", "kim")
     conn.close()

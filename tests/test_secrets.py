@@ -9,8 +9,9 @@ import sqlite3
 import httpx
 import pytest
 from click.testing import CliRunner
+from helpers import mention, store_mentions
 
-from mentionwatch import config, poll, store
+from mentionwatch import config, ingest, store
 from mentionwatch.cli import cli
 from mentionwatch.text import redact
 
@@ -56,7 +57,7 @@ def test_credential_env_values_are_redacted(tmp_path, monkeypatch):
     cfg = config.parse("queries:\n  - {name: a, search: acme}\n", None)
     # any *_env option names a credential; fake one on the hackernews options
     cfg.sources["hackernews"]["token_env"] = "GH"
-    assert TOKEN in poll.credentials(cfg)
+    assert TOKEN in ingest.credentials(cfg)
 
 
 def test_shared_config_with_a_private_feed_gets_a_warning(tmp_path):
@@ -95,12 +96,9 @@ def test_json_output_carries_no_credential(tmp_path, monkeypatch, cmd):
     monkeypatch.setenv("GH", TOKEN)
     db = tmp_path / "m.db"
     conn = store.open_db(db)
-    with store.write(conn):
-        store.save_mentions(conn, [{
-            "id": "a:1", "source": "a", "native_id": "1", "kind": "post", "query": "q", "author": "x",
-            "title": "t", "text": "acme", "url": "https://x.test/1", "created_at": "2026-11-20T10:00:00Z",
-            "first_seen_at": "2026-11-20T10:01:00Z", "urgency": "normal", "urgency_rank": 2, "rules": [],
-            "matches": [], "state": "new", "extra": {}}])
+    store_mentions(conn, None, [mention("1", "acme", "2026-11-20T10:00:00Z", source="a", author="x", title="t",
+                                        kind="post", url="https://x.test/1")], query="q",
+                   seen_at="2026-11-20T10:01:00Z")
     r = CliRunner().invoke(cli, [*cmd, "--db", str(db)])
     assert r.exit_code == 0, r.output
     assert TOKEN not in r.stdout

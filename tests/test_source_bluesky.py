@@ -9,21 +9,18 @@ author, lang, limit and an opaque cursor.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import re
 import time
-from datetime import datetime, timezone
 
 import httpx
 import pytest
 
-from mentionwatch.config import Query
 from mentionwatch.errors import MissingCredentials, RateLimited, SourceError
-from mentionwatch.http import Fetcher
-from mentionwatch.matching import parse_search
+from mentionwatch.model import epoch, utc_text
 from mentionwatch.sources import bluesky
+from source_harness import SourceHarness
 
 PDS = "https://pds.test"
 HANDLE = "brand.bsky.social"
@@ -125,25 +122,17 @@ def jwt(claims: dict) -> str:
     return f"{enc({'alg': 'ES256K', 'typ': 'at+jwt'})}.{enc(claims)}.c2ln"
 
 
-def iso(epoch: float) -> str:
-    dt = datetime.fromtimestamp(epoch, timezone.utc)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
-
-
-def make_post(epoch: float, n: int, text: str = "acme cloud is down again", lang: str = "en",
+def make_post(when: float, n: int, text: str = "acme cloud is down again", lang: str = "en",
               handle: str | None = None, indexed: float | None = None) -> dict:
     did = f"did:plc:user{n}"
+    ms = lambda t: utc_text(int(t))[:-1] + f".{int(t % 1 * 1000):03d}Z"  # noqa: E731 (Bluesky writes milliseconds)
     return {
         "uri": f"at://{did}/app.bsky.feed.post/3rkey{n}", "cid": f"bafy{n}",
         "author": {"did": did, "handle": handle or f"user{n}.bsky.social", "displayName": f"User {n}"},
-        "record": {"$type": "app.bsky.feed.post", "createdAt": iso(epoch), "langs": [lang], "text": text},
+        "record": {"$type": "app.bsky.feed.post", "createdAt": ms(when), "langs": [lang], "text": text},
         "replyCount": 0, "repostCount": 0, "likeCount": 0, "quoteCount": 0,
-        "indexedAt": iso(indexed if indexed is not None else epoch + 1), "labels": [],
+        "indexedAt": ms(indexed if indexed is not None else when + 1), "labels": [],
     }
-
-
-def _epoch(value: str) -> float:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
 class BlueskyFake:
@@ -204,7 +193,7 @@ class BlueskyFake:
         words = [a or b for a, b in re.findall(r'"([^"]*)"|(\S+)', p["q"])]
         found = [x for x in self.posts if all(w.lower() in x["record"]["text"].lower() for w in words)]
         if "since" in p:
-            found = [x for x in found if _epoch(bluesky.sort_at(x)) >= _epoch(p["since"])]
+            found = [x for x in found if epoch(bluesky.sort_at(x)) >= epoch(p["since"])]
         if "author" in p:
             found = [x for x in found if p["author"] in (x["author"]["handle"], x["author"]["did"])]
         if "lang" in p:
@@ -219,22 +208,8 @@ class BlueskyFake:
         return httpx.Response(200, json=body, headers=self.headers)
 
 
-def options(**kw) -> dict:
-    opts = {k: v.default for k, v in bluesky.OPTIONS.items()}
-    opts.update({"base_url": PDS, "timeout": 5, "deadline": 60})
-    opts.update(kw)
-    return opts
-
-
-def run(handler, search: str, cursor=None, state=None, max_wait: float = 30.0, **kw):
-    query = Query(name="q", search=parse_search(search), sources=("bluesky",))
-
-    async def go():
-        async with Fetcher("test-agent", transport=httpx.MockTransport(handler), max_wait=max_wait) as f:
-            return await bluesky.search(f, query, options(**kw), cursor, state)
-
-    return asyncio.run(go())
-
+harness = SourceHarness("bluesky", base_url=PDS)
+options, run = harness.options, harness.run
 
 NOW = time.time()
 HOUR = 3600.0
@@ -358,7 +333,7 @@ def test_first_poll_since_lookback_and_burst_over_pages(creds):
     assert [p.get("cursor") for p in ps] == [None, "100", "200"]
     for p in ps:
         assert p["q"] == "acme" and p["sort"] == "latest" and p["limit"] == "100"
-        assert abs(_epoch(p["since"]) - (time.time() - 48 * HOUR)) < 60
+        assert abs(epoch(p["since"]) - (time.time() - 48 * HOUR)) < 60
     assert res.cursor == {"since": bluesky.sort_at(posts[0])}
 
 
@@ -374,7 +349,7 @@ def test_later_poll_asks_since_cursor_minus_overlap_and_finds_late_posts(creds):
     fake.posts += [late, new]
     res2 = run(fake, "acme", cursor=res.cursor, state=state)
     since = fake.searches()[-1]["since"]
-    assert _epoch(since) == _epoch(res.cursor["since"]) - 15 * 60
+    assert epoch(since) == epoch(res.cursor["since"]) - 15 * 60
     assert {late["uri"], new["uri"]} <= {m.native_id for m in res2.mentions}
     assert res2.cursor == {"since": bluesky.sort_at(new)}
     # without the overlap the late post is missed

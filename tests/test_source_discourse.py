@@ -8,7 +8,6 @@ number above 10 is read as page 1 (app/controllers/search_controller.rb), and
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 from datetime import datetime, timezone
@@ -17,18 +16,13 @@ import httpx
 import pytest
 
 from mentionwatch import sources
-from mentionwatch.config import Query
 from mentionwatch.errors import MissingCredentials, RateLimited, SourceError
-from mentionwatch.http import Fetcher
-from mentionwatch.matching import parse_search
+from mentionwatch.model import utc_text
 from mentionwatch.sources import discourse
+from source_harness import SourceHarness, run_poll
 
 BASE = 1_700_000_000
 FORUM = "https://forum.test"
-
-
-def iso(t: int, ms: bool = True) -> str:
-    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S") + (".123Z" if ms else "Z")
 
 
 # --- parse on the real payload -----------------------------------------------------------------------
@@ -118,46 +112,33 @@ class DiscourseFake:
 
 def make_posts(times: list[int], start_id: int = 1, user: str = "alice") -> list[dict]:
     return [{"id": start_id + n, "topic_id": 100 + (start_id + n) // 3, "post_number": 1 + (start_id + n) % 3,
-             "created_at": iso(t), "username": user, "blurb": "acme is down", "like_count": 0}
+             "created_at": utc_text(t).replace("Z", ".123Z"), "username": user, "blurb": "acme is down", "like_count": 0}
             for n, t in enumerate(times)]
 
 
-def options(**kw) -> dict:
-    opts = {"base_url": FORUM, "api_key_env": "DISCOURSE_API_KEY", "api_username_env": "DISCOURSE_API_USERNAME",
-            "max_pages": 10, "lookback_hours": 48, "timeout": 5, "deadline": 60, "interval": 0}
-    opts.update(kw)
-    return opts
-
-
-def run(handler, search: str, opts: dict, cursor: dict | None, max_wait: float = 30):
-    query = Query(name="q", search=parse_search(search), sources=("discourse",))
-
-    async def go():
-        async with Fetcher("test-agent", transport=httpx.MockTransport(handler), max_wait=max_wait) as f:
-            return await discourse.search(f, query, opts, cursor)
-
-    return asyncio.run(go())
+harness = SourceHarness("discourse", base_url=FORUM)
+options, run = harness.options, harness.run
 
 
 def test_burst_across_pages_until_cursor():
     old = make_posts([BASE - 100 - i for i in range(80)], start_id=1000)  # seen by an earlier poll
     new = make_posts([BASE + 1 + i for i in range(120)])
     fake = DiscourseFake(old + new)
-    res = run(fake, "acme", options(), {"created_at": iso(BASE, ms=False)})
+    res = run(fake, "acme", options(), {"created_at": utc_text(BASE)})
     assert res.gaps == []
     assert sorted(int(m.native_id.split(":")[1]) for m in res.mentions) == list(range(1, 121))
     # pages 1-3 hold the 120 new posts; page 3 reaches older ones: no page 4
     assert [r.url.params["page"] for r in fake.requests] == ["1", "2", "3"]
     day_before = datetime.fromtimestamp(BASE - 86400, timezone.utc).strftime("%Y-%m-%d")
     assert fake.requests[0].url.params["q"] == f"acme order:latest after:{day_before}"
-    assert res.cursor == {"created_at": iso(BASE + 120, ms=False)}
+    assert res.cursor == {"created_at": utc_text(BASE + 120)}
     m = next(m for m in res.mentions if m.native_id == "forum.test:3")
     assert m.url == "https://forum.test/t/topic-101/101/1" and m.title == "Topic 101"
 
 
 def test_more_full_page_results_stops_paging():
     fake = DiscourseFake(make_posts([BASE + 1 + i for i in range(50)]), more_flag=True)
-    res = run(fake, "acme", options(), {"created_at": iso(BASE, ms=False)})
+    res = run(fake, "acme", options(), {"created_at": utc_text(BASE)})
     assert len(res.mentions) == 50 and len(fake.requests) == 1
 
 
@@ -168,26 +149,26 @@ def test_first_poll_lookback_and_cursor_never_moves_back():
     assert [m.native_id for m in res.mentions] == ["forum.test:1"]  # the 10-hour-old post is before the lookback
     day = datetime.fromtimestamp(now - 5 * 3600 - 86400, timezone.utc).strftime("%Y-%m-%d")
     assert f"after:{day}" in fake.requests[0].url.params["q"]
-    assert res.cursor == {"created_at": iso(now - 3600, ms=False)}
-    res = run(DiscourseFake(make_posts([BASE + 5])), "acme", options(), {"created_at": iso(BASE + 100, ms=False)})
-    assert res.cursor == {"created_at": iso(BASE + 100, ms=False)} and res.mentions == []
+    assert res.cursor == {"created_at": utc_text(now - 3600)}
+    res = run(DiscourseFake(make_posts([BASE + 5])), "acme", options(), {"created_at": utc_text(BASE + 100)})
+    assert res.cursor == {"created_at": utc_text(BASE + 100)} and res.mentions == []
 
 
 def test_page_limit_is_a_gap():
     fake = DiscourseFake(make_posts([BASE + 1 + i for i in range(700)]))
-    res = run(fake, "acme", options(max_pages=50), {"created_at": iso(BASE, ms=False)})
+    res = run(fake, "acme", options(max_pages=50), {"created_at": utc_text(BASE)})
     assert len(fake.requests) == 10  # never page 11, which Discourse would read as page 1
     assert len(res.mentions) == 500
     assert len(res.gaps) == 1 and "10 pages" in res.gaps[0]
-    assert res.cursor == {"created_at": iso(BASE + 700, ms=False)}
+    assert res.cursor == {"created_at": utc_text(BASE + 700)}
     fake = DiscourseFake(make_posts([BASE + 1 + i for i in range(700)]))
-    res = run(fake, "acme", options(max_pages=2), {"created_at": iso(BASE, ms=False)})
+    res = run(fake, "acme", options(max_pages=2), {"created_at": utc_text(BASE)})
     assert len(fake.requests) == 2 and len(res.gaps) == 1
 
 
 def test_query_translation():
     fake = DiscourseFake([])
-    run(fake, '"acme cloud" OR acmecloud -anvil author:alice lang:en', options(), {"created_at": iso(BASE, ms=False)})
+    run(fake, '"acme cloud" OR acmecloud -anvil author:alice lang:en', options(), {"created_at": utc_text(BASE)})
     qs = [r.url.params["q"].rsplit(" order:latest", 1)[0] for r in fake.requests]
     assert qs == ['"acme cloud" @alice', "acmecloud @alice"]
     fake = DiscourseFake([])
@@ -200,7 +181,7 @@ def test_query_translation():
 
 def test_author_filter_narrows_on_the_server():
     fake = DiscourseFake(make_posts([BASE + 1]) + make_posts([BASE + 2], start_id=50, user="bob"))
-    res = run(fake, "acme author:bob", options(), {"created_at": iso(BASE, ms=False)})
+    res = run(fake, "acme author:bob", options(), {"created_at": utc_text(BASE)})
     assert [m.author for m in res.mentions] == ["bob"]
 
 
@@ -216,7 +197,7 @@ def test_api_key_headers_sent_never_shown(monkeypatch):
     monkeypatch.setenv("DISCOURSE_API_KEY", "k-secret-99")
     monkeypatch.setenv("DISCOURSE_API_USERNAME", "system")
     fake = DiscourseFake(make_posts([BASE + 1]))
-    res = run(fake, "acme", options(), {"created_at": iso(BASE, ms=False)})
+    res = run(fake, "acme", options(), {"created_at": utc_text(BASE)})
     assert fake.requests[0].headers["api-key"] == "k-secret-99"
     assert fake.requests[0].headers["api-username"] == "system"
     assert "k-secret" not in repr(res)
@@ -270,7 +251,7 @@ def test_bad_responses_are_source_errors(response):
 
 
 def test_config_and_poll(monkeypatch, write_config, tmp_path):
-    from mentionwatch import config, poll, store
+    from mentionwatch import config, store
 
     monkeypatch.setattr(sources, "BUILTIN", {**sources.BUILTIN, "discourse": "mentionwatch.sources.discourse"})
     monkeypatch.setattr(sources, "_registry", None)
@@ -287,14 +268,14 @@ queries:
     assert cfg.sources["discourse"]["base_url"] is None
     conn = store.open_db(tmp_path / "m.db")
     try:
-        result = poll.poll(cfg, conn, transport=httpx.MockTransport(lambda r: pytest.fail("no request expected")))
+        result = run_poll(cfg, conn, lambda r: pytest.fail("no request expected"))
         assert result.runs[0].error == "needs sources.discourse.base_url: the forum's address"
         now = int(time.time())
         posts = make_posts([now - 60, now - 120])
         posts[1]["blurb"] = "acme is cheap"
         cfg = config.load(str(write_config(text.format(src="discourse: {base_url: 'https://forum.test/'}"))))
         assert cfg.sources["discourse"]["base_url"] == FORUM
-        result = poll.poll(cfg, conn, transport=httpx.MockTransport(DiscourseFake(posts)))
+        result = run_poll(cfg, conn, DiscourseFake(posts))
         assert result.runs[0].error is None and result.runs[0].fetched == 2
         assert [r[0] for r in conn.execute("SELECT id FROM mentions")] == ["discourse:forum.test:1"]
     finally:

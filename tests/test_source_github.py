@@ -8,31 +8,21 @@ real total_count, and refuses to page past the first 1000 results (422), as the 
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
-from datetime import datetime, timezone
 
 import httpx
 import pytest
 
 from mentionwatch import sources
-from mentionwatch.config import Query
 from mentionwatch.errors import RateLimited, SourceError
-from mentionwatch.http import Fetcher
 from mentionwatch.matching import parse_search
+from mentionwatch.model import epoch, utc_text
 from mentionwatch.sources import github
+from source_harness import SourceHarness, run_poll
 
 BASE = 1_700_000_000
 API = "https://gh.test"
-
-
-def iso(t: int) -> str:
-    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def epoch(s: str) -> int:
-    return int(datetime.strptime(s, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp())
 
 
 # --- parse on the real payload -----------------------------------------------------------------------
@@ -139,7 +129,7 @@ def make_items(times: list[int], pull: bool = False, start_id: int = 1) -> list[
     out = []
     for n, t in enumerate(times):
         i = start_id + n
-        item = {"id": i, "number": i, "html_url": f"https://github.com/o/r/issues/{i}", "created_at": iso(t),
+        item = {"id": i, "number": i, "html_url": f"https://github.com/o/r/issues/{i}", "created_at": utc_text(t),
                 "title": f"acme issue {i}", "body": "acme broke", "user": {"login": f"user{i}"},
                 "repository_url": "https://api.github.com/repos/o/r"}
         if pull:
@@ -149,25 +139,12 @@ def make_items(times: list[int], pull: bool = False, start_id: int = 1) -> list[
     return out
 
 
-def options(**kw) -> dict:
-    opts = {"base_url": API, "token_env": "GITHUB_TOKEN", "kinds": ["issue", "pull"], "per_page": 100,
-            "max_pages": 100, "lookback_hours": 48, "timeout": 5, "deadline": 60, "interval": 0}
-    opts.update(kw)
-    return opts
-
-
-def run(handler, search: str, opts: dict, cursor: dict | None, max_wait: float = 30):
-    query = Query(name="q", search=parse_search(search), sources=("github",))
-
-    async def go():
-        async with Fetcher("test-agent", transport=httpx.MockTransport(handler), max_wait=max_wait) as f:
-            return await github.search(f, query, opts, cursor)
-
-    return asyncio.run(go())
+harness = SourceHarness("github", base_url=API, max_pages=100)
+options, run = harness.options, harness.run
 
 
 def cursor_at(t: int, kinds=("issue", "pull")) -> dict:
-    return {"created": {k: iso(t) for k in kinds}}
+    return {"created": {k: utc_text(t) for k in kinds}}
 
 
 def test_params_headers_and_burst_across_pages():
@@ -178,15 +155,15 @@ def test_params_headers_and_burst_across_pages():
     assert len(res.mentions) == 252
     assert sum(m.kind == "pull" for m in res.mentions) == 2
     qs = [r.url.params["q"] for r in fake.requests]
-    assert qs == [f'("acme cloud" OR acmecloud) is:issue created:>={iso(BASE)}'] * 3 + \
-                 [f'("acme cloud" OR acmecloud) is:pull-request created:>={iso(BASE)}']
+    assert qs == [f'("acme cloud" OR acmecloud) is:issue created:>={utc_text(BASE)}'] * 3 + \
+                 [f'("acme cloud" OR acmecloud) is:pull-request created:>={utc_text(BASE)}']
     assert [r.url.params["page"] for r in fake.requests] == ["1", "2", "3", "1"]
     for r in fake.requests:
         assert r.url.params["sort"] == "created" and r.url.params["order"] == "desc"
         assert r.url.params["per_page"] == "100"
         assert r.headers["accept"] == "application/vnd.github+json"
         assert "authorization" not in r.headers
-    assert res.cursor == {"created": {"issue": iso(BASE + 250), "pull": iso(BASE + 7)}}
+    assert res.cursor == {"created": {"issue": utc_text(BASE + 250), "pull": utc_text(BASE + 7)}}
     assert res.notes == ["rate_limit_remaining 29"]
 
 
@@ -195,7 +172,7 @@ def test_first_poll_lookback_and_cursor_never_moves_back():
     res = run(fake, "acme", options(kinds=["issue"], lookback_hours=3), None)
     since = epoch(fake.requests[0].url.params["q"].split("created:>=")[1])
     assert abs(since - (time.time() - 3 * 3600)) < 60
-    assert res.cursor == {"created": {"issue": iso(since)}}
+    assert res.cursor == {"created": {"issue": utc_text(since)}}
     fake = GitHubFake(make_items([BASE + 1]))
     res = run(fake, "acme", options(kinds=["issue"]), cursor_at(BASE + 100, ("issue",)))
     assert res.cursor == cursor_at(BASE + 100, ("issue",))
@@ -217,7 +194,7 @@ def test_more_than_cap_in_one_second_is_a_gap():
     fake = GitHubFake(make_items([BASE + 10] * 1100))
     res = run(fake, "acme", options(kinds=["issue"]), cursor_at(BASE, ("issue",)))
     assert len(res.mentions) == 1000
-    assert len(res.gaps) == 1 and "within one second" in res.gaps[0] and iso(BASE + 10) in res.gaps[0]
+    assert len(res.gaps) == 1 and "within one second" in res.gaps[0] and utc_text(BASE + 10) in res.gaps[0]
     assert res.cursor == cursor_at(BASE + 10, ("issue",))
 
 
@@ -226,7 +203,7 @@ def test_max_pages_gap_and_untouched_kind_keeps_cursor():
     res = run(fake, "acme", options(max_pages=2), cursor_at(BASE))
     assert len(fake.requests) == 2 and len(res.mentions) == 200
     assert len(res.gaps) == 1 and "max_pages=2" in res.gaps[0]
-    assert res.cursor == {"created": {"issue": iso(BASE + 350), "pull": iso(BASE)}}
+    assert res.cursor == {"created": {"issue": utc_text(BASE + 350), "pull": utc_text(BASE)}}
     assert any("pulls not searched" in n for n in res.notes)
 
 
@@ -309,7 +286,7 @@ def test_bad_kinds():
 
 
 def test_config_and_poll(monkeypatch, write_config, tmp_path, fixture_json):
-    from mentionwatch import config, poll, store
+    from mentionwatch import config, store
 
     monkeypatch.setattr(sources, "BUILTIN", {**sources.BUILTIN, "github": "mentionwatch.sources.github"})
     monkeypatch.setattr(sources, "_registry", None)
@@ -327,7 +304,7 @@ queries:
     payload = fixture_json("github.json")
     conn = store.open_db(tmp_path / "m.db")
     try:
-        result = poll.poll(cfg, conn, transport=httpx.MockTransport(lambda r: httpx.Response(200, json=payload)))
+        result = run_poll(cfg, conn, lambda r: httpx.Response(200, json=payload))
         assert result.runs[0].error is None and result.runs[0].fetched == 2
         # "open sesame as seen on Wikipedia" is excluded locally
         assert [r[0] for r in conn.execute("SELECT id FROM mentions")] == ["github:1308970076"]

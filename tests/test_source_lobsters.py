@@ -14,27 +14,18 @@ import httpx
 import pytest
 
 from mentionwatch import sources
-from mentionwatch.config import Query
 from mentionwatch.errors import MissingCredentials, RateLimited, SourceError
-from mentionwatch.http import Fetcher
-from mentionwatch.matching import parse_search
+from mentionwatch.model import utc_text
 from mentionwatch.sources import lobsters
+from source_harness import SourceHarness, run_poll
 
 SITE = "https://lobsters.test"
 CENTRAL = timezone(timedelta(hours=-6))
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
 
 
-def options(**kw) -> dict:
-    opts = {name: spec.default for name, spec in sources.COMMON_OPTIONS.items()}
-    opts.update({name: spec.default for name, spec in lobsters.OPTIONS.items()})
-    opts.update({"base_url": SITE, "timeout": 5, "delay": 0})
-    opts.update(kw)
-    return opts
-
-
-def z(dt: datetime) -> str:
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+harness = SourceHarness("lobsters", base_url=SITE, delay=0)
+options, run = harness.options, harness.run
 
 
 def story(n: int, when: datetime, tags=("programming",), url: str = "", title: str | None = None,
@@ -79,16 +70,6 @@ class FakeLobsters:
         else:
             raise AssertionError(f"unexpected request {request.url}")
         return httpx.Response(200, json=found[(page - 1) * self.PER_PAGE: page * self.PER_PAGE])
-
-
-def run(handler, opts: dict, cursor: dict | None, search: str = "acme", max_wait: float = 30.0):
-    query = Query(name="q", search=parse_search(search), sources=("lobsters",))
-
-    async def go():
-        async with Fetcher("test-agent", transport=httpx.MockTransport(handler), max_wait=max_wait) as f:
-            return await lobsters.search(f, query, opts, cursor)
-
-    return asyncio.run(go())
 
 
 # --- parse on the real payload -----------------------------------------------------------------------
@@ -153,7 +134,7 @@ def test_check_needs_tags_or_domains():
     assert lobsters.check(options(tags=["rust"])) is None
     assert lobsters.check(options(domains=["acme.com"])) is None
     with pytest.raises(MissingCredentials) as e:
-        run(FakeLobsters([]), options(), None)
+        run(FakeLobsters([]), "acme", options(), None)
     assert str(e.value) == line
 
 
@@ -170,8 +151,9 @@ def test_tags_and_domains_read_once_and_cursor_per_feed():
               [story(10, T0 - timedelta(days=1))] + [story(20, T0 + timedelta(hours=1), tags=("rust",))]
     dom = [story(30, T0 + timedelta(minutes=30), url="https://acme.com/post", title="A post")]
     fake = FakeLobsters(stories, {"acme.com": dom})
-    cursor = {"created_at": z(T0), "feeds": {"t/programming": z(T0), "t/rust": z(T0), "domains/acme.com": z(T0)}}
-    res = run(fake, options(tags=["programming", "rust"], domains=["acme.com"]), cursor)
+    cursor = {"created_at": utc_text(T0),
+              "feeds": {"t/programming": utc_text(T0), "t/rust": utc_text(T0), "domains/acme.com": utc_text(T0)}}
+    res = run(fake, "acme", options(tags=["programming", "rust"], domains=["acme.com"]), cursor)
     assert [r.url.path for r in fake.requests] == ["/t/programming.json", "/t/rust.json", "/domains/acme.com.json"]
     assert all("page" not in r.url.params for r in fake.requests)
     assert res.requests == 3 and res.gaps == [] and res.errors == []
@@ -179,13 +161,13 @@ def test_tags_and_domains_read_once_and_cursor_per_feed():
     ids = sorted(m.native_id for m in res.mentions)
     assert ids == ["s00001", "s00002", "s00003", "s00004", "s00005", "s00020", "s00030"]
     assert next(m for m in res.mentions if m.native_id == "s00030").text == "https://acme.com/post"
-    assert res.cursor["feeds"]["t/programming"] == z(T0 + timedelta(minutes=5))
-    assert res.cursor["feeds"]["t/rust"] == z(T0 + timedelta(hours=1))
-    assert res.cursor["created_at"] == z(T0 + timedelta(hours=1))
-    assert res.cursor["feeds"]["domains/acme.com"] == z(T0 + timedelta(minutes=30))
+    assert res.cursor["feeds"]["t/programming"] == utc_text(T0 + timedelta(minutes=5))
+    assert res.cursor["feeds"]["t/rust"] == utc_text(T0 + timedelta(hours=1))
+    assert res.cursor["created_at"] == utc_text(T0 + timedelta(hours=1))
+    assert res.cursor["feeds"]["domains/acme.com"] == utc_text(T0 + timedelta(minutes=30))
 
     # next poll: same-second story kept (>=), nothing else new, cursors never move back
-    res2 = run(fake, options(tags=["programming", "rust"], domains=["acme.com"]), res.cursor)
+    res2 = run(fake, "acme", options(tags=["programming", "rust"], domains=["acme.com"]), res.cursor)
     assert sorted(m.native_id for m in res2.mentions) == ["s00005", "s00020", "s00030"]
     assert res2.cursor == res.cursor
 
@@ -194,27 +176,29 @@ def test_first_poll_of_a_feed_looks_back_lookback_hours():
     now = datetime.now(timezone.utc)
     stories = [story(1, now - timedelta(hours=2)), story(2, now - timedelta(hours=47)),
                story(3, now - timedelta(hours=49)), story(4, now - timedelta(days=10))]
-    res = run(FakeLobsters(stories), options(tags=["programming"], lookback_hours=48), None)
+    res = run(FakeLobsters(stories), "acme", options(tags=["programming"], lookback_hours=48), None)
     assert sorted(m.native_id for m in res.mentions) == ["s00001", "s00002"]
-    assert res.cursor["feeds"] == {"t/programming": z(now - timedelta(hours=2))}
+    assert res.cursor["feeds"] == {"t/programming": utc_text(now - timedelta(hours=2))}
     assert res.gaps == []
 
 
 def test_full_page_of_new_stories_records_gap():
     stories = [story(i, T0 + timedelta(minutes=i)) for i in range(1, 41)]  # 40 new: more than a page
     fake = FakeLobsters(stories)
-    res = run(fake, options(tags=["programming"]), {"created_at": z(T0), "feeds": {"t/programming": z(T0)}})
+    res = run(fake, "acme", options(tags=["programming"]),
+              {"created_at": utc_text(T0), "feeds": {"t/programming": utc_text(T0)}})
     assert len(fake.requests) == 1  # one page per feed per poll
     assert len(res.mentions) == 25
     assert len(res.gaps) == 1 and res.gaps[0].startswith("t/programming: all 25 stories read were new")
-    assert res.cursor["feeds"]["t/programming"] == z(T0 + timedelta(minutes=40))
+    assert res.cursor["feeds"]["t/programming"] == utc_text(T0 + timedelta(minutes=40))
 
 
 def test_more_pages_fetched_until_seen_stories():
     stories = [story(i, T0 + timedelta(minutes=i)) for i in range(1, 41)] + \
               [story(100 + i, T0 - timedelta(minutes=i)) for i in range(1, 30)]
     fake = FakeLobsters(stories)
-    res = run(fake, options(tags=["programming"], pages=5), {"created_at": z(T0), "feeds": {"t/programming": z(T0)}})
+    res = run(fake, "acme", options(tags=["programming"], pages=5),
+              {"created_at": utc_text(T0), "feeds": {"t/programming": utc_text(T0)}})
     assert [r.url.params.get("page") for r in fake.requests] == [None, "2"]
     assert len(res.mentions) == 40 and res.gaps == []
 
@@ -222,32 +206,34 @@ def test_more_pages_fetched_until_seen_stories():
 def test_pages_cap_reached_records_gap():
     stories = [story(i, T0 + timedelta(minutes=i)) for i in range(1, 101)]
     fake = FakeLobsters(stories)
-    res = run(fake, options(tags=["programming"], pages=2), {"created_at": z(T0), "feeds": {"t/programming": z(T0)}})
+    res = run(fake, "acme", options(tags=["programming"], pages=2),
+              {"created_at": utc_text(T0), "feeds": {"t/programming": utc_text(T0)}})
     assert len(fake.requests) == 2 and len(res.mentions) == 50
     assert len(res.gaps) == 1 and "all 50 stories read were new" in res.gaps[0]
 
 
 def test_short_page_is_the_end_of_the_feed_not_a_gap():
     stories = [story(i, T0 + timedelta(minutes=i)) for i in range(1, 11)]
-    res = run(FakeLobsters(stories), options(tags=["programming"]), {"feeds": {"t/programming": z(T0)}})
+    res = run(FakeLobsters(stories), "acme", options(tags=["programming"]), {"feeds": {"t/programming": utc_text(T0)}})
     assert len(res.mentions) == 10 and res.gaps == []
 
 
 def test_unknown_tag_is_an_error_of_that_feed_only():
     fake = FakeLobsters([story(1, T0 + timedelta(minutes=1))])
-    cursor = {"created_at": z(T0), "feeds": {"t/programming": z(T0), "t/nosuchtag": z(T0 - timedelta(days=3))}}
-    res = run(fake, options(tags=["nosuchtag", "programming"]), cursor)
+    cursor = {"created_at": utc_text(T0),
+              "feeds": {"t/programming": utc_text(T0), "t/nosuchtag": utc_text(T0 - timedelta(days=3))}}
+    res = run(fake, "acme", options(tags=["nosuchtag", "programming"]), cursor)
     assert [m.native_id for m in res.mentions] == ["s00001"]
     assert len(res.errors) == 1 and res.errors[0].startswith("t/nosuchtag: HTTP 404")
     assert "no such tag" in res.errors[0]
     # the failed feed keeps its cursor
-    assert res.cursor["feeds"]["t/nosuchtag"] == z(T0 - timedelta(days=3))
+    assert res.cursor["feeds"]["t/nosuchtag"] == utc_text(T0 - timedelta(days=3))
 
 
 def test_domain_nobody_linked_yet_is_a_note_not_an_error():
     fake = FakeLobsters([story(1, T0 + timedelta(minutes=1))], {})
-    cursor = {"created_at": z(T0), "feeds": {"t/programming": z(T0)}}
-    res = run(fake, options(tags=["programming"], domains=["acme.com"]), cursor)
+    cursor = {"created_at": utc_text(T0), "feeds": {"t/programming": utc_text(T0)}}
+    res = run(fake, "acme", options(tags=["programming"], domains=["acme.com"]), cursor)
     assert res.errors == [] and [m.native_id for m in res.mentions] == ["s00001"]
     assert res.notes == ["domains/acme.com: no Lobsters story links to acme.com yet"]
     assert res.requests == 2
@@ -256,7 +242,7 @@ def test_domain_nobody_linked_yet_is_a_note_not_an_error():
 def test_unexpected_json_is_an_error_of_that_feed():
     fake = FakeLobsters([])
     fake.override = lambda req: httpx.Response(200, json={"error": "maintenance"})
-    res = run(fake, options(tags=["programming"]), None)
+    res = run(fake, "acme", options(tags=["programming"]), None)
     assert res.mentions == [] and res.cursor is None
     assert len(res.errors) == 1 and "not a list of stories" in res.errors[0]
 
@@ -266,7 +252,7 @@ def test_throttled_429_with_long_retry_after_defers():
     fake.override = lambda req: httpx.Response(429, text="Throttled, sleep(1) between hits",
                                                headers={"retry-after": "600", "ratelimit-remaining": "0"})
     with pytest.raises(RateLimited) as e:
-        run(fake, options(tags=["programming", "rust"]), None, max_wait=1)
+        run(fake, "acme", options(tags=["programming", "rust"]), None, max_wait=1)
     assert len(fake.requests) == 1
     assert "deferred for 10m" in str(e.value)
 
@@ -281,7 +267,7 @@ def test_requests_are_spaced_by_delay(monkeypatch):
 
     monkeypatch.setattr(asyncio, "sleep", fake_sleep)
     fake = FakeLobsters([story(1, T0, tags=("a", "b", "c"))])
-    run(fake, options(tags=["a", "b", "c"], delay=1.5), None)
+    run(fake, "acme", options(tags=["a", "b", "c"], delay=1.5), None)
     assert len(fake.requests) == 3
     assert slept.count(1.5) == 2  # between requests, not before the first
 
@@ -289,7 +275,7 @@ def test_requests_are_spaced_by_delay(monkeypatch):
 def test_query_is_not_sent_everything_returned_for_local_recheck():
     stories = [story(1, T0 + timedelta(minutes=1), title="Unrelated"), story(2, T0 + timedelta(minutes=2))]
     fake = FakeLobsters(stories)
-    res = run(fake, options(tags=["programming"]), {"feeds": {"t/programming": z(T0)}}, search='"acme" -anvil')
+    res = run(fake, '"acme" -anvil', options(tags=["programming"]), {"feeds": {"t/programming": utc_text(T0)}})
     assert len(res.mentions) == 2
     assert all(not r.url.query for r in fake.requests)
 
@@ -298,7 +284,7 @@ def test_query_is_not_sent_everything_returned_for_local_recheck():
 
 
 def test_through_config_and_poll(monkeypatch, write_config, tmp_path):
-    from mentionwatch import config, poll, store
+    from mentionwatch import config, store
 
     monkeypatch.setattr(sources, "BUILTIN", {**sources.BUILTIN, "lobsters": "mentionwatch.sources.lobsters"})
     monkeypatch.setattr(sources, "_registry", None)
@@ -318,7 +304,7 @@ queries:
         {"acme.com": [story(3, now - timedelta(hours=3), url="https://acme.com/launch", title="We launched")]})
     conn = store.open_db(tmp_path / "m.db")
     try:
-        result = poll.poll(cfg, conn, transport=httpx.MockTransport(fake))
+        result = run_poll(cfg, conn, fake)
         assert result.failed == []
         [run_] = result.runs
         assert run_.fetched == 3 and run_.new == 2  # "Nothing to see" does not mention acme

@@ -9,7 +9,6 @@ for a logged-in caller; X-RateLimit-* headers with an ISO 8601 reset.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from datetime import datetime, timezone
@@ -18,11 +17,11 @@ from urllib.parse import unquote
 import httpx
 import pytest
 
-from mentionwatch.config import Query
 from mentionwatch.errors import RateLimited, SourceError
-from mentionwatch.http import Fetcher
 from mentionwatch.matching import parse_search
+from mentionwatch.model import parse_utc
 from mentionwatch.sources import mastodon
+from source_harness import SourceHarness, run_poll
 
 INSTANCE = "https://mastodon.test"
 TOKEN = "s3cret-token-value"
@@ -205,7 +204,7 @@ class MastodonFake:
             if "min_id" in p:  # Mastodon: after:"<time of min_id>" on created_at, seconds precision
                 floor = datetime.fromtimestamp((int(p["min_id"]) >> 16) // 1000, timezone.utc)
                 items = [s for s in items
-                         if datetime.fromisoformat(s["created_at"].replace("Z", "+00:00")) > floor]
+                         if parse_utc(s["created_at"]) > floor]
             offset = int(p.get("offset", 0))
             return httpx.Response(200, json={"accounts": [], "statuses": items[offset:offset + limit], "hashtags": []},
                                   headers=self.headers)
@@ -216,22 +215,8 @@ class MastodonFake:
         return [dict(r.url.params) for r in self.requests if r.url.path.startswith(prefix)]
 
 
-def options(**kw) -> dict:
-    opts = {k: v.default for k, v in mastodon.OPTIONS.items()}
-    opts.update({"base_url": INSTANCE, "timeout": 5, "deadline": 60})
-    opts.update(kw)
-    return opts
-
-
-def run(handler, search: str = '"acme cloud" OR acmecloud', cursor=None, max_wait: float = 30.0, **kw):
-    query = Query(name="q", search=parse_search(search), sources=("mastodon",))
-
-    async def go():
-        async with Fetcher("test-agent", transport=httpx.MockTransport(handler), max_wait=max_wait) as f:
-            return await mastodon.search(f, query, options(**kw), cursor, {})
-
-    return asyncio.run(go())
-
+harness = SourceHarness("mastodon", '"acme cloud" OR acmecloud', base_url=INSTANCE)
+options, run = harness.options, harness.run
 
 NOW_MS = int(time.time() * 1000)
 HOUR = 3_600_000
@@ -415,6 +400,7 @@ def test_bad_token_is_reported_and_hashtags_still_read(monkeypatch):
 
 
 def _iso(epoch: float) -> str:
+    """UTC text to the microsecond, as Mastodon writes X-RateLimit-Reset: these waits are that short."""
     return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
@@ -451,7 +437,7 @@ def test_http_429_with_retry_after_defers():
 
 
 def test_poll_with_config(monkeypatch, write_config, tmp_path):
-    from mentionwatch import config, poll, sources, store
+    from mentionwatch import config, sources, store
 
     monkeypatch.setattr(sources, "BUILTIN", {**sources.BUILTIN, "mastodon": "mentionwatch.sources.mastodon"})
     monkeypatch.setattr(sources, "_registry", None)
@@ -468,7 +454,7 @@ rules:
     miss = make_status(NOW_MS - HOUR + 5, 2, text="nothing to see here")
     conn = store.open_db(tmp_path / "m.db")
     try:
-        result = poll.poll(cfg, conn, transport=httpx.MockTransport(MastodonFake([hit, miss])))
+        result = run_poll(cfg, conn, MastodonFake([hit, miss]))
         assert result.failed == []
         row = store.get_mention(conn, f"mastodon:{hit['id']}")
         assert row is not None and row["urgency"] == "critical" and row["kind"] == "status"

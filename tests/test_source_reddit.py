@@ -9,7 +9,6 @@ search; and the anonymous `search.rss` Atom feeds, whose entries are shaped like
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import re
@@ -21,23 +20,18 @@ import httpx
 import pytest
 
 from mentionwatch import sources
-from mentionwatch.config import Query
 from mentionwatch.errors import MissingCredentials, RateLimited, SourceError
-from mentionwatch.http import Fetcher
 from mentionwatch.matching import parse_search
 from mentionwatch.sources import reddit
+from source_harness import SourceHarness, run_poll
 
 ID, SECRET = "app-id-123", "s3cr3t-value-xyz"
 BASE = 1_780_000_000
 
 
-def options(**kw) -> dict:
-    opts = {name: spec.default for name, spec in sources.COMMON_OPTIONS.items()}
-    opts.update({name: spec.default for name, spec in reddit.OPTIONS.items()})
-    opts.update({"base_url": "https://oauth.reddit.test", "auth_url": "https://www.reddit.test/api/v1/access_token",
-                 "rss_url": "https://www.reddit.test", "timeout": 5})
-    opts.update(kw)
-    return opts
+harness = SourceHarness("reddit", base_url="https://oauth.reddit.test",
+                        auth_url="https://www.reddit.test/api/v1/access_token", rss_url="https://www.reddit.test")
+options, run = harness.options, harness.run
 
 
 @pytest.fixture
@@ -171,17 +165,6 @@ def atom(posts: list[dict]) -> bytes:
             'xmlns:media="http://search.yahoo.com/mrss/"><category term="all" label="r/all"/>'
             '<updated>2026-06-01T00:00:00+00:00</updated><id>/search.rss?q=acme&amp;sort=new</id>'
             '<title>reddit.com: search results - acme</title>' + "".join(entries) + "</feed>").encode()
-
-
-def run(handler, search: str, opts: dict, cursor: dict | None, state: dict | None = None, max_wait: float = 30.0,
-        fetcher: Fetcher | None = None):
-    query = Query(name="q", search=parse_search(search), sources=("reddit",))
-
-    async def go():
-        async with Fetcher("test-agent", transport=httpx.MockTransport(handler), max_wait=max_wait) as f:
-            return await reddit.search(f, query, opts, cursor, state)
-
-    return asyncio.run(go())
 
 
 # --- parse on real payloads --------------------------------------------------------------------------
@@ -604,7 +587,7 @@ def test_parse_feed_comment_and_deleted_author():
 
 
 def test_through_config_and_poll(monkeypatch, write_config, creds, tmp_path):
-    from mentionwatch import config, poll, store
+    from mentionwatch import config, store
 
     monkeypatch.setattr(sources, "BUILTIN", {**sources.BUILTIN, "reddit": "mentionwatch.sources.reddit"})
     monkeypatch.setattr(sources, "_registry", None)
@@ -625,7 +608,7 @@ queries:
     fake = FakeReddit(posts)
     conn = store.open_db(tmp_path / "m.db")
     try:
-        result = poll.poll(cfg, conn, transport=httpx.MockTransport(fake))
+        result = run_poll(cfg, conn, fake)
         assert result.failed == []
         [run_] = result.runs
         assert run_.fetched == 2 and run_.new == 1  # "anvil" is excluded by the local re-check

@@ -8,7 +8,6 @@ and an optional `backoff` field on chosen requests.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from urllib.parse import parse_qs, urlsplit
 
@@ -16,11 +15,9 @@ import httpx
 import pytest
 
 from mentionwatch import sources
-from mentionwatch.config import Query
 from mentionwatch.errors import RateLimited, SourceError
-from mentionwatch.http import Fetcher
-from mentionwatch.matching import parse_search
 from mentionwatch.sources import stackexchange as se
+from source_harness import SourceHarness, run_poll
 
 BASE = 1_700_000_000
 API = "https://se.test"
@@ -165,21 +162,8 @@ def make_items(times: list[int], start_id: int = 1, answers: bool = False) -> li
     return out
 
 
-def options(**kw) -> dict:
-    opts = {"base_url": API, "sites": ["stackoverflow"], "key_env": "STACKEXCHANGE_KEY", "endpoint": "excerpts",
-            "pagesize": 100, "max_pages": 10, "lookback_hours": 48, "timeout": 5, "deadline": 60, "interval": 3600}
-    opts.update(kw)
-    return opts
-
-
-def run(handler, search: str, opts: dict, cursor: dict | None, state: dict | None = None, max_wait: float = 30):
-    query = Query(name="q", search=parse_search(search), sources=("stackexchange",))
-
-    async def go():
-        async with Fetcher("test-agent", transport=httpx.MockTransport(handler), max_wait=max_wait) as f:
-            return await se.search(f, query, opts, cursor, state)
-
-    return asyncio.run(go())
+harness = SourceHarness("stackexchange", base_url=API)
+options, run = harness.options, harness.run
 
 
 def test_burst_across_pages_fetched_completely_and_cursor_params():
@@ -354,7 +338,7 @@ def registered(monkeypatch):
 
 
 def test_config_and_poll(registered, write_config, tmp_path, fixture_json):
-    from mentionwatch import config, poll, store
+    from mentionwatch import config, store
 
     path = write_config(f"""
 sources:
@@ -372,7 +356,7 @@ queries:
     payload["has_more"] = False
     conn = store.open_db(tmp_path / "m.db")
     try:
-        result = poll.poll(cfg, conn, transport=httpx.MockTransport(lambda r: httpx.Response(200, json=payload)))
+        result = run_poll(cfg, conn, lambda r: httpx.Response(200, json=payload))
         run_ = result.runs[0]
         assert run_.error is None and run_.fetched == 2
         assert run_.notes == ["quota_remaining 296"]

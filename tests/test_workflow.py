@@ -1,7 +1,7 @@
 """The support workflow end to end through the CLI (CliRunner, --config/--db in tmp_path): states and
 their events, who did it, triage by SLA, snoozes, follow-ups, owners, notes, repeat contacts, show,
-handovers, issue fan-out and reply drafts. Mentions are stored directly (store.save_mentions) or by
-a real poll behind an httpx.MockTransport; nothing touches the network."""
+handovers, issue fan-out and reply drafts. Mentions are stored the way a poll stores them (ingest.save_found) or
+by a real poll behind an httpx.MockTransport; nothing touches the network."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from datetime import datetime, timedelta, timezone
 import httpx
 import pytest
 from click.testing import CliRunner
+from helpers import iso, store_mentions
 
 from mentionwatch import config, store, workflow
+from mentionwatch.model import now_utc
 from mentionwatch.cli import cli
-from mentionwatch.poll import mention_row
-from mentionwatch.rules import Tagger
 from mentionwatch.sources import Mention
 
 BASE_CONFIG = """\
@@ -33,10 +33,6 @@ rules:
 """
 
 ISO_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
-
-
-def iso(dt: datetime) -> str:
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse(value: str) -> datetime:
@@ -73,20 +69,19 @@ class World:
         return self.runner.invoke(cli, argv, input=input, env=env, catch_exceptions=False)
 
     def row(self, nid: str, text: str, ago: float, *, author: str = "alice", source: str = "hackernews",
-            title: str = "", lag: float = 0, now: datetime | None = None) -> dict:
-        now = now or workflow.now_utc()
+            title: str = "", lag: float = 0, now: datetime | None = None) -> tuple[Mention, str]:
+        """A mention posted `ago` seconds before `now`, and when it was first seen."""
+        now = now or now_utc()
         m = Mention(source=source, native_id=nid, url=f"https://{source}.test/item/{nid}", author=author,
                     title=title, text=text, created_at=iso(now - timedelta(seconds=ago)), kind="comment")
         seen = iso(now - timedelta(seconds=ago) + timedelta(seconds=lag)) if lag else iso(now)
-        return mention_row(m, "acme", Tagger(self.cfg.rules, self.cfg.default_urgency), seen, {})
+        return m, seen
 
     def add(self, nid: str, text: str = "acme question", ago: float = 600, **kw) -> str:
-        """Store one mention the way a poll does (repeat contacts marked first); return its id."""
-        row = self.row(nid, text, ago, **kw)
-        with store.write(self.conn):
-            workflow.mark_repeats(self.conn, [row], self.cfg.repeat_window)
-            store.save_mentions(self.conn, [row])
-        return row["id"]
+        """Store one mention the way a poll does; return its id."""
+        m, seen = self.row(nid, text, ago, **kw)
+        store_mentions(self.conn, self.cfg, [m], seen_at=seen)
+        return m.id
 
     def get(self, mid: str) -> dict:
         return store.get_mention(self.conn, mid)
@@ -138,9 +133,9 @@ def test_state_command_changes_state_and_writes_one_event(w, command, start, end
     if start != "new":
         store.set_state(w.conn, [mid], start, "setup")
     before = w.events(mid)
-    t0 = workflow.now_utc()
+    t0 = now_utc()
     r = w(command, mid, "--as", "ann", "--note", "called them back")
-    t1 = workflow.now_utc()
+    t1 = now_utc()
     assert r.exit_code == 0, r.stderr
     assert f"{mid}: {start} → {end}" in r.stderr
     assert w.get(mid)["state"] == end
@@ -159,13 +154,13 @@ def test_state_command_changes_state_and_writes_one_event(w, command, start, end
 
 def test_snooze_changes_state_and_writes_one_event(w):
     mid = w.add("1")
-    t0 = workflow.now_utc()
+    t0 = now_utc()
     r = w("snooze", mid, "--until", "2h", "--as", "ann", "--note", "after their deploy")
     assert r.exit_code == 0, r.stderr
     m = w.get(mid)
     assert m["state"] == "snoozed"
     wake = parse(m["wake_at"])
-    assert t0 + timedelta(hours=2) <= wake <= workflow.now_utc() + timedelta(hours=2)
+    assert t0 + timedelta(hours=2) <= wake <= now_utc() + timedelta(hours=2)
     [e] = w.events(mid)
     assert (e["kind"], e["who"], e["from_state"], e["to_state"]) == ("state", "ann", "new", "snoozed")
     assert e["note"] == f"until {m['wake_at']} after their deploy"
@@ -245,7 +240,7 @@ def test_unknown_id_changes_nothing_and_exits_1(w):
 
 
 def test_triage_sorts_by_sla_time_left(w):
-    now = workflow.now_utc()
+    now = now_utc()
     old_normal = w.add("1", "acme question", 5 * 3600, author="a", now=now)  # due 4h after: overdue 1h
     critical = w.add("2", "acme is down", 5 * 60, author="b", now=now)  # 15m budget: 10 min left
     high = w.add("3", "acme refund please", 30 * 60, author="c", now=now)  # 1h budget: 30 min left
@@ -271,7 +266,7 @@ def test_triage_sorts_by_sla_time_left(w):
 
 def test_triage_configured_sla(tmp_path):
     w = World(tmp_path, "sla: {normal: 30m, critical: 5m}\n")
-    now = workflow.now_utc()
+    now = now_utc()
     a = w.add("1", "acme question", 20 * 60, now=now)
     b = w.add("2", "acme is down", 60, author="b", now=now)
     rows = {r["id"]: r for r in w.triage()}
@@ -321,7 +316,7 @@ def test_snoozed_is_hidden_until_it_wakes(w):
     assert w("snooze", a, "--until", "2h", "--as", "ann").exit_code == 0
     assert ids(w.triage()) == [b]
     # time passes (frozen: triage_rows with now)
-    later = workflow.now_utc() + timedelta(hours=2, minutes=1)
+    later = now_utc() + timedelta(hours=2, minutes=1)
     rows = workflow.triage_rows(w.conn, w.cfg, limit=None, now=later)
     assert ids(rows)[0] == a
     assert rows[0]["due"] == ["snooze ended"] and rows[0]["state"] == "snoozed"
@@ -332,7 +327,7 @@ def test_snoozed_is_hidden_until_it_wakes(w):
 
 def test_snooze_whose_wake_time_has_passed_is_back_first(w):
     a, b = w.add("1"), w.add("2", "acme is down", author="bob")
-    past = iso(workflow.now_utc() - timedelta(minutes=5))
+    past = iso(now_utc() - timedelta(minutes=5))
     store.set_state(w.conn, [a], "snoozed", "ann", wake_at=past)
     rows = w.triage()
     assert ids(rows) == [a, b]  # due items before even a critical one
@@ -354,7 +349,7 @@ def test_followup_on_resolved_mention_comes_back_when_due(w):
     m = w.get(a)
     assert m["state"] == "resolved" and m["followup_note"] == "check the fix"
     due = parse(m["followup_at"])
-    assert abs((due - workflow.now_utc()) - timedelta(days=3)) <= timedelta(seconds=5)
+    assert abs((due - now_utc()) - timedelta(days=3)) <= timedelta(seconds=5)
     e = w.events(a)[-1]
     assert (e["kind"], e["who"], e["to_state"], e["note"]) == ("followup", "ann", m["followup_at"], "check the fix")
     assert a not in ids(w.triage())
@@ -371,10 +366,10 @@ def test_acting_on_a_due_followup_clears_it_but_not_one_ahead(w):
     assert w("wait", a, "--as", "ann").exit_code == 0
     assert w.get(a)["followup_at"] is not None and w.get(a)["followup_note"] == "check"
     # b: follow-up already due
-    store.set_followup(w.conn, [b], iso(workflow.now_utc() - timedelta(hours=1)), "check the fix", "ann")
+    store.set_followup(w.conn, [b], iso(now_utc() - timedelta(hours=1)), "check the fix", "ann")
     store.set_state(w.conn, [b], "resolved", "ann")  # resolving also acts on it...
     assert w.get(b)["followup_at"] is None
-    store.set_followup(w.conn, [b], iso(workflow.now_utc() - timedelta(hours=1)), "check again", "ann")
+    store.set_followup(w.conn, [b], iso(now_utc() - timedelta(hours=1)), "check again", "ann")
     rows = w.triage()
     assert ids(rows)[0] == b and rows[0]["due"] == ["follow-up"]
     assert w("ack", b, "--as", "ann").exit_code == 0
@@ -472,7 +467,7 @@ def test_repeat_contact_while_first_is_active(w, state):
 
 def test_repeat_contact_after_resolve_depends_on_window(tmp_path):
     w = World(tmp_path, "repeat_window: 2d\n")
-    now = workflow.now_utc()
+    now = now_utc()
     old = w.add("1", "acme question", 10 * 86400, author="alice")
     store.set_state(w.conn, [old], "resolved", "ann")
     w.backdate_state(old, now - timedelta(days=3))  # resolved longer ago than the window
@@ -508,9 +503,7 @@ def test_no_repeat_for_other_source_author_ignored_or_later_post(w):
 
 def test_repeat_contact_within_one_batch(w):
     rows = [w.row("2", "acme again", 60, author="alice"), w.row("1", "acme question", 3600, author="alice")]
-    with store.write(w.conn):
-        workflow.mark_repeats(w.conn, rows, w.cfg.repeat_window)
-        store.save_mentions(w.conn, rows)
+    store_mentions(w.conn, w.cfg, [m for m, _ in rows])
     assert w.get("hackernews:1")["repeat_of"] is None
     assert w.get("hackernews:2")["repeat_of"] == "hackernews:1" and w.get("hackernews:2")["urgency"] == "high"
 
@@ -673,7 +666,7 @@ ISSUE = "https://github.com/acme/cloud/issues/812"
 
 
 def test_issue_fanout(w):
-    now = workflow.now_utc()
+    now = now_utc()
     old = w.add("1", "acme sync broken", 30 * 86400, author="alice", now=now)
     store.set_state(w.conn, [old], "resolved", "ann")
     w.backdate_state(old, now - timedelta(days=25))

@@ -13,8 +13,9 @@ import json
 import re
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
+
+from mentionwatch.model import epoch, utc_text
 
 HERE = Path(__file__).resolve().parent
 
@@ -22,14 +23,13 @@ HERE = Path(__file__).resolve().parent
 def _shift_hn(payload: dict, delta: int) -> dict:
     for hit in payload.get("hits", []):
         hit["created_at_i"] += delta
-        hit["created_at"] = datetime.fromtimestamp(hit["created_at_i"], timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        hit["created_at"] = utc_text(hit["created_at_i"])
     return payload
 
 
 def _shift_atom(xml: str, delta: int) -> str:
     def repl(m: re.Match) -> str:
-        t = datetime.strptime(m.group(2), "%Y-%m-%dT%H:%M:%SZ") + timedelta(seconds=delta)
-        return f"<{m.group(1)}>{t.strftime('%Y-%m-%dT%H:%M:%SZ')}</{m.group(1)}>"
+        return f"<{m.group(1)}>{utc_text(epoch(m.group(2)) + delta)}</{m.group(1)}>"
 
     return re.sub(r"<(published|updated)>([0-9T:\-]+Z)</\1>", repl, xml)
 
@@ -53,16 +53,15 @@ def transport(now: float | None = None):
 
 def run_demo() -> tuple[list[dict], int]:
     """Poll the example config against the recorded payloads; return (open mentions, stored count)."""
-    from mentionwatch import config, poll, store
+    from mentionwatch import config, ingest, store
+    from mentionwatch.workflow import triage_rows
 
     cfg = config.parse(config.example_config_text(), None)
     with tempfile.TemporaryDirectory(prefix="mentionwatch-demo-") as tmp:
         conn = store.open_db(Path(tmp) / "demo.db")
         try:
-            from mentionwatch.workflow import triage_rows
-
             # The recordings are of these two sources; the example's other sources are not replayed.
-            result = poll.poll(cfg, conn, transport=transport(), only=("hackernews", "rss"))
+            result = ingest.poll(cfg, conn, transport=transport(), only=("hackernews", "rss"))
             rows = triage_rows(conn, cfg, limit=None)
         finally:
             conn.close()

@@ -171,54 +171,62 @@ class Source(Protocol):
         """Optional: how far polling has got, as UTC text, read from the cursor search() returned."""
 
 
-@dataclass(frozen=True)
 class SourceInfo:
-    """A source as the rest of mentionwatch sees it: the module, with the contract's defaults."""
+    """A source as the rest of mentionwatch sees it: its module, read through the contract, with
+    the documented default for whatever the module leaves out."""
 
-    name: str
-    module: Any
-    description: str
-    needs: str
-    options: dict[str, "Option"]  # COMMON_OPTIONS and the module's own
-    default_on: bool
-    checks_arrivals: bool
-    _check: Callable[[dict], str | None] | None
-    _high_water: Callable[[dict], str | None] | None
+    def __init__(self, name: str, module: Any):
+        self.name = name
+        self.module = module
+
+    def __repr__(self) -> str:
+        return f"SourceInfo({self.name!r}, {self.module.__name__})"
+
+    @property
+    def description(self) -> str:
+        return getattr(self.module, "DESCRIPTION", "")
+
+    @property
+    def needs(self) -> str:
+        return getattr(self.module, "NEEDS", "")
+
+    @property
+    def options(self) -> dict[str, "Option"]:
+        """COMMON_OPTIONS and the module's own."""
+        return {**COMMON_OPTIONS, **getattr(self.module, "OPTIONS", {})}
+
+    @property
+    def default_on(self) -> bool:
+        return getattr(self.module, "DEFAULT_ON", True)
+
+    @property
+    def checks_arrivals(self) -> bool:
+        return getattr(self.module, "CHECKS_ARRIVALS", False)
 
     def search(self, fetcher, query, options: dict, cursor: dict | None, state: dict,
                arrived: Arrivals | None = None):
-        if self.checks_arrivals and arrived is not None:
+        if arrived is not None and self.checks_arrivals:
             return self.module.search(fetcher, query, options, cursor, state, arrived=arrived)
         return self.module.search(fetcher, query, options, cursor, state)
 
     def check(self, options: dict) -> str | None:
-        return self._check(options) if self._check else None
+        check = getattr(self.module, "check", None)
+        return check(options) if check else None
 
     def high_water(self, cursor: dict | None) -> str | None:
         """The source's own reading of its cursor; a source without one shows none."""
-        if not cursor or self._high_water is None:
+        read = getattr(self.module, "high_water", None)
+        if not cursor or read is None:
             return None
         try:
-            return self._high_water(cursor)
+            return read(cursor)
         except Exception:  # a cursor from an older version, or a plugin's bug: nothing to show
             return None
 
 
-_infos: dict[str, SourceInfo] = {}
-
-
 def get(name: str) -> SourceInfo:
     """The source called `name` (KeyError when there is none)."""
-    info = _infos.get(name)
-    if info is None:
-        mod = module(name)
-        info = _infos[name] = SourceInfo(
-            name=name, module=mod, description=getattr(mod, "DESCRIPTION", ""), needs=getattr(mod, "NEEDS", ""),
-            options={**COMMON_OPTIONS, **getattr(mod, "OPTIONS", {})},
-            default_on=getattr(mod, "DEFAULT_ON", True), checks_arrivals=getattr(mod, "CHECKS_ARRIVALS", False),
-            _check=getattr(mod, "check", None), _high_water=getattr(mod, "high_water", None),
-        )
-    return info
+    return SourceInfo(name, module(name))
 
 
 def newest_time(values: Sequence[Any]) -> str | None:

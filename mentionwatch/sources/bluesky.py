@@ -22,7 +22,8 @@ from __future__ import annotations
 import time
 
 from mentionwatch.errors import http_status
-from mentionwatch.sources import Mention, Option, SearchResult, env, iso_utc, listing, parse_time
+from mentionwatch.model import parse_utc
+from mentionwatch.sources import Mention, Option, SearchResult, env, iso_utc, listing, newest_time, parse_time
 
 NAME = "bluesky"
 DESCRIPTION = "Bluesky posts (searchPosts through your PDS, logged in with an app password)"
@@ -304,11 +305,9 @@ def search_params(search) -> list[dict]:
 
 
 def _iso_to_epoch(value: str) -> float | None:
-    from datetime import datetime
-
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except (ValueError, AttributeError):
+        return parse_utc(value).timestamp()
+    except (ValueError, OverflowError):
         return None
 
 
@@ -365,3 +364,13 @@ async def search(fetcher, query, options: dict, cursor: dict | None, state: dict
 
     return SearchResult(list(mentions.values()), {"since": newest} if newest else None, gaps, client.requests,
                         notes=notes)
+
+
+def high_water(cursor: dict) -> str | None:
+    """The newest post time seen (`since`: sortAt, see sort_at)."""
+    if not isinstance(cursor, dict):
+        return None
+    try:
+        return newest_time([cursor.get("since")])
+    except (ValueError, OverflowError, OSError):  # a number past what a date can hold
+        return None

@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
-from mentionwatch.sources import Mention, Option, SearchResult, iso_utc, parse_time
+from mentionwatch.sources import Mention, Option, SearchResult, epoch, iso_utc, newest_time, parse_time
 from mentionwatch.text import strip_html
 
 NAME = "discourse"
@@ -118,10 +117,6 @@ def discourse_query(terms: list[str], authors: tuple[str, ...], after: str) -> s
     return " ".join(parts)
 
 
-def _epoch(iso: str) -> int:
-    return int(datetime.strptime(iso, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp())
-
-
 async def search(fetcher, query, options: dict, cursor: dict | None, state: dict | None = None) -> SearchResult:
     from mentionwatch.errors import MissingCredentials, SourceError
     from mentionwatch.sources import env
@@ -139,9 +134,9 @@ async def search(fetcher, query, options: dict, cursor: dict | None, state: dict
 
     now = int(time.time())
     since_iso = cursor.get("created_at") if cursor and isinstance(cursor.get("created_at"), str) else None
-    since = _epoch(since_iso) if since_iso else now - options["lookback_hours"] * 3600
+    since = epoch(since_iso) if since_iso else now - options["lookback_hours"] * 3600
     # `after:` is a day, compared on the server's clock: start a day early, the cursor does the rest.
-    after = (datetime.fromtimestamp(since, timezone.utc) - timedelta(days=1)).strftime("%Y-%m-%d")
+    after = iso_utc(since - 86400)[:10]
     max_pages = min(options["max_pages"], PAGE_LIMIT)
     mentions: dict[str, Mention] = {}
     gaps: list[str] = []
@@ -164,7 +159,7 @@ async def search(fetcher, query, options: dict, cursor: dict | None, state: dict
                 raise SourceError(f"{where}: search refused: {' '.join(str(grouped['error']).split())[:200]}")
             page_oldest = None
             for m in parse(payload, base_url):
-                t = _epoch(m.created_at)
+                t = epoch(m.created_at)
                 page_oldest = t if page_oldest is None else min(page_oldest, t)
                 newest = max(newest, t)
                 if t >= since:
@@ -181,3 +176,13 @@ async def search(fetcher, query, options: dict, cursor: dict | None, state: dict
 
     # The cursor moves to the newest post seen, never back; after a gap too (the gap says so).
     return SearchResult(list(mentions.values()), {"created_at": iso_utc(newest)}, gaps, requests)
+
+
+def high_water(cursor: dict) -> str | None:
+    """The newest post `created_at` seen."""
+    if not isinstance(cursor, dict):
+        return None
+    try:
+        return newest_time([cursor.get("created_at")])
+    except (ValueError, OverflowError, OSError):  # a number past what a date can hold
+        return None

@@ -22,9 +22,8 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import datetime, timezone
 
-from mentionwatch.sources import Mention, Option, SearchResult, iso_utc, parse_time
+from mentionwatch.sources import Mention, Option, SearchResult, epoch, iso_utc, newest_time, parse_time
 from mentionwatch.text import strip_html
 
 NAME = "github"
@@ -130,10 +129,6 @@ def github_queries(search) -> list[str]:
     return [_join([(t,) for t in alt]) + author_part for alt in search.alternatives()]
 
 
-def _epoch(iso: str) -> int:
-    return int(datetime.strptime(iso, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp())
-
-
 async def search(fetcher, query, options: dict, cursor: dict | None, state: dict | None = None) -> SearchResult:
     from mentionwatch.errors import SourceError
     from mentionwatch.sources import env
@@ -167,7 +162,7 @@ async def search(fetcher, query, options: dict, cursor: dict | None, state: dict
 
     for kind in kinds:
         since_iso = prior.get(kind) if isinstance(prior.get(kind), str) else None
-        since = _epoch(since_iso) if since_iso else now - options["lookback_hours"] * 3600
+        since = epoch(since_iso) if since_iso else now - options["lookback_hours"] * 3600
         newest = since
         for text in texts:
             upper: int | None = None  # end of the current time window, inclusive
@@ -198,7 +193,7 @@ async def search(fetcher, query, options: dict, cursor: dict | None, state: dict
                     for item in payload["items"]:
                         c = parse_time(item.get("created_at")) if isinstance(item, dict) else None
                         if c is not None:
-                            t = _epoch(c)
+                            t = epoch(c)
                             newest = max(newest, t)
                             window_oldest = t if window_oldest is None else min(window_oldest, t)
                     total = payload.get("total_count")
@@ -223,7 +218,7 @@ async def search(fetcher, query, options: dict, cursor: dict | None, state: dict
                 break
         # The cursor moves to the newest item seen (never back), after a gap too: what the API would
         # not give now it will not give later either, and the gap is recorded for the user.
-        best = max(newest, _epoch(since_iso) if since_iso else 0)
+        best = max(newest, epoch(since_iso) if since_iso else 0)
         new_cursor[kind] = iso_utc(best)
         if out_of_pages:
             gaps.append(f"stopped after max_pages={options['max_pages']} requests; older {kind}s since "
@@ -244,3 +239,14 @@ def check(options: dict) -> str | None:
     if not kinds or any(k not in KINDS for k in kinds):
         return "sources.github.kinds must list issue and/or pull"
     return None
+
+
+def high_water(cursor: dict) -> str | None:
+    """The newest `created` time of any kind (issues and pulls keep one each)."""
+    kinds = cursor.get("created") if isinstance(cursor, dict) else None
+    if not isinstance(kinds, dict):
+        return None
+    try:
+        return newest_time(list(kinds.values()))
+    except (ValueError, OverflowError, OSError):  # a number past what a date can hold
+        return None

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 
-from mentionwatch.sources import Mention, Option, SearchResult, iso_utc, parse_time
+from mentionwatch.sources import Mention, Option, SearchResult, iso_utc, newest_time, parse_time
 from mentionwatch.text import strip_html
 
 NAME = "hackernews"
@@ -168,3 +168,13 @@ async def search(fetcher, query, options: dict, cursor: dict | None, state: dict
     # The cursor moves to the newest item seen (never back). After a gap it moves on too: what the
     # API would not give now it will not give later either, and the gap is recorded for the user.
     return SearchResult(list(mentions.values()), {"created_at_i": newest}, gaps, requests)
+
+
+def high_water(cursor: dict) -> str | None:
+    """The newest `created_at_i` seen."""
+    if not isinstance(cursor, dict):
+        return None
+    try:
+        return newest_time([cursor.get("created_at_i")])
+    except (ValueError, OverflowError, OSError):  # a number past what a date can hold
+        return None

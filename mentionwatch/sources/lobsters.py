@@ -19,7 +19,7 @@ import time
 from urllib.parse import quote, urlsplit
 
 from mentionwatch.errors import http_status
-from mentionwatch.sources import DURATION, Mention, Option, SearchResult, iso_utc, parse_time
+from mentionwatch.sources import DURATION, Mention, Option, SearchResult, iso_utc, newest_time, parse_time
 from mentionwatch.text import strip_html
 
 NAME = "lobsters"
@@ -173,3 +173,14 @@ async def search(fetcher, query, options: dict, cursor: dict | None, state: dict
         overall = max(overall, cursor["created_at"])
     return SearchResult(list(mentions.values()), {"created_at": overall, "feeds": new_feeds}, gaps, requests,
                         errors=errors, notes=notes)
+
+
+def high_water(cursor: dict) -> str | None:
+    """The newest `created_at` of any feed (each feed keeps its own; `created_at` is their newest)."""
+    if not isinstance(cursor, dict):
+        return None
+    feeds = cursor.get("feeds") if isinstance(cursor.get("feeds"), dict) else {}
+    try:
+        return newest_time([cursor.get("created_at"), *feeds.values()])
+    except (ValueError, OverflowError, OSError):  # a number past what a date can hold
+        return None

@@ -23,11 +23,11 @@ timestamp, which the shared Fetcher does not read, so this module waits for it (
 from __future__ import annotations
 
 import time
-from datetime import datetime
 from urllib.parse import parse_qs, quote, urlsplit
 
 from mentionwatch.errors import http_status
-from mentionwatch.sources import Mention, Option, SearchResult, env, iso_utc, listing, parse_time
+from mentionwatch.model import parse_utc
+from mentionwatch.sources import Mention, Option, SearchResult, env, iso_utc, listing, newest_time, parse_time
 from mentionwatch.text import strip_html
 
 NAME = "mastodon"
@@ -198,6 +198,8 @@ def link_params(link_header: str | None) -> dict[str, dict[str, str]]:
 
 
 def _reset_epoch(value: str) -> float | None:
+    """X-RateLimit-Reset as epoch seconds: an ISO time (Mastodon's), epoch seconds or a wait in
+    seconds. A time without a zone is no time at all here (None): it could be any zone's."""
     value = value.strip()
     try:
         f = float(value)
@@ -205,10 +207,24 @@ def _reset_epoch(value: str) -> float | None:
     except ValueError:
         pass
     try:
-        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        parse_utc(value + "Z")
+        return None  # it still reads with a zone added: it named none
+    except (ValueError, OverflowError):
+        pass
+    try:
+        return parse_utc(value).timestamp()
+    except (ValueError, OverflowError):
         return None
-    return dt.timestamp() if dt.tzinfo else None
+
+
+def high_water(cursor: dict) -> str | None:
+    """The newest time any hashtag's or search's status id encodes (ids are snowflakes, which hold
+    the time they were made); None when the ids are of another kind."""
+    if not isinstance(cursor, dict):
+        return None
+    ids = [v for part in ("tags", "search") if isinstance(cursor.get(part), dict) for v in cursor[part].values()]
+    times = [snowflake_ms(str(v)) for v in ids if isinstance(v, (str, int)) and not isinstance(v, bool)]
+    return newest_time([ms / 1000 for ms in times if ms is not None])  # within 2016..tomorrow: no overflow
 
 
 # --- search -----------------------------------------------------------------------------------------

@@ -19,13 +19,12 @@ Atom feeds use as entry ids too, so switching modes never stores a post twice.
 
 from __future__ import annotations
 
-import calendar
 import re
 import time
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from mentionwatch.errors import SourceError, http_status
-from mentionwatch.sources import Mention, Option, SearchResult, env, iso_utc
+from mentionwatch.sources import Mention, Option, SearchResult, env, epoch, iso_utc, newest_time
 
 NAME = "reddit"
 DESCRIPTION = "Reddit posts (OAuth search API; anonymous RSS search feeds as a fallback)"
@@ -173,7 +172,7 @@ def parse_feed(content: bytes, feed_url: str, headers: dict | None = None, max_e
                 text=text,
                 created_at=m.created_at,
                 kind="comment" if name.startswith("t1_") else "post",
-                extra={"subreddit": _subreddit_of(url), "created_utc": _epoch(m.created_at), "via": "rss"},
+                extra={"subreddit": _subreddit_of(url), "created_utc": epoch(m.created_at), "via": "rss"},
             )
         )
     return out
@@ -184,10 +183,6 @@ def _fullname_from_url(url: str) -> str | None:
     if not m:
         return None
     return f"t1_{m.group(2)}" if m.group(2) else f"t3_{m.group(1)}"
-
-
-def _epoch(iso: str) -> int:
-    return calendar.timegm(time.strptime(iso, "%Y-%m-%dT%H:%M:%SZ"))
 
 
 # --- the query -------------------------------------------------------------------------------------
@@ -468,3 +463,13 @@ async def search(fetcher, query, options: dict, cursor: dict | None, state: dict
     if client_id and secret:
         return await _search_oauth(fetcher, query, options, since, state if state is not None else {}, client_id, secret)
     return await _search_rss(fetcher, query, options, since)
+
+
+def high_water(cursor: dict) -> str | None:
+    """The newest `created_utc` seen (see _cursor)."""
+    if not isinstance(cursor, dict):
+        return None
+    try:
+        return newest_time([cursor.get("created_utc")])
+    except (ValueError, OverflowError, OSError):  # a number past what a date can hold
+        return None

@@ -24,6 +24,7 @@ NEEDS = "feed URLs in the query"
 OPTIONS = {
     "max_entries": Option(int, 500, "most entries read from one feed per poll"),
 }
+CHECKS_ARRIVALS = True  # search() takes `arrived`: each feed's mentions are checked as it comes in
 
 
 def unwrap_link(url: str) -> str:
@@ -172,7 +173,7 @@ async def search(fetcher, query, options: dict, cursor: dict | None, state: dict
     # feedparser takes ~5 ms) and ~0.5 ms to check and tag: with many feeds that, not the network,
     # bounds the poll. Worker processes do both on every core and keep the event loop free to send
     # the next requests. They start while the first requests are out.
-    pool_soon = workers.soon(_parse_pool, len(query.feeds))
+    pool_soon = workers.soon(_parse_pool, len(query.feeds), tuple(getattr(arrived, "preload", ())))
     check = getattr(arrived, "in_worker", None)
 
     async def one(url: str):
@@ -231,12 +232,21 @@ async def search(fetcher, query, options: dict, cursor: dict | None, state: dict
 POOL_FROM_FEEDS = 16  # fewer feeds parse faster in-process than a pool starts
 
 
-def _parse_pool(feeds: int):
+def _parse_pool(feeds: int, preload: tuple[str, ...] = ()):
+    """Workers for `feeds` feeds, or None when parsing here is faster. `preload`: the modules the
+    poll's check (`arrived.in_worker`) needs, imported once by the pool's server."""
     if feeds < POOL_FROM_FEEDS:
         return None
     from mentionwatch import workers
 
-    return workers.pool(preload=["mentionwatch.sources.rss", "feedparser", "mentionwatch.poll", "regex"])
+    return workers.pool(preload=list(dict.fromkeys(["mentionwatch.sources.rss", "feedparser", "regex", *preload])))
+
+
+def high_water(cursor: dict) -> str | None:
+    """None, always: this cursor holds only each feed's ETag and Last-Modified, which are the
+    server's validators for conditional GET (an opaque tag, and the server's clock of when the
+    feed last changed), not a time up to which entries have been read."""
+    return None
 
 
 def _parse_in_worker(content: bytes, url: str, headers: dict, max_entries: int, check=None):

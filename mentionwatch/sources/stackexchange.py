@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 import time
 
-from mentionwatch.sources import Mention, Option, SearchResult, iso_utc
+from mentionwatch.sources import Mention, Option, SearchResult, iso_utc, newest_time
 from mentionwatch.sources import DURATION
 from mentionwatch.text import strip_html
 
@@ -298,3 +298,14 @@ def check(options: dict) -> str | None:
     if not [s for s in options.get("sites") or [] if s.strip()]:
         return "sources.stackexchange.sites is empty: name at least one site"
     return None
+
+
+def high_water(cursor: dict) -> str | None:
+    """The newest `fromdate` of any site (each site keeps its own)."""
+    sites = cursor.get("fromdate") if isinstance(cursor, dict) else None
+    if not isinstance(sites, dict):
+        return None
+    try:
+        return newest_time(list(sites.values()))
+    except (ValueError, OverflowError, OSError):  # a number past what a date can hold
+        return None

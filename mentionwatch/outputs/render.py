@@ -1,96 +1,19 @@
-"""Output: JSON Lines for tools, rich tables for people. Every string from a source is untrusted:
-it is made inert (text.safe) and wrapped in rich Text, never parsed as markup.
+"""Rich tables and the `show` view, for people. Every string from a source is untrusted: it is
+made inert (text.safe) and wrapped in rich Text, never parsed as markup.
 """
 
 from __future__ import annotations
 
-import json
-import sys
-import unicodedata
-from datetime import datetime, timezone
-from typing import IO, Iterable
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Iterator
 
+from mentionwatch.model import age_text, duration_text
+from mentionwatch.outputs.markdown import event_text
 from mentionwatch.text import safe
 
 URGENCY_STYLE = {"critical": "bold white on red", "high": "bold red", "normal": "yellow", "low": "dim"}
 STATE_STYLE = {"new": "bold", "acked": "cyan", "resolved": "green", "ignored": "dim"}
-
-# Fields every JSON line of a mention carries (the README documents them; tools rely on them).
-MENTION_FIELDS = (
-    "id", "source", "query", "kind", "url", "author", "title", "text", "created_at", "first_seen_at",
-    "urgency", "rules", "matches", "state", "state_changed_at", "state_by", "queries", "dupe_of",
-    "assignee", "repeat_of", "wake_at", "followup_at", "followup_note", "sla_due_at", "sla_left_s", "due",
-)
-
-
-def _escape_json_controls(line: str) -> str:
-    # json.dumps escapes C0 controls but passes C1 controls, bidi overrides and zero-width
-    # characters through; write those as \uXXXX too so a JSON line is inert on a terminal.
-    out = []
-    for ch in line:
-        if ord(ch) >= 0x7F and unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Co", "Cs"):
-            out.append("\\u%04x" % ord(ch) if ord(ch) < 0x10000 else
-                       "".join("\\u%04x" % u for u in _surrogates(ord(ch))))
-        else:
-            out.append(ch)
-    return "".join(out)
-
-
-def _surrogates(cp: int) -> tuple[int, int]:
-    cp -= 0x10000
-    return 0xD800 + (cp >> 10), 0xDC00 + (cp & 0x3FF)
-
-
-def json_line(obj: dict) -> str:
-    line = json.dumps(obj, ensure_ascii=False, separators=(", ", ": "))
-    if line.isascii() and "\x7f" not in line:  # json.dumps escapes C0 but not DEL
-        return line
-    return _escape_json_controls(line)
-
-
-def emit_json(rows: Iterable[dict], out: IO[str] | None = None) -> int:
-    out = out or sys.stdout
-    n = 0
-    for r in rows:
-        out.write(json_line(r) + "\n")
-        n += 1
-    out.flush()
-    return n
-
-
-def mention_json(m: dict) -> dict:
-    return {k: m.get(k) for k in MENTION_FIELDS}
-
-
-# --- times -----------------------------------------------------------------------------------------
-
-
-def parse_iso(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-def age(value: str | None, now: datetime | None = None) -> str:
-    if not value:
-        return "?"
-    now = now or datetime.now(timezone.utc)
-    try:
-        secs = int((now - parse_iso(value)).total_seconds())
-    except ValueError:
-        return "?"
-    future = secs < 0
-    secs = abs(secs)
-    if secs < 60:
-        text = f"{secs}s"
-    elif secs < 3600:
-        text = f"{secs // 60}m"
-    elif secs < 86400 * 2:
-        text = f"{secs // 3600}h{(secs % 3600) // 60:02d}m" if secs < 36000 else f"{secs // 3600}h"
-    elif secs < 86400 * 365:
-        text = f"{secs // 86400}d"
-    else:
-        text = f"{secs // (86400 * 365)}y"
-    return f"in {text}" if future else f"{text} ago"
-
 
 # --- rich ------------------------------------------------------------------------------------------
 
@@ -131,8 +54,8 @@ def sla_text(left: float | None):
     if left is None:
         return Text("-", style="dim")
     if left < 0:
-        return Text(f"-{_duration_text(-left)}", style="bold red")
-    return Text(_duration_text(left), style="yellow" if left < 900 else "")
+        return Text(f"-{duration_text(-left)}", style="bold red")
+    return Text(duration_text(left), style="yellow" if left < 900 else "")
 
 
 def triage_cells(m: dict, now: datetime | None = None) -> dict:
@@ -153,7 +76,7 @@ def triage_cells(m: dict, now: datetime | None = None) -> dict:
     return {
         "urgency": urgency,
         "SLA": sla_text(m.get("sla_left_s")),
-        "age": Text(age(m.get("created_at"), now)),
+        "age": Text(age_text(m.get("created_at"), now)),
         "owner": owner,
         "source": Text(safe(m.get("source"), False)),
         "author": Text(safe(m.get("author"), False) or "-"),
@@ -232,8 +155,6 @@ def mention_detail(m: dict, detail: dict, now: datetime | None = None):
     from rich.console import Group
     from rich.text import Text
 
-    from mentionwatch.workflow import event_text
-
     parts = []
     head = Text()
     head.append(f" {m['urgency']} ", style=URGENCY_STYLE.get(m["urgency"], ""))
@@ -258,8 +179,8 @@ def mention_detail(m: dict, detail: dict, now: datetime | None = None):
     field("url", m.get("url"))
     queries = ", ".join(m.get("queries") or [m.get("query") or "?"])
     field("source", f"{m.get('source')} ({m.get('kind')}), query {queries}")
-    field("posted", f"{m.get('created_at')}  ({age(m.get('created_at'), now)})")
-    field("first seen", f"{m.get('first_seen_at')}  (detection lag {_duration_text(detail['detection_lag_s'])})")
+    field("posted", f"{m.get('created_at')}  ({age_text(m.get('created_at'), now)})")
+    field("first seen", f"{m.get('first_seen_at')}  (detection lag {duration_text(detail['detection_lag_s'])})")
     if m.get("sla_left_s") is not None:
         left = sla_text(m["sla_left_s"])
         left.append(f" left, due {m['sla_due_at']}" if m["sla_left_s"] >= 0 else f" overdue, was due {m['sla_due_at']}")
@@ -333,19 +254,6 @@ def _matched_terms(matches: list[dict]):
     return idx
 
 
-def _duration_text(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    seconds = int(seconds)
-    if seconds < 120:
-        return f"{seconds}s"
-    if seconds < 7200:
-        return f"{seconds // 60}m"
-    if seconds < 172800:
-        return f"{seconds // 3600}h"
-    return f"{seconds // 86400}d"
-
-
 HEALTH_STYLE = {"ok": "green", "failing": "bold red", "silent": "bold red", "deferred": "yellow",
                 "skipped": "dim", "never polled": "dim"}
 
@@ -363,9 +271,9 @@ def health_table(rows: list[dict]):
         table.add_row(
             Text(safe(r["query"], False)), Text(safe(r["source"], False)),
             Text(r["status"], style=HEALTH_STYLE.get(r["status"], "")),
-            Text(age(r["last_success_at"]) if r["last_success_at"] else "never"),
+            Text(age_text(r["last_success_at"]) if r["last_success_at"] else "never"),
             Text(safe(r["high_water"] or "-", False)),
-            Text(_duration_text(r["lag_median_s"])),
+            Text(duration_text(r["lag_median_s"])),
             Text(str(r["gaps_7d"]), style="yellow" if r["gaps_7d"] else ""),
             Text(safe(problem, False), style="dim"),
         )
@@ -400,5 +308,76 @@ def issues_table(rows: list[dict]):
     for r in rows:
         table.add_row(Text(safe(r["ref"], False)), Text(str(r["mentions"])),
                       Text(str(r["open"]), style="bold" if r["open"] else "dim"),
-                      Text(age(r["oldest_open_created_at"]) if r["oldest_open_created_at"] else "-"))
+                      Text(age_text(r["oldest_open_created_at"]) if r["oldest_open_created_at"] else "-"))
     return table
+
+
+# --- poll ------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def poll_progress():
+    """A progress bar on stderr while a poll runs at a terminal (gone when it ends); yields the
+    poll's on_start(total) and on_done(run) callbacks."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("polling"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.description}"), console=console(stderr=True), transient=True) as progress:
+        task = progress.add_task("", total=None)
+
+        def on_start(n: int) -> None:
+            progress.update(task, total=n)
+
+        def on_done(run) -> None:
+            progress.update(task, advance=1, description=f"{run.source}/{run.query}")
+
+        yield on_start, on_done
+
+
+def poll_report(result, interactive: bool) -> Iterator[str]:
+    """The lines a poll leaves on stderr: failures always (cron mails them), skips and deferrals
+    once per cause, gaps, rules whose regex gave up; at a terminal also notes and a summary."""
+    for run in result.runs:
+        where = f"{run.source} (query {run.query})"
+        if run.status == "failed":
+            yield f"mentionwatch: {where}: {safe(run.error, False)}"
+        elif run.status in ("skipped", "deferred") and (run.tell or interactive):
+            yield f"mentionwatch: note: {where}: {run.status}: {safe(run.error, False)}"
+        if interactive:
+            for note in run.notes:
+                yield f"mentionwatch: note: {where}: {safe(note, False)}"
+        # A deferral's gap says what its note says; it is recorded for `health`, not repeated here.
+        for gap in [] if run.status == "deferred" else run.gaps:
+            yield f"mentionwatch: warning: {where}: {safe(gap, False)}"
+    for rule, n in result.rule_timeouts.items():
+        yield f"mentionwatch: warning: rule {rule}: regex gave up (too slow) on {n} mention(s)"
+    if interactive:
+        new = sum(r.new for r in result.runs)
+        fetched = sum(r.fetched for r in result.runs)
+        ok = sum(r.status == "ok" for r in result.runs)
+        later = f", {len(result.not_due)} not due yet" if result.not_due else ""
+        yield f"{ok}/{len(result.runs)} sources ok, {fetched} fetched, {new} new{later}"
+        if new:
+            yield "Next: mentionwatch triage"
+
+
+# --- rules test ------------------------------------------------------------------------------------
+
+
+def rules_verdict(verdict: dict):
+    """`rules test`: the urgency, and each rule that fired with the words that made it fire."""
+    from rich.console import Group
+    from rich.text import Text
+
+    line = Text("urgency ")
+    line.append(verdict["urgency"], style=URGENCY_STYLE[verdict["urgency"]])
+    lines = [line]
+    if not verdict["matches"]:
+        lines.append(Text("no rule fired (the default urgency)", style="dim"))
+    for m in verdict["matches"]:
+        t = Text("  ")
+        t.append(m["rule"], style="bold")
+        t.append(f" ({m['urgency']})", style=URGENCY_STYLE[m["urgency"]])
+        t.append(" matched " + ", ".join(repr(safe(x, False)) for x in m["terms"]))
+        lines.append(t)
+    return Group(*lines)

@@ -1,18 +1,18 @@
-"""Urgency rules: pure functions, no I/O.
+"""Urgency rules: pure, no I/O.
 
-compile(rules) builds one Tagger; tagger.tag(fields, source) says which rules fire, with the words
-or regex text that made each fire, and the resulting urgency (the highest of the fired rules).
-Only words decide urgency: follower counts, points and karma are never looked at.
+Tagger(rules) compiles a config's rules once; tagger.tag(fields, source) says which rules fire, with
+the words or regex text that made each fire, and the resulting urgency (the highest of the fired
+rules). Only words decide urgency: follower counts, points and karma are never looked at.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mentionwatch.config import URGENCIES, Rule
+from mentionwatch.config import Rule
 from mentionwatch.matching import TermIndex
+from mentionwatch.model import URGENCY_RANK
 
-RANK = {u: i for i, u in enumerate(URGENCIES)}  # 0 = most urgent
 REGEX_TIMEOUT = 0.05  # seconds per regex per field: a user's regex must never hang a poll
 
 
@@ -46,12 +46,6 @@ BUILTIN_RULES = (
               "haven't heard back", "third time", "second time", "again and again", "asked twice",
               "keep asking", "days ago")),
 )
-REPEAT_RULE = "repeat-contact"
-
-
-def escalate(urgency: str) -> str:
-    """One level more urgent (a repeat contact): low -> normal -> high -> critical."""
-    return URGENCIES[max(0, RANK[urgency] - 1)]
 
 
 def with_builtins(rules) -> list[Rule]:
@@ -134,7 +128,7 @@ class Tagger:
                 terms.append(m.group(0))
             matches.append(Match(r.name, r.urgency, terms))
         if matches:
-            urgency = min((m.urgency for m in matches), key=RANK.__getitem__)
+            urgency = min((m.urgency for m in matches), key=URGENCY_RANK.__getitem__)
         else:
             urgency = self.default
         return TagResult(urgency, matches, timeouts)

@@ -1,0 +1,180 @@
+"""The database: open (and migrate), the one way to write, and what every store module shares.
+
+Reads use the plain sqlite3 module so `triage` starts fast; sqlite-utils is imported only to migrate.
+Every connection uses WAL and a busy timeout, and every write transaction starts with BEGIN
+IMMEDIATE (a deferred BEGIN that reads then writes fails next to another writer).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
+
+from mentionwatch.errors import MentionwatchError
+
+BUSY_TIMEOUT_MS = 30_000
+# Checkpoint (copy the WAL into the database, which waits for the disk) every 40 MB of WAL instead
+# of every 4 MB: bulk polls store twice as fast, and a crash still loses nothing committed.
+AUTOCHECKPOINT_PAGES = 10_000
+# During a burst, checkpoints run beside the writes (see checkpoints_beside); the writer's own
+# checkpoint only bounds the WAL, at 120 MB.
+BURST_AUTOCHECKPOINT_PAGES = 30_000
+# One encoder for every row: json.dumps with options builds a new encoder per call.
+encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def open_db(path: str | Path) -> sqlite3.Connection:
+    path = Path(path)
+    if path.is_dir():
+        raise MentionwatchError(f"{path}: is a directory, not a database file")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA cache_size = -32000")  # 32 MB: the default 2 MB thrashes past ~50k mentions
+        conn.execute(f"PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT_PAGES}")
+    except sqlite3.DatabaseError as e:
+        raise MentionwatchError(f"{path}: cannot open the database ({e})") from None
+    except OSError as e:
+        raise MentionwatchError(f"{path}: cannot create the database ({e.strerror})") from None
+    from mentionwatch.store.migrations import LATEST
+
+    if version > LATEST:
+        raise MentionwatchError(f"{path}: made by a newer mentionwatch (schema {version} > {LATEST}); upgrade")
+    if version < LATEST:
+        _migrate(conn, path)
+    return conn
+
+
+def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+    import sqlite_utils
+
+    from mentionwatch.store.migrations import MIGRATIONS
+
+    db = sqlite_utils.Database(conn)
+    try:
+        with write(conn):
+            # Re-read inside the write lock: another process may have migrated meanwhile.
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            for i, step in enumerate(MIGRATIONS[version:], start=version + 1):
+                step(db)
+                conn.execute(f"PRAGMA user_version = {i}")
+    except sqlite3.DatabaseError as e:
+        raise MentionwatchError(f"{path}: cannot prepare the database ({e})") from None
+
+
+@contextmanager
+def write(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One short write transaction; rolled back whole on any error."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    else:
+        conn.execute("COMMIT")
+
+
+@contextmanager
+def checkpoints_beside(conn: sqlite3.Connection) -> Iterator[Callable[[], None]]:
+    """For a burst of write transactions: yields a function to call after each commit, which has
+    a thread, on a connection of its own, checkpoint the WAL while this connection goes on writing.
+
+    A checkpoint copies the WAL into the database file and then waits for the disk (fsync). Done
+    by the commit that crosses `wal_autocheckpoint`, that wait stopped the writes for a third of a
+    large burst's time; beside them, it costs the writes next to nothing. The writer's own
+    checkpoint stays, at a higher mark, so the WAL stays bounded: it finds most frames copied.
+    """
+    import threading
+
+    path = conn.execute("PRAGMA database_list").fetchone()[2]
+    if not path:  # in memory: no WAL, nothing to checkpoint
+        yield lambda: None
+        return
+    wake = threading.Event()
+    done = False
+
+    def run() -> None:
+        try:
+            aside = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+            try:
+                while wake.wait():
+                    wake.clear()
+                    last = done  # read first: a checkpoint begun after the burst ended copies it all
+                    # PASSIVE: copies what it can without waiting for readers or the writer. The
+                    # last one leaves the WAL to start afresh on the next write.
+                    aside.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    if last:
+                        break
+            finally:
+                aside.close()
+        except sqlite3.Error:
+            pass  # only a speed-up: the writer's own checkpoints still run
+
+    thread = threading.Thread(target=run, name="mentionwatch-checkpoints", daemon=True)
+    try:
+        thread.start()
+    except RuntimeError:  # no thread to be had (a process limit): the writer checkpoints as usual
+        yield lambda: None
+        return
+    conn.execute(f"PRAGMA wal_autocheckpoint = {_burst_pages()}")
+    try:
+        yield wake.set
+    finally:
+        done = True
+        wake.set()
+        thread.join()
+        conn.execute(f"PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT_PAGES}")
+
+
+
+
+def _burst_pages() -> int:
+    # Read through the package, where tests set it.
+    from mentionwatch import store
+
+    return store.BURST_AUTOCHECKPOINT_PAGES
+
+
+def in_chunks(conn, sql: str, values: list, width: int = 1) -> Iterator[sqlite3.Row]:
+    """`sql` has one `{}` where a list of values goes: `?` each, or `(?, ?, ...)` for tuples of
+    `width` values (an IN list, a VALUES table). SQLite limits bound parameters per statement."""
+    mark = "?" if width == 1 else "(" + ", ".join("?" * width) + ")"
+    step = 500 // width
+    for i in range(0, len(values), step):
+        chunk = values[i : i + step]
+        params = chunk if width == 1 else [x for row in chunk for x in row]
+        yield from conn.execute(sql.format(", ".join([mark] * len(chunk))), params)
+
+
+def row_to_dict(row: sqlite3.Row) -> dict:
+    """A row as a dict, its JSON columns decoded."""
+    d = dict(row)
+    for c in JSON_COLUMNS:
+        if c in d and isinstance(d[c], str):
+            try:
+                d[c] = json.loads(d[c])
+            except ValueError:
+                pass
+    return d
+
+
+JSON_COLUMNS = ("rules", "matches", "extra", "queries")
+
+
+def current(conn, ids: list[str], columns: str = "id, state") -> dict[str, sqlite3.Row]:
+    """The named mentions, or an error naming the unknown ones (then nothing changes)."""
+    rows = {r[0]: r for r in in_chunks(conn, f"SELECT {columns} FROM mentions WHERE id IN ({{}})", ids)}
+    missing = [i for i in ids if i not in rows]
+    if missing:
+        raise MentionwatchError(f"no such mention: {', '.join(missing[:5])}" + (" ..." if len(missing) > 5 else ""))
+    return rows

@@ -1,0 +1,125 @@
+"""The workflow's writes and what it reads back: states, owners, notes, follow-ups, issue links,
+and the events that keep every change's history."""
+
+from __future__ import annotations
+
+from mentionwatch.errors import MentionwatchError
+from mentionwatch.model import ACTIVE_STATES, STATES, utcnow
+from mentionwatch.store.db import current, write
+
+
+def _event(conn, mid: str, at: str, who: str, kind: str, before: str | None, after: str | None,
+           note: str | None) -> None:
+    conn.execute(
+        "INSERT INTO events (mention_id, at, who, kind, from_state, to_state, note) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (mid, at, who, kind, before, after, note),
+    )
+
+
+def set_state(conn, ids: list[str], state: str, who: str, note: str | None = None,
+              wake_at: str | None = None) -> list[tuple[str, str, str]]:
+    """Move mentions to `state`, one event each. Unknown ids change nothing at all.
+
+    A follow-up that has come due is done once someone acts on the mention, so it is cleared;
+    one still ahead stays (resolve now, follow up in three days). Returns (id, from, to) for every
+    mention that changed.
+    """
+    if state not in STATES:
+        raise MentionwatchError(f"unknown state {state!r}")
+    if state == "snoozed" and not wake_at:
+        raise MentionwatchError("snoozing needs a time to wake up")
+    now = utcnow()
+    changed = []
+    with write(conn):
+        now_rows = current(conn, ids, "id, state, wake_at, followup_at")
+        for mid in dict.fromkeys(ids):
+            before = now_rows[mid]["state"]
+            followup_due = bool(now_rows[mid]["followup_at"]) and now_rows[mid]["followup_at"] <= now
+            if before == state and not followup_due and (state != "snoozed" or now_rows[mid]["wake_at"] == wake_at):
+                continue
+            conn.execute(
+                "UPDATE mentions SET state = ?, state_changed_at = ?, state_by = ?, wake_at = ?, "
+                "followup_at = CASE WHEN followup_at <= ? THEN NULL ELSE followup_at END, "
+                "followup_note = CASE WHEN followup_at <= ? THEN NULL ELSE followup_note END WHERE id = ?",
+                (state, now, who, wake_at if state == "snoozed" else None, now, now, mid),
+            )
+            _event(conn, mid, now, who, "state", before, state,
+                   note if state != "snoozed" else " ".join(x for x in (f"until {wake_at}", note) if x))
+            changed.append((mid, before, state))
+    return changed
+
+
+def assign(conn, ids: list[str], to: str | None, who: str) -> list[tuple[str, str | None, str | None]]:
+    now = utcnow()
+    changed = []
+    with write(conn):
+        now_rows = current(conn, ids, "id, assignee")
+        for mid in dict.fromkeys(ids):
+            before = now_rows[mid]["assignee"]
+            if before == to:
+                continue
+            conn.execute("UPDATE mentions SET assignee = ? WHERE id = ?", (to, mid))
+            _event(conn, mid, now, who, "assign", before, to, None)
+            changed.append((mid, before, to))
+    return changed
+
+
+def add_note(conn, ids: list[str], text: str, who: str, kind: str = "note") -> None:
+    now = utcnow()
+    with write(conn):
+        current(conn, ids)
+        for mid in dict.fromkeys(ids):
+            _event(conn, mid, now, who, kind, None, None, text)
+
+
+def set_followup(conn, ids: list[str], at: str, text: str | None, who: str) -> None:
+    now = utcnow()
+    with write(conn):
+        current(conn, ids)
+        for mid in dict.fromkeys(ids):
+            conn.execute("UPDATE mentions SET followup_at = ?, followup_note = ? WHERE id = ?", (at, text, mid))
+            _event(conn, mid, now, who, "followup", None, at, text)
+
+
+def link(conn, ids: list[str], ref: str, who: str) -> int:
+    now = utcnow()
+    added = 0
+    with write(conn):
+        current(conn, ids)
+        for mid in dict.fromkeys(ids):
+            cur = conn.execute("INSERT INTO links (mention_id, ref, at, who) VALUES (?, ?, ?, ?) "
+                               "ON CONFLICT(mention_id, ref) DO NOTHING", (mid, ref, now, who))
+            if cur.rowcount:
+                _event(conn, mid, now, who, "link", None, ref, None)
+                added += 1
+    return added
+
+
+def links_of(conn, mention_id: str) -> list[str]:
+    return [r[0] for r in conn.execute("SELECT ref FROM links WHERE mention_id = ? ORDER BY at", (mention_id,))]
+
+
+def linked_to(conn, ref: str) -> list[str]:
+    return [r[0] for r in conn.execute("SELECT mention_id FROM links WHERE ref = ? ORDER BY at", (ref,))]
+
+
+def issues_summary(conn) -> list[dict]:
+    """Every linked reference: how many mentions, how many still open, the oldest open one."""
+    rows = conn.execute(
+        "SELECT l.ref, COUNT(*) AS mentions, "
+        f"SUM(m.state IN ({', '.join(repr(x) for x in ACTIVE_STATES)})) AS open, "
+        f"MIN(CASE WHEN m.state IN ({', '.join(repr(x) for x in ACTIVE_STATES)}) THEN m.created_at END) "
+        "AS oldest_open_created_at, MIN(l.at) AS first_linked_at "
+        "FROM links l JOIN mentions m ON m.id = l.mention_id GROUP BY l.ref ORDER BY open DESC, l.ref"
+    )
+    return [dict(r) for r in rows]
+
+
+
+
+def events_for(conn, mention_id: str) -> list[dict]:
+    rows = conn.execute(
+        "SELECT at, who, kind, from_state, to_state, note FROM events WHERE mention_id = ? ORDER BY at, id",
+        (mention_id,),
+    )
+    return [dict(r) for r in rows]

@@ -1,0 +1,54 @@
+"""A mention's whole story: what `show` adds to it, and the conversation a handover carries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from mentionwatch import store
+from mentionwatch.config import Config
+from mentionwatch.errors import MentionwatchError
+from mentionwatch.model import now_utc, parse_utc, utc_text
+from mentionwatch.workflow.clocks import with_clock
+
+
+def details(conn, m: dict) -> dict:
+    """What `show` adds to a mention: detection lag, the author's other mentions (the
+    conversation) with their outcomes, linked issues, cross-post copies and the history."""
+    lag = (parse_utc(m["first_seen_at"]) - parse_utc(m["created_at"])).total_seconds()
+    others = [
+        {"id": c["id"], "created_at": c["created_at"], "urgency": c["urgency"], "state": c["state"],
+         "title": c["title"], "url": c["url"]}
+        for c in store.conversation(conn, m["source"], m["author"]) if c["id"] != m["id"]
+    ]
+    return {
+        "detection_lag_s": round(lag),
+        "conversation": others,
+        "links": store.links_of(conn, m["id"]),
+        "copies": store.copies_of(conn, m["id"]),
+        "events": store.events_for(conn, m["id"]),
+    }
+
+
+def story(conn, config: Config, mention_id: str, now: datetime | None = None) -> dict:
+    """Everything about a mention's conversation, for a handover or a ticket."""
+    now = now or now_utc()
+    m = store.get_mention(conn, mention_id)
+    if m is None:
+        raise MentionwatchError(f"no such mention: {mention_id}")
+    with_clock(m, config, now)
+    convo = store.conversation(conn, m["source"], m["author"]) or [m]
+    items = []
+    for c in convo:
+        items.append({
+            "id": c["id"], "url": c["url"], "created_at": c["created_at"], "first_seen_at": c["first_seen_at"],
+            "title": c["title"], "text": c["text"], "urgency": c["urgency"], "state": c["state"],
+            "assignee": c.get("assignee"), "links": store.links_of(conn, c["id"]),
+            "events": store.events_for(conn, c["id"]),
+        })
+    return {
+        "id": m["id"], "source": m["source"], "author": m["author"], "urgency": m["urgency"], "state": m["state"],
+        "assignee": m.get("assignee"), "sla_due_at": m["sla_due_at"], "sla_left_s": m["sla_left_s"],
+        "links": store.links_of(conn, m["id"]), "conversation": items, "generated_at": utc_text(now),
+    }
+
+
