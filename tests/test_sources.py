@@ -476,7 +476,7 @@ def test_feeds_parse_here_when_the_worker_pool_breaks(monkeypatch, fixture_bytes
         def shutdown(self, **kw):
             pass
 
-    monkeypatch.setattr(rss, "_parse_pool", lambda feeds: Broken())
+    monkeypatch.setattr(rss, "_parse_pool", lambda feeds, preload=(): Broken())
     feed = fixture_bytes("google-alerts.xml")
     urls = [f"https://feeds.test/{i}" for i in range(20)]
     query = Query(name="q", search=parse_search("slack"), sources=("rss",), feeds=tuple(urls))

@@ -235,7 +235,10 @@ def newest_time(values: Sequence[Any]) -> str | None:
     best = None
     for v in values:
         if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0:
-            t = utc_text(v)
+            try:
+                t = utc_text(v)
+            except (ValueError, OverflowError, OSError):  # no date: a number too large for one
+                t = None
         elif isinstance(v, str):
             t = parse_time(v)
         else:
