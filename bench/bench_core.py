@@ -69,7 +69,7 @@ def make_rules(n: int, rnd: random.Random) -> str:
 
 
 def make_mentions(n: int, rnd: random.Random):
-    from mentionwatch.sources import Mention, iso_utc
+    from mentionwatch.model import Mention, utc_text as iso_utc
 
     now = int(time.time())
     for i in range(n):
@@ -92,7 +92,7 @@ def make_mentions(n: int, rnd: random.Random):
 
 
 def bench_store_and_tag(db: Path, cfg, n: int, rnd: random.Random) -> float:
-    from mentionwatch import poll, store
+    from mentionwatch import ingest, store
     from mentionwatch.ingest.rules import Tagger
 
     mentions = list(make_mentions(n, rnd))  # made before the clock starts: not part of the work

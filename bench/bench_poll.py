@@ -366,7 +366,7 @@ def hn_config(base_url: str, queries: list[str], per_host: int, extra: str = "")
 
 def timed_poll(cfg_text: str, work: Path) -> tuple[float, int, list]:
     """One in-process poll on a fresh database: (wall seconds, mentions stored, failed runs)."""
-    from mentionwatch import config, poll, store
+    from mentionwatch import config, ingest, store
 
     db = work / f"poll-{time.monotonic_ns()}.db"
     cfg_path = work / "config.yaml"
