@@ -171,8 +171,9 @@ ODD = [
 @pytest.mark.parametrize("name", list(sources.BUILTIN))
 @pytest.mark.parametrize("cursor", ODD, ids=range(len(ODD)))
 def test_odd_cursors_show_no_time_and_never_raise(name, cursor):
-    assert sources.module(name).high_water(cursor) is None
-    assert sources.get(name).high_water(cursor) is None
+    if isinstance(cursor, dict):  # the contract: a source reads the dict its search returned
+        assert sources.module(name).high_water(cursor) is None
+    assert sources.get(name).high_water(cursor) is None  # anything else stops at the contract
 
 
 @pytest.mark.parametrize("name,cursor,expected", [

@@ -216,7 +216,7 @@ class SourceInfo:
     def high_water(self, cursor: dict | None) -> str | None:
         """The source's own reading of its cursor; a source without one shows none."""
         read = getattr(self.module, "high_water", None)
-        if not cursor or read is None:
+        if not cursor or not isinstance(cursor, dict) or read is None:
             return None
         try:
             return read(cursor)

@@ -243,10 +243,5 @@ def check(options: dict) -> str | None:
 
 def high_water(cursor: dict) -> str | None:
     """The newest `created` time of any kind (issues and pulls keep one each)."""
-    kinds = cursor.get("created") if isinstance(cursor, dict) else None
-    if not isinstance(kinds, dict):
-        return None
-    try:
-        return newest_time(list(kinds.values()))
-    except (ValueError, OverflowError, OSError):  # a number past what a date can hold
-        return None
+    kinds = cursor.get("created")
+    return newest_time(list(kinds.values())) if isinstance(kinds, dict) else None

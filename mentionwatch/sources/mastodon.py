@@ -220,8 +220,6 @@ def _reset_epoch(value: str) -> float | None:
 def high_water(cursor: dict) -> str | None:
     """The newest time any hashtag's or search's status id encodes (ids are snowflakes, which hold
     the time they were made); None when the ids are of another kind."""
-    if not isinstance(cursor, dict):
-        return None
     ids = [v for part in ("tags", "search") if isinstance(cursor.get(part), dict) for v in cursor[part].values()]
     times = [snowflake_ms(str(v)) for v in ids if isinstance(v, (str, int)) and not isinstance(v, bool)]
     return newest_time([ms / 1000 for ms in times if ms is not None])  # within 2016..tomorrow: no overflow

@@ -302,10 +302,5 @@ def check(options: dict) -> str | None:
 
 def high_water(cursor: dict) -> str | None:
     """The newest `fromdate` of any site (each site keeps its own)."""
-    sites = cursor.get("fromdate") if isinstance(cursor, dict) else None
-    if not isinstance(sites, dict):
-        return None
-    try:
-        return newest_time(list(sites.values()))
-    except (ValueError, OverflowError, OSError):  # a number past what a date can hold
-        return None
+    sites = cursor.get("fromdate")
+    return newest_time(list(sites.values())) if isinstance(sites, dict) else None

@@ -156,6 +156,12 @@ def in_chunks(conn, sql: str, values: list, width: int = 1) -> Iterator[sqlite3.
         yield from conn.execute(sql.format(", ".join([mark] * len(chunk))), params)
 
 
+def literals(states) -> str:
+    """States written into SQL as literals (known words, checked against STATES), not bound: SQLite
+    uses a partial index only when it can see the literal values the index was built for."""
+    return ", ".join(repr(x) for x in states)
+
+
 def row_to_dict(row: sqlite3.Row) -> dict:
     """A row as a dict, its JSON columns decoded."""
     d = dict(row)

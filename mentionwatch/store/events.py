@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from mentionwatch.errors import MentionwatchError
 from mentionwatch.model import ACTIVE_STATES, STATES, utcnow
-from mentionwatch.store.db import current, write
+from mentionwatch.store.db import current, literals, write
 
 
 def _event(conn, mid: str, at: str, who: str, kind: str, before: str | None, after: str | None,
@@ -107,8 +107,8 @@ def issues_summary(conn) -> list[dict]:
     """Every linked reference: how many mentions, how many still open, the oldest open one."""
     rows = conn.execute(
         "SELECT l.ref, COUNT(*) AS mentions, "
-        f"SUM(m.state IN ({', '.join(repr(x) for x in ACTIVE_STATES)})) AS open, "
-        f"MIN(CASE WHEN m.state IN ({', '.join(repr(x) for x in ACTIVE_STATES)}) THEN m.created_at END) "
+        f"SUM(m.state IN ({literals(ACTIVE_STATES)})) AS open, "
+        f"MIN(CASE WHEN m.state IN ({literals(ACTIVE_STATES)}) THEN m.created_at END) "
         "AS oldest_open_created_at, MIN(l.at) AS first_linked_at "
         "FROM links l JOIN mentions m ON m.id = l.mention_id GROUP BY l.ref ORDER BY open DESC, l.ref"
     )

@@ -8,7 +8,7 @@ from typing import Iterable, Iterator
 
 from mentionwatch.errors import MentionwatchError
 from mentionwatch.model import ACTIVE_STATES, OPEN_STATES, STATES, URGENCY_RANK, MentionRow
-from mentionwatch.store.db import in_chunks, row_to_dict
+from mentionwatch.store.db import in_chunks, literals, row_to_dict
 
 _INSERT = (
     f"INSERT INTO mentions ({', '.join(MentionRow._fields)}) VALUES ({', '.join('?' * len(MentionRow._fields))}) "
@@ -164,7 +164,7 @@ def open_contacts(conn, authors: Iterable[tuple[str, str]], before: str,
         "SELECT m.source, m.author, m.created_at, m.rowid, m.id FROM contact_authors b "
         "JOIN mentions m ON m.source = b.source AND m.author = b.author COLLATE NOCASE AND m.created_at < ? "
         "AND m.dupe_of IS NULL"
-        f" AND (m.state IN ({', '.join(repr(x) for x in ACTIVE_STATES)})"
+        f" AND (m.state IN ({literals(ACTIVE_STATES)})"
         " OR (m.state = 'resolved' AND m.state_changed_at >= ?))"
     )
     out: dict[tuple[str, str], list[tuple[str, int, str]]] = {}
@@ -243,7 +243,7 @@ def list_mentions(
         bad = [x for x in states if x not in STATES]
         if bad:
             raise MentionwatchError(f"unknown state {bad[0]!r}")
-        where.append(f"m.state IN ({', '.join(repr(x) for x in states)})")
+        where.append(f"m.state IN ({literals(states)})")
     ranks = sorted({URGENCY_RANK[u] for u in urgencies if u in URGENCY_RANK})
     if ranks:  # the rank, inlined, is what lets SQLite walk the triage index for one urgency
         where.append(f"m.urgency_rank IN ({', '.join(map(str, ranks))})")
@@ -277,8 +277,8 @@ def open_count(conn, cap: int = 10_000) -> int:
     """Open mentions triage could show (cross-posts aside), counted up to cap + 1: an exact count
     of a million costs more than the rest of triage, and "10000+" says all there is to say."""
     return conn.execute(
-        "SELECT COUNT(*) FROM (SELECT 1 FROM mentions WHERE state IN ('new', 'acked') AND dupe_of IS NULL LIMIT ?)",
-        (cap + 1,)).fetchone()[0]
+        f"SELECT COUNT(*) FROM (SELECT 1 FROM mentions WHERE state IN ({literals(OPEN_STATES)}) AND dupe_of IS NULL "
+        "LIMIT ?)", (cap + 1,)).fetchone()[0]
 
 
 def get_mention(conn, mention_id: str) -> dict | None:
