@@ -7,6 +7,7 @@ Python, so threads would not help them (the GIL), processes do.
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import Future
 from typing import Any, Callable
 
@@ -46,8 +47,6 @@ def soon(make: Callable[..., Any], *args) -> Future:
     a second (the forkserver boots and imports what it preloads); the caller spends it sending
     requests or tagging the first parts itself instead of waiting. The result is None when no pool
     could be made for any reason: the work is then done in-process."""
-    import threading
-
     future: Future = Future()
 
     def run() -> None:
@@ -68,7 +67,15 @@ def shutdown_soon(future: Future) -> None:
 
     def close(done: Future) -> None:
         pool = done.result()
-        if pool is not None:
+        if pool is None:
+            return
+        # Waited for in a thread of its own, not by the caller (the poll goes on) and not skipped:
+        # a worker still booting when this process exits finds its queue's semaphore gone and
+        # prints a traceback (cron mails it). The interpreter joins this thread before it exits.
+        try:
+            threading.Thread(target=pool.shutdown, kwargs={"wait": True, "cancel_futures": True},
+                             name="mentionwatch-pool-close").start()
+        except RuntimeError:  # no thread to be had: let it go as before
             pool.shutdown(wait=False, cancel_futures=True)
 
     future.add_done_callback(close)
