@@ -102,18 +102,19 @@ def open_store(config_path: str | None, db_path: str | None, cfg=None):
     return store.open_db(config.resolve_db_path(db_path, cfg)), cfg
 
 
-def parse_since(value: str | None) -> str | None:
-    """`30m`, `2h`, `3d`, `1w` ago, or an ISO date/time; returned as UTC text."""
-    if not value:
-        return None
+def when_option(value: str, option: str, cfg=None):
+    """A time typed for `option`, as a UTC datetime: `--since` looks back (30m, 2h, 3d, 1w, a
+    date; UTC), the others ahead in the team's zone (2h, tomorrow 9:00, mon 9:00, a date)."""
     from datetime import timezone
 
-    from mentionwatch.model import parse_when, utc_text
+    from mentionwatch import model, workflow
 
     try:
-        return utc_text(parse_when(value, timezone.utc, ago=True))
+        if option == "--since":
+            return model.parse_when(value, timezone.utc, ago=True)
+        return workflow.parse_when(value, cfg)
     except ValueError as e:
-        raise click.BadParameter(str(e), param_hint="--since")
+        raise click.BadParameter(str(e), param_hint=option)
 
 
 # --- init ----------------------------------------------------------------------------------------------
@@ -234,12 +235,12 @@ def triage(config_path, db_path, json_out, urgency, sources, queries, states, si
     """
     from mentionwatch import store, workflow
     from mentionwatch.matching import QueryError
-    from mentionwatch.model import OPEN_STATES, now_utc
+    from mentionwatch.model import OPEN_STATES, now_utc, utc_text
     from mentionwatch.outputs.funnel import emit
     from mentionwatch.outputs.jsonl import mention_json
     from mentionwatch.outputs.render import triage_table
 
-    since_iso = parse_since(since)
+    since_iso = utc_text(when_option(since, "--since")) if since else None
     chosen = set(states) or {"open"}
     if "all" in chosen:
         state_list: tuple = ()
@@ -372,15 +373,6 @@ def split_last(args: tuple[str, ...], what: str) -> tuple[list[str], str]:
     return read_ids(args[:-1]), args[-1]
 
 
-def parse_when_option(value: str, cfg, option: str):
-    from mentionwatch.workflow import parse_when
-
-    try:
-        return parse_when(value, cfg)
-    except ValueError as e:
-        raise click.BadParameter(str(e), param_hint=option)
-
-
 @cli.command()
 @config_options
 @click.argument("ids", nargs=-1, metavar="ID... | -")
@@ -401,7 +393,7 @@ def snooze(config_path, db_path, ids, until, who, note):
 
     id_list = read_ids(ids)
     conn, cfg = open_store(config_path, db_path)
-    wake = utc_text(parse_when_option(until, cfg, "--until"))
+    wake = utc_text(when_option(until, "--until", cfg))
     for mid, before, after in store.set_state(conn, id_list, "snoozed", who_am_i(who, cfg), note, wake_at=wake):
         click.echo(f"{mid}: {before} → {after} until {wake}", err=True)
 
@@ -484,7 +476,7 @@ def followup(config_path, db_path, args, in_, at, issue, who):
     if bool(in_) == bool(at):
         raise click.UsageError("give --in DURATION or --at WHEN (or --issue REF)")
     id_list, text = split_last(args, "follow-up text") if len(args) > 1 else (read_ids(args), "")
-    when = parse_when_option(in_ if in_ else at, cfg, "--in" if in_ else "--at")
+    when = when_option(in_ if in_ else at, "--in" if in_ else "--at", cfg)
     store.set_followup(conn, id_list, utc_text(when), text or None, me)
     click.echo(f"follow-up on {len(set(id_list))} mention(s) due {utc_text(when)}", err=True)
 

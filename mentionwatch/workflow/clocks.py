@@ -7,6 +7,7 @@ from datetime import datetime
 from mentionwatch import sla
 from mentionwatch.config import Config
 from mentionwatch.model import parse_utc, utc_text
+from mentionwatch.model import parse_when as parse
 
 
 def with_clock(m: dict, config: Config, now: datetime) -> dict:
@@ -47,6 +48,4 @@ def local_zone(config: Config):
 
 def parse_when(text: str, config: Config, now: datetime | None = None) -> datetime:
     """A time ahead that a person typed (model.parse_when), local times in the team's zone."""
-    from mentionwatch.model import parse_when as parse
-
     return parse(text, local_zone(config), now)
