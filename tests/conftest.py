@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
 import pytest
+from fakenet import FakeNet
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -28,17 +30,26 @@ def isolated(tmp_path, monkeypatch):
 
 @pytest.fixture
 def network(monkeypatch):
-    """route(handler): every request the real code makes goes to `handler` through an
-    httpx.MockTransport, the CLI's own client included. Nothing reaches the network."""
-    import httpx
-
+    """route(net) -> net: every request the real code makes goes to the FakeNet `net` through its
+    httpx.MockTransport, the CLI's own client included. Nothing reaches the network. A handler
+    (request -> response) is served as FakeNet({"/": handler})."""
     import mentionwatch.http
 
-    def route(handler):
-        monkeypatch.setattr(mentionwatch.http.httpx, "AsyncHTTPTransport",
-                            lambda *a, **kw: httpx.MockTransport(handler))
+    def route(net) -> FakeNet:
+        if not isinstance(net, FakeNet):
+            net = FakeNet({"/": net})
+        monkeypatch.setattr(mentionwatch.http.httpx, "AsyncHTTPTransport", lambda *a, **kw: net.transport())
+        return net
 
     return route
+
+
+@pytest.fixture
+def serve():
+    """serve(net, **options) -> LocalServer: the FakeNet `net` on a real HTTP server on 127.0.0.1
+    (options: fakenet.LocalServer's), stopped at teardown."""
+    with contextlib.ExitStack() as stack:
+        yield lambda net, **options: stack.enter_context(net.serve(**options))
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """The CLI end to end with click's CliRunner: the real `poll` runs, only the socket is replaced
-(httpx.AsyncHTTPTransport, which Fetcher builds when no transport is given, becomes a MockTransport)."""
+(httpx.AsyncHTTPTransport, which Fetcher builds when no transport is given, becomes the fake network's
+MockTransport: conftest's `network`)."""
 
 from __future__ import annotations
 
@@ -7,23 +8,19 @@ import json
 import re
 import time
 import unicodedata
-from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx
 import pytest
 from click.testing import CliRunner
 from fakenet import FakeNet
+from helpers import iso
 
 from mentionwatch.outputs.jsonl import MENTION_FIELDS
 from mentionwatch.cli import cli
 
 NOW = int(time.time())
 HOUR = 3600
-
-
-def iso(t: int) -> str:
-    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def hit(oid: str, text: str, ago: int, *, story: bool = False, title: str = "", author: str | None = None) -> dict:
@@ -86,9 +83,7 @@ class Net(FakeNet):
 
 @pytest.fixture
 def net(network):
-    n = Net()
-    network(n.handler)
-    return n
+    return network(Net())
 
 
 @pytest.fixture

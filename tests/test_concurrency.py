@@ -10,16 +10,15 @@ import math
 import os
 import random
 import signal
-import socketserver
 import sqlite3
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
-from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+from fakenet import FakeNet, LocalServer
 from helpers import iso, mention, store_mentions
 
 MW = [sys.executable, "-m", "mentionwatch"]
@@ -27,68 +26,29 @@ API_CAP = 1000
 HN_PATH = "/api/v1/search_by_date"
 
 
-
-
 # --- a small Algolia on 127.0.0.1 ---------------------------------------------------------------------
 
 
-class _Handler(socketserver.BaseRequestHandler):
-    def handle(self):
-        hn: FakeHN = self.server.owner
-        sock = self.request
-        sock.settimeout(10)
-        data = b""
-        try:
-            while b"\r\n\r\n" not in data and len(data) < 65536:
-                chunk = sock.recv(4096)
-                if not chunk:
-                    return
-                data += chunk
-            target = data.split(b"\r\n", 1)[0].decode("latin-1").split(" ")[1]
-            parts = urlsplit(target)
-            hn.requests += 1
-            hn.got_request.set()
-            if hn.stop.wait(hn.delay):
-                return
-            payload = hn.answer(dict(parse_qsl(parts.query))) if parts.path == HN_PATH else None
-            body = json.dumps(payload).encode() if payload is not None else b"not found"
-            head = (f"HTTP/1.1 {200 if payload is not None else 404} X\r\nContent-Type: application/json\r\n"
-                    f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n")
-            sock.sendall(head.encode() + body)
-        except OSError:
-            pass  # the poll was killed mid-request
-
-
-class _TCP(socketserver.ThreadingTCPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    block_on_close = False
-
-
-class FakeHN:
+class Algolia(FakeNet):
     """Algolia's search_by_date over a growing list of items, with its numericFilters on
-    created_at_i, newest first, hitsPerPage/page, and the 1000-hit pagination cap."""
+    created_at_i, newest first, hitsPerPage/page, and the 1000-hit pagination cap. `server` is
+    where it is served (the `hn` fixture)."""
 
-    def __init__(self, delay: float = 0.0):
+    server: LocalServer
+
+    def __init__(self):
+        super().__init__({HN_PATH: self.answer})
         self.items: list[tuple[str, int]] = []  # (objectID, created_at_i), created_at_i unique
         self.lock = threading.Lock()
-        self.delay = delay
-        self.requests = 0
-        self.got_request = threading.Event()
-        self.stop = threading.Event()
         self.base_t = int(time.time()) - 40_000
-        self.tcp = _TCP(("127.0.0.1", 0), _Handler)
-        self.tcp.owner = self
-        self.base = f"http://127.0.0.1:{self.tcp.server_address[1]}"
-        self.thread = threading.Thread(target=self.tcp.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
 
     def publish(self, n: int) -> None:
         with self.lock:
             start = len(self.items)
             self.items += [(str(500_000 + i), self.base_t + i) for i in range(start, start + n)]
 
-    def answer(self, q: dict) -> dict:
+    def answer(self, request) -> dict:
+        q = request.url.params
         lo, hi = -math.inf, math.inf
         for f in (q.get("numericFilters") or "").split(","):
             if f.startswith("created_at_i>="):
@@ -112,24 +72,18 @@ class FakeHN:
         with self.lock:
             return {f"hackernews:{oid}" for oid, t in self.items if upto is None or t <= upto}
 
-    def close(self):
-        self.stop.set()
-        self.tcp.shutdown()
-        self.tcp.server_close()
-        self.thread.join(5)
-
 
 @pytest.fixture
-def hn():
-    srv = FakeHN()
-    yield srv
-    srv.close()
+def hn(serve):
+    net = Algolia()
+    net.server = serve(net)
+    return net
 
 
 @pytest.fixture
 def setup(tmp_path, hn):
     def make(**hn_options) -> tuple[Path, Path]:
-        opts = {"base_url": hn.base, "timeout": 10, "deadline": 60, **hn_options}
+        opts = {"base_url": hn.server.base, "timeout": 10, "deadline": 60, **hn_options}
         cfg = tmp_path / "config.yaml"
         cfg.write_text(f"""
 sources:
@@ -180,9 +134,9 @@ def opts(cfg, db) -> list[str]:
 def test_overlapping_poll_exits_4_at_once_and_a_killed_poll_does_not_block(setup, hn):
     cfg, db = setup()
     hn.publish(30)
-    hn.delay = 2.0
+    hn.server.delay = 2.0
     first = start("poll", *opts(cfg, db))
-    assert hn.got_request.wait(15), "the first poll never reached the server"
+    assert hn.server.got_request.wait(15), "the first poll never reached the server"
     # the first poll holds the lock now (it is waiting for the slow answer)
     t0 = time.monotonic()
     second = run("poll", *opts(cfg, db), timeout=15)
@@ -199,7 +153,7 @@ def test_overlapping_poll_exits_4_at_once_and_a_killed_poll_does_not_block(setup
     first.wait(10)
     lock = Path(f"{db}.poll.lock")
     assert lock.exists() and lock.read_text().strip() == str(first.pid)  # stale, left behind
-    hn.delay = 0.0
+    hn.server.delay = 0.0
     third = run("poll", *opts(cfg, db))
     assert third.returncode == 0, third.stderr
     assert third.stderr == ""
@@ -309,7 +263,7 @@ def test_writer_and_readers_side_by_side_never_locked(setup, tmp_path):
 # --- (c) killed at random moments ----------------------------------------------------------------------
 
 
-def check_db(db: Path, hn: FakeHN) -> tuple[int, set[str]]:
+def check_db(db: Path, hn: Algolia) -> tuple[int, set[str]]:
     """integrity_check ok, and the cursor and the stored mentions agree: exactly the server's items
     up to the cursor are stored (they were committed together), none without a cursor."""
     c = sqlite3.connect(db)
@@ -341,7 +295,7 @@ def test_sigkill_at_random_moments_loses_nothing_committed(setup, hn):
     from mentionwatch import store
 
     store.open_db(db).close()  # created and migrated: the polls below spend their time polling
-    hn.delay = 0.05
+    hn.server.delay = 0.05
     hn.publish(300)
     rnd = random.Random(20240607)
     count = 0

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
 
-import httpx
 import pytest
 from click.testing import CliRunner
-from helpers import store_mentions
+from fakenet import FakeNet
+from helpers import iso, store_mentions
 
 from mentionwatch import config, ingest, store
 from mentionwatch.cli import cli
@@ -19,10 +18,6 @@ from mentionwatch.model import Mention
 
 HOUR = 3600
 LONG = "acme cloud deleted my production database last night and support is not answering"  # > 40 chars
-
-
-def iso(t: float) -> str:
-    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def hit(oid: str, text: str, ago: int, author: str | None = None) -> dict:
@@ -35,20 +30,16 @@ def algolia(hits: list[dict]) -> dict:
     return {"hits": hits, "nbHits": len(hits), "page": 0, "nbPages": 1, "hitsPerPage": 100}
 
 
-class Net:
-    """hn.test answers every query with the same hits (Algolia matches loosely; poll re-checks)."""
+class Net(FakeNet):
+    """hn.test answers every query with the same `posted` hits (Algolia matches loosely; poll re-checks)."""
 
-    def __init__(self, hits=None):
-        self.hits = hits or []
-        self.requests: list[httpx.Request] = []
+    def __init__(self, posted=None):
+        super().__init__({"/": self.answer})
+        self.posted = posted or []
 
-    def handler(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
+    def answer(self, request) -> dict:
         assert request.url.host == "hn.test", request.url
-        return httpx.Response(200, json=algolia(self.hits))
-
-    def transport(self):
-        return httpx.MockTransport(self.handler)
+        return algolia(self.posted)
 
 
 TWO_QUERIES = """
@@ -163,11 +154,8 @@ def test_repoll_keeps_first_seen_at_and_state(write_config, db):
     assert db.execute("SELECT COUNT(*) FROM mention_queries").fetchone()[0] == 2
 
 
-def test_cli_triage_json_lists_both_queries(write_config, tmp_path, monkeypatch):
-    import mentionwatch.http
-
-    net = Net([hit("1", "acme cloud is down", 600), hit("2", "acme anvils are heavy", 900)])
-    monkeypatch.setattr(mentionwatch.http.httpx, "AsyncHTTPTransport", lambda *a, **kw: net.transport())
+def test_cli_triage_json_lists_both_queries(write_config, tmp_path, network):
+    network(Net([hit("1", "acme cloud is down", 600), hit("2", "acme anvils are heavy", 900)]))
     cfg = write_config(TWO_QUERIES)
     dbp = tmp_path / "data" / "m.db"
 
@@ -203,7 +191,7 @@ def test_cross_post_grouped_under_the_first_and_hidden_from_triage(write_config,
     net = Net([hit("100", LONG, 2 * HOUR, author="dana")])
     ingest.poll(cfg, db, transport=net.transport())
     # later the same author posts the same words in another thread
-    net.hits = [hit("200", LONG, 60, author="dana"), hit("100", LONG, 2 * HOUR, author="dana")]
+    net.posted = [hit("200", LONG, 60, author="dana"), hit("100", LONG, 2 * HOUR, author="dana")]
     result = ingest.poll(cfg, db, transport=net.transport())
     assert result.new_ids == ["hackernews:200"]
     copy = mention(db, "hackernews:200")
@@ -216,7 +204,7 @@ def test_cross_post_grouped_under_the_first_and_hidden_from_triage(write_config,
     assert sorted(m["id"] for m in store.list_mentions(db, copies=True)) == ["hackernews:100", "hackernews:200"]
     assert [c["id"] for c in store.copies_of(db, "hackernews:100")] == ["hackernews:200"]
     # a third copy is grouped under the first post too, not under the second
-    net.hits = [hit("300", LONG, 30, author="dana")]
+    net.posted = [hit("300", LONG, 30, author="dana")]
     ingest.poll(cfg, db, transport=net.transport())
     assert mention(db, "hackernews:300")["dupe_of"] == "hackernews:100"
     assert [c["id"] for c in store.copies_of(db, "hackernews:100")] == ["hackernews:200", "hackernews:300"]
@@ -226,7 +214,7 @@ def test_cross_post_grouping_ignores_case_and_spacing(write_config, db):
     cfg = load(write_config, ONE_QUERY)
     net = Net([hit("100", LONG, 2 * HOUR, author="Dana")])
     ingest.poll(cfg, db, transport=net.transport())
-    net.hits = [hit("200", "  " + LONG.upper().replace(" ", "   ") + "\n", 60, author="dana")]
+    net.posted = [hit("200", "  " + LONG.upper().replace(" ", "   ") + "\n", 60, author="dana")]
     ingest.poll(cfg, db, transport=net.transport())
     assert mention(db, "hackernews:200")["dupe_of"] == "hackernews:100"
 
@@ -241,11 +229,8 @@ def test_cross_posts_in_one_poll_grouped_under_the_earliest_post(write_config, d
     assert [m["id"] for m in store.list_mentions(db)] == ["hackernews:100"]
 
 
-def test_cli_triage_hides_cross_post(write_config, tmp_path, monkeypatch):
-    import mentionwatch.http
-
-    net = Net([hit("100", LONG, 2 * HOUR, author="dana")])
-    monkeypatch.setattr(mentionwatch.http.httpx, "AsyncHTTPTransport", lambda *a, **kw: net.transport())
+def test_cli_triage_hides_cross_post(write_config, tmp_path, network):
+    net = network(Net([hit("100", LONG, 2 * HOUR, author="dana")]))
     cfg = write_config(ONE_QUERY)
     dbp = tmp_path / "data" / "m.db"
 
@@ -253,7 +238,7 @@ def test_cli_triage_hides_cross_post(write_config, tmp_path, monkeypatch):
         return CliRunner().invoke(cli, [*args, "--config", str(cfg), "--db", str(dbp)], catch_exceptions=False)
 
     assert mw("poll").exit_code == 0
-    net.hits = [hit("200", LONG, 60, author="dana")]
+    net.posted = [hit("200", LONG, 60, author="dana")]
     assert mw("poll").exit_code == 0
     r = mw("triage", "--json", "--state", "all")
     assert [json.loads(x)["id"] for x in r.stdout.splitlines()] == ["hackernews:100"]
@@ -268,7 +253,7 @@ def test_short_identical_texts_by_same_author_not_grouped(write_config, db):
     assert len(short) < store.MIN_CROSSPOST_CHARS
     net = Net([hit("1", short, 600, author="dana"), hit("2", short, 900, author="dana")])
     ingest.poll(cfg, db, transport=net.transport())
-    net.hits = [hit("3", short, 60, author="dana")]
+    net.posted = [hit("3", short, 60, author="dana")]
     ingest.poll(cfg, db, transport=net.transport())
     for mid in ("hackernews:1", "hackernews:2", "hackernews:3"):
         assert mention(db, mid)["dupe_of"] is None, mid
@@ -279,7 +264,7 @@ def test_same_text_by_different_authors_not_grouped(write_config, db):
     cfg = load(write_config, ONE_QUERY)
     net = Net([hit("1", LONG, 600, author="dana"), hit("2", LONG, 900, author="erin")])
     ingest.poll(cfg, db, transport=net.transport())
-    net.hits = [hit("3", LONG, 60, author="frank")]
+    net.posted = [hit("3", LONG, 60, author="frank")]
     ingest.poll(cfg, db, transport=net.transport())
     for mid in ("hackernews:1", "hackernews:2", "hackernews:3"):
         assert mention(db, mid)["dupe_of"] is None, mid
@@ -289,7 +274,7 @@ def test_same_text_by_different_authors_not_grouped(write_config, db):
 def test_same_text_without_author_not_grouped(write_config, db):
     cfg = load(write_config, ONE_QUERY)
     net = Net([hit("1", LONG, 600, author=""), hit("2", LONG, 900, author="")])
-    net.hits[0]["author"] = net.hits[1]["author"] = ""
+    net.posted[0]["author"] = net.posted[1]["author"] = ""
     ingest.poll(cfg, db, transport=net.transport())
     assert len(store.list_mentions(db)) == 2
 

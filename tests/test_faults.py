@@ -11,20 +11,18 @@ the server and releases every waiting handler at teardown.
 from __future__ import annotations
 
 import json
-import socket
-import socketserver
 import sqlite3
-import threading
 import time
 import tracemalloc
 import unicodedata
 import zlib
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from urllib.parse import parse_qsl, urlsplit
 
+import httpx
 import pytest
 from click.testing import CliRunner
+from fakenet import FakeNet, LocalServer, streamed, unused_port
+from helpers import iso
 
 from mentionwatch import store
 from mentionwatch.cli import cli
@@ -35,10 +33,6 @@ SEEDED_CURSOR = NOW - 7200  # the HN cursor a previous poll left: a failed poll 
 HN_PATH = "/api/v1/search_by_date"
 FEED_PATH = "/feed.xml"
 MAX_BYTES = 1_000_000
-
-
-def iso(t: int) -> str:
-    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def hit(oid: str, ago: int, text: str) -> dict:
@@ -69,176 +63,55 @@ FEED = (
 ).encode()
 
 
-# --- the server ----------------------------------------------------------------------------------
-
-
-@dataclass
-class Req:
-    method: str
-    path: str
-    query: dict
-    headers: dict
-    host: str  # the address the client connected to
-
-
-REASONS = {200: "OK", 301: "Moved Permanently", 302: "Found", 404: "Not Found", 429: "Too Many Requests",
-           500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
-
-
-def send(sock, status: int = 200, body: bytes = b"", headers: dict | None = None) -> None:
-    h = {"Content-Length": str(len(body)), "Connection": "close", **(headers or {})}
-    head = f"HTTP/1.1 {status} {REASONS.get(status, 'Status')}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in h.items())
-    sock.sendall(head.encode("latin-1") + b"\r\n" + body)
-
-
-def send_json(sock, payload, headers: dict | None = None) -> None:
-    send(sock, 200, json.dumps(payload).encode(), {"Content-Type": "application/json; charset=utf-8", **(headers or {})})
-
-
-class _Handler(socketserver.BaseRequestHandler):
-    def handle(self):
-        srv: Server = self.server.owner
-        sock = self.request
-        sock.settimeout(10)
-        data = b""
-        try:
-            while b"\r\n\r\n" not in data and len(data) < 65536:
-                chunk = sock.recv(4096)
-                if not chunk:
-                    return
-                data += chunk
-        except OSError:
-            return
-        lines = data.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
-        method, target, _ = lines[0].split(" ", 2)
-        headers = {}
-        for line in lines[1:]:
-            k, _, v = line.partition(":")
-            headers[k.strip().lower()] = v.strip()
-        parts = urlsplit(target)
-        req = Req(method, parts.path, dict(parse_qsl(parts.query)), headers, sock.getsockname()[0])
-        srv.requests.append(req)
-        behave = srv.routes.get(parts.path)
-        try:
-            if behave is None:
-                send(sock, 404, b"not found")
-            else:
-                behave(sock, req, srv)
-        except OSError:
-            pass  # the client gave up (timeout, deadline, size cap): that is the point
-
-
-class _TCP(socketserver.ThreadingTCPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    block_on_close = False
-
-
-class Server:
-    """Scripted responses per path; `routes[path] = behave(sock, req, server)`."""
-
-    def __init__(self):
-        self.routes: dict = {}
-        self.requests: list[Req] = []
-        self.stop = threading.Event()  # set at teardown: every waiting handler returns
-        self.tcp = _TCP(("127.0.0.1", 0), _Handler)
-        self.tcp.owner = self
-        self.port = self.tcp.server_address[1]
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.thread = threading.Thread(target=self.tcp.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.stop.set()
-        self.tcp.shutdown()
-        self.tcp.server_close()
-        self.thread.join(5)
-
-    def hn_requests(self, page: int | None = None) -> list[Req]:
-        return [r for r in self.requests if r.path.endswith(HN_PATH)
-                and (page is None or int(r.query.get("page", 0)) == page)]
+# --- the server: the fake network on 127.0.0.1 --------------------------------------------------------
 
 
 def hn_route(fault=None, faulty_pages=(1,)):
-    """The HN endpoint: good pages, except `fault` on the pages listed."""
+    """The HN endpoint: good pages, except `fault` (any route target) on the pages listed."""
 
-    def behave(sock, req, srv):
-        page = int(req.query.get("page", 0))
+    def answer(req: httpx.Request):
+        page = int(req.url.params.get("page", 0))
         if fault is not None and page in faulty_pages:
-            return fault(sock, req, srv)
-        return send_json(sock, PAGES.get(page, algolia([], page)))
+            return fault
+        return PAGES.get(page, algolia([], page))
 
-    return behave
+    return answer
 
 
-def feed_ok(sock, req, srv):
-    send(sock, 200, FEED, {"Content-Type": "application/atom+xml; charset=utf-8"})
+def hn_requests(net: FakeNet, page: int | None = None) -> list[httpx.Request]:
+    return [r for r in net.requests if r.url.path.endswith(HN_PATH)
+            and (page is None or int(r.url.params.get("page", 0)) == page)]
 
 
 # --- faults -----------------------------------------------------------------------------------------
 
 
-def never_answer(sock, req, srv):
-    srv.stop.wait(30)  # reads the request, then says nothing
+def head(length: int) -> bytes:
+    return (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+            b"Connection: close\r\n\r\n" % length)
 
 
-def stall_after_headers(sock, req, srv):
-    sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n"
-                 b"Connection: close\r\n\r\n{\"hits\": [")
-    srv.stop.wait(30)
+never_answer = LocalServer.hang()  # reads the request, then says nothing
+stall_after_headers = LocalServer.hang(head(1000) + b'{"hits": [')
+# A valid start, then one byte every 0.3 s: every read gets data in time, only the source's total
+# deadline can end it (bounded: 60 s at most, stopped at teardown).
+drip = LocalServer.drip(head(100000), (b'{"hits": [' + b" " * 200)[:200], every=0.3)
+close_mid_body = LocalServer.cut(httpx.Response(200, json=PAGES[1]))
+endless_chunked = LocalServer.endless(200)  # 50 MB at most; the client must hang up after 1 MB
+endless_error = LocalServer.endless(500)
 
 
-def drip(sock, req, srv):
-    """A valid start, then one byte every 0.3 s: every read gets data in time, only the source's
-    total deadline can end it."""
-    sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n"
-                 b"Connection: close\r\n\r\n")
-    for b in (b'{"hits": [' + b" " * 200)[:200]:  # bounded: 60 s at most, stopped at teardown
-        if srv.stop.wait(0.3):
-            return
-        sock.sendall(bytes([b]))
+def status(code: int, headers: dict | None = None) -> httpx.Response:
+    return httpx.Response(code, content=b"<html>error</html>", headers={"Content-Type": "text/html", **(headers or {})})
 
 
-def status(code: int, headers: dict | None = None):
-    def behave(sock, req, srv):
-        send(sock, code, b"<html>error</html>", {"Content-Type": "text/html", **(headers or {})})
-
-    return behave
-
-
-def body(content: bytes, content_type: str = "application/json", headers: dict | None = None):
-    def behave(sock, req, srv):
-        send(sock, 200, content, {"Content-Type": content_type, **(headers or {})})
-
-    return behave
-
-
-def close_mid_body(sock, req, srv):
-    full = json.dumps(PAGES[1]).encode()
-    sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
-                 + str(len(full)).encode() + b"\r\nConnection: close\r\n\r\n" + full[: len(full) // 2])
-    sock.shutdown(socket.SHUT_RDWR)
-
-
-def endless_chunked(sock, req, srv, code: int = 200):
-    sock.sendall(f"HTTP/1.1 {code} {REASONS[code]}\r\nContent-Type: application/json\r\n"
-                 "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n".encode())
-    chunk = b"%x\r\n%s\r\n" % (65536, b" " * 65536)
-    for _ in range(800):  # 50 MB at most; the client must hang up after 1 MB
-        if srv.stop.is_set():
-            return
-        sock.sendall(chunk)
-
-
-def endless_error(sock, req, srv):
-    endless_chunked(sock, req, srv, 500)
+def body(content: bytes, content_type: str = "application/json", headers: dict | None = None) -> httpx.Response:
+    """`content` sent as it is (a corrupt or bomb gzip body included), never decoded on this side."""
+    return streamed(content, headers={"Content-Type": content_type, **(headers or {})})
 
 
 def redirect(location_of):
-    def behave(sock, req, srv):
-        send(sock, 302, b"", {"Location": location_of(req, srv)})
-
-    return behave
+    return lambda req: httpx.Response(302, headers={"Location": location_of(req)})
 
 
 _BOMB: bytes | None = None
@@ -254,10 +127,6 @@ def gzip_bomb() -> bytes:
     return _BOMB
 
 
-def bomb(sock, req, srv):
-    send(sock, 200, gzip_bomb(), {"Content-Type": "application/json", "Content-Encoding": "gzip"})
-
-
 PAGE1_BYTES = json.dumps(PAGES[1]).encode()
 
 
@@ -265,29 +134,21 @@ PAGE1_BYTES = json.dumps(PAGES[1]).encode()
 
 
 @pytest.fixture
-def server():
-    srv = Server()
-    srv.routes[HN_PATH] = hn_route()
-    srv.routes[FEED_PATH] = feed_ok
-    yield srv
-    srv.close()
-
-
-def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+def server(serve):
+    return serve(FakeNet({HN_PATH: hn_route(), FEED_PATH: FEED}))
 
 
 @dataclass
 class Env:
-    server: Server
+    server: LocalServer
     db: object
     config: object
     last_elapsed: float = 0.0
     extra: dict = field(default_factory=dict)
+
+    @property
+    def net(self) -> FakeNet:
+        return self.server.net
 
     def poll(self, *args):
         t0 = time.monotonic()
@@ -302,7 +163,7 @@ class Env:
         return c
 
 
-def write_env(tmp_path, srv: Server, hn_base: str | None = None) -> Env:
+def write_env(tmp_path, srv: LocalServer, hn_base: str | None = None) -> Env:
     cfg = tmp_path / "config.yaml"
     cfg.write_text(f"""
 http: {{retries: 1, max_bytes: {MAX_BYTES}}}
@@ -426,8 +287,7 @@ HN_FAULTS = {
     "503-repeatedly": (status(503), ["HTTP 503", HOST], (0, 3), 2),
     "500-with-an-endless-body": (endless_error, ["HTTP 500", HOST], (0, 3), 2),
     "500-explaining-itself-with-escapes": (
-        lambda sock, req, srv: send(sock, 500, json.dumps({"message": "\x1b]0;pwned\x07\x1b[2J oops \u202e"}).encode(),
-                                    {"Content-Type": "application/json"}),
+        httpx.Response(500, json={"message": "\x1b]0;pwned\x07\x1b[2J oops \u202e"}),
         ["HTTP 500", HOST], (0, 3), 2),
     "html-instead-of-json": (body(b"<!DOCTYPE html><html><body>Are you a robot?</body></html>", "text/html"),
                              ["HTML where JSON was expected", HOST], (0, 3), 1),
@@ -441,7 +301,7 @@ HN_FAULTS = {
     "over-the-size-cap": (body(b'{"hits": [], "pad": "' + b"x" * (MAX_BYTES + 500_000) + b'"}'),
                           ["larger than 1000000 bytes", HOST], (0, 3), 1),
     "endless-chunked-body": (endless_chunked, ["larger than 1000000 bytes", HOST], (0, 3), 1),
-    "redirect-to-another-host": (redirect(lambda req, srv: f"http://127.0.0.2:{srv.port}{HN_PATH}?page=1"),
+    "redirect-to-another-host": (redirect(lambda req: f"http://127.0.0.2:{req.url.port}{HN_PATH}?page=1"),
                                  ["redirects to another site", "127.0.0.2"], (0, 3), 1),
 }
 
@@ -449,31 +309,27 @@ HN_FAULTS = {
 @pytest.mark.parametrize("fault", list(HN_FAULTS))
 def test_hn_fault_is_one_line_and_nothing_half_written(env, fault):
     behave, needles, (fewest, most), tries = HN_FAULTS[fault]
-    env.server.routes[HN_PATH] = hn_route(behave)
+    env.net.routes[HN_PATH] = hn_route(behave)
     r = env.poll()
     line = assert_source_failed(env, r, "hackernews", *(n.format(port=env.server.port) for n in needles))
     assert fewest <= env.last_elapsed < most, f"{fault}: took {env.last_elapsed:.1f}s ({line})"
-    assert len(env.server.hn_requests(0)) == 1, "page 0 is asked for once (and works)"
-    assert len(env.server.hn_requests(1)) == tries, [r.query for r in env.server.hn_requests(1)]
-    assert all(r.host == "127.0.0.1" for r in env.server.requests)
+    assert len(hn_requests(env.net, 0)) == 1, "page 0 is asked for once (and works)"
+    assert len(hn_requests(env.net, 1)) == tries, [r.url.params for r in hn_requests(env.net, 1)]
+    assert all(r.url.host == "127.0.0.1" for r in env.net.requests)
 
 
-def test_hn_server_that_never_accepts(tmp_path, server):
+def test_hn_server_that_never_accepts(tmp_path, server, serve):
     """The kernel completes the handshake (listen backlog) but nobody ever reads or answers."""
-    lsock = socket.socket()
-    lsock.bind(("127.0.0.1", 0))
-    lsock.listen(16)
-    try:
-        e = write_env(tmp_path, server, f"http://127.0.0.1:{lsock.getsockname()[1]}")
-        r = e.poll()
-        assert_source_failed(e, r, "hackernews", "timed out", f"127.0.0.1:{lsock.getsockname()[1]}")
-        assert e.last_elapsed < 4.5
-    finally:
-        lsock.close()
+    deaf = serve(FakeNet(), accepting=False)
+    e = write_env(tmp_path, server, deaf.base)
+    r = e.poll()
+    assert_source_failed(e, r, "hackernews", "timed out", f"127.0.0.1:{deaf.port}")
+    assert e.last_elapsed < 4.5
+    assert deaf.connections == 0 and deaf.net.requests == []
 
 
 def test_hn_connection_refused(tmp_path, server):
-    port = free_port()
+    port = unused_port()
     e = write_env(tmp_path, server, f"http://127.0.0.1:{port}")
     r = e.poll()
     assert_source_failed(e, r, "hackernews", "cannot reach", f"127.0.0.1:{port}")
@@ -482,7 +338,7 @@ def test_hn_connection_refused(tmp_path, server):
 
 def test_hn_gzip_bomb_fails_fast_in_little_memory(env):
     gzip_bomb()  # made before measuring
-    env.server.routes[HN_PATH] = hn_route(bomb)
+    env.net.routes[HN_PATH] = hn_route(body(gzip_bomb(), headers={"Content-Encoding": "gzip"}))
     tracemalloc.start()
     try:
         r = env.poll()
@@ -495,14 +351,14 @@ def test_hn_gzip_bomb_fails_fast_in_little_memory(env):
 
 
 def test_hn_rate_limited_is_deferred_not_failed(env):
-    env.server.routes[HN_PATH] = hn_route(status(429, {"Retry-After": "3600"}))
+    env.net.routes[HN_PATH] = hn_route(status(429, {"Retry-After": "3600"}))
     r = env.poll()
     assert r.exit_code == 0, r.stderr
     assert r.stdout == ""
     lines = err_lines(r)
     assert lines[0].startswith("mentionwatch: note: hackernews (query q): deferred: ")
     assert "429" in lines[0] and "60m" in lines[0]
-    assert len(env.server.hn_requests(1)) == 1  # no retry against a long Retry-After
+    assert len(hn_requests(env.net, 1)) == 1  # no retry against a long Retry-After
     assert ids(env, "hackernews") == set()
     assert len(ids(env, "rss")) == 1
     p = polls(env)
@@ -514,10 +370,10 @@ def test_hn_rate_limited_is_deferred_not_failed(env):
     assert NOW + 3500 < state["not_before"] < time.time() + 3700
     assert_consistent(env)
     # the next poll does not ask HN at all, and says nothing more about it (told once)
-    before = len(env.server.hn_requests())
+    before = len(hn_requests(env.net))
     r2 = env.poll()
     assert r2.exit_code == 0 and r2.stderr == "", r2.stderr
-    assert len(env.server.hn_requests()) == before
+    assert len(hn_requests(env.net)) == before
     assert [x["status"] for x in polls(env)["hackernews"]] == ["deferred", "deferred"]
     # one line, like every other source problem (checked last, so the rest is checked too)
     assert len(lines) == 1, f"expected one line on stderr, got {lines}"
@@ -527,20 +383,17 @@ def test_hn_rate_limited_is_deferred_not_failed(env):
 
 
 def test_hn_same_host_redirect_is_followed(env):
-    def moved(sock, req, srv):
-        return hn_route()(sock, req, srv)
-
-    env.server.routes[HN_PATH] = redirect(lambda req, srv: f"/moved{HN_PATH}?page={req.query.get('page', 0)}")
-    env.server.routes[f"/moved{HN_PATH}"] = moved
+    env.net.routes[HN_PATH] = redirect(lambda req: f"/moved{HN_PATH}?page={req.url.params.get('page', 0)}")
+    env.net.routes[f"/moved{HN_PATH}"] = hn_route()
     r = env.poll()
     assert_all_ok(env, r)
-    assert {r.path for r in env.server.hn_requests()} == {HN_PATH, f"/moved{HN_PATH}"}
+    assert {r.url.path for r in hn_requests(env.net)} == {HN_PATH, f"/moved{HN_PATH}"}
 
 
 def test_hn_invalid_utf8_in_json_strings_costs_one_character(env):
     raw = PAGE1_BYTES.replace(b"acme charged twice", b"acme charged \xff\xfe twice")
     assert raw != PAGE1_BYTES
-    env.server.routes[HN_PATH] = hn_route(body(raw, "application/json; charset=utf-8"))
+    env.net.routes[HN_PATH] = hn_route(body(raw, "application/json; charset=utf-8"))
     r = env.poll()
     assert_all_ok(env, r)
     with env.conn() as c:
@@ -550,7 +403,7 @@ def test_hn_invalid_utf8_in_json_strings_costs_one_character(env):
 
 def test_hn_unknown_declared_charset_falls_back_to_utf8(env):
     raw = PAGE1_BYTES.replace(b"acme again", "acme again, café".encode())
-    env.server.routes[HN_PATH] = hn_route(body(raw, "application/json; charset=x-klingon"))
+    env.net.routes[HN_PATH] = hn_route(body(raw, "application/json; charset=x-klingon"))
     r = env.poll()
     assert_all_ok(env, r)
     with env.conn() as c:
@@ -571,7 +424,7 @@ RSS_FAULTS = {
 @pytest.mark.parametrize("fault", list(RSS_FAULTS))
 def test_rss_fault_is_one_line_and_nothing_half_written(env, fault):
     content, ctype = RSS_FAULTS[fault]
-    env.server.routes[FEED_PATH] = body(content, ctype)
+    env.net.routes[FEED_PATH] = body(content, ctype)
     r = env.poll()
     line = assert_source_failed(env, r, "rss", "cannot read the feed", f"{env.server.base}{FEED_PATH}")
     assert env.last_elapsed < 3, line

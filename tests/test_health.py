@@ -1,5 +1,5 @@
 """`mentionwatch health` (per query and source: status, last success, high-water mark, detection lag,
-gaps) and `mentionwatch sources`, through the CLI with the socket replaced by an httpx.MockTransport;
+gaps) and `mentionwatch sources`, through the CLI on the fake network (fakenet);
 old history is written straight into the polls table with store.save_poll."""
 
 from __future__ import annotations
@@ -7,30 +7,22 @@ from __future__ import annotations
 import json
 import re
 import time
-from datetime import datetime, timezone
 
 import httpx
 import pytest
 from click.testing import CliRunner
 from fakenet import FakeNet
-from helpers import mention, store_mentions
+from helpers import iso, mention, store_mentions
 
 from mentionwatch import store
 from mentionwatch.cli import cli
+from mentionwatch.model import epoch
 
 HOUR = 3600
 DAY = 86400
 FIELDS = {"query", "source", "status", "healthy", "last_success_at", "last_poll_at", "last_error", "high_water",
           "lag_median_s", "lag_max_s", "gaps_7d", "latest_gap", "max_silence_s"}
 ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
-
-
-def iso(t: float) -> str:
-    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def ts(value: str) -> float:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
 def hit(oid: str, text: str, t: int, author: str | None = None) -> dict:
@@ -72,9 +64,7 @@ queries:
 
 @pytest.fixture
 def net(network):
-    n = Net()
-    network(n.handler)
-    return n
+    return network(Net())
 
 
 @pytest.fixture
@@ -143,7 +133,7 @@ def test_ok_after_poll_with_high_water_and_lag(net, mw):
     hn = by["hackernews"]
     assert hn["status"] == "ok" and hn["healthy"] is True
     assert ISO.fullmatch(hn["last_success_at"]) and hn["last_success_at"] == hn["last_poll_at"]
-    assert abs(ts(hn["last_success_at"]) - t0) < 5
+    assert abs(epoch(hn["last_success_at"]) - t0) < 5
     assert hn["last_error"] is None
     assert hn["high_water"] == iso(net.now - HOUR)  # the newest item seen
     # first seen at the poll, posted 1 h and 3 h before: median 2 h, max 3 h
@@ -202,7 +192,7 @@ def test_silent_when_last_success_older_than_max_silence(net, mw):
     by = health(mw, 5)
     hn = by["hackernews"]
     assert hn["status"] == "silent" and hn["healthy"] is False
-    assert abs(ts(hn["last_success_at"]) - (time.time() - 3 * DAY)) < 5
+    assert abs(epoch(hn["last_success_at"]) - (time.time() - 3 * DAY)) < 5
     assert hn["max_silence_s"] == DAY
     assert by["rss"]["status"] == "ok" and by["rss"]["healthy"] is True
     assert net.requests == []

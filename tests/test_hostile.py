@@ -15,8 +15,9 @@ from io import StringIO
 
 import httpx
 import pytest
-from helpers import iso, store_mentions
 from click.testing import CliRunner
+from fakenet import FakeNet
+from helpers import iso, store_mentions
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from rich.console import Console
@@ -238,9 +239,6 @@ def test_one_megabyte_of_text_stores_tags_and_triages_in_seconds(env):
 
 NOW = int(time.time())
 
-
-
-
 HN_BYTES = (
     b'{"hits": [{"objectID": "901", "created_at_i": ' + str(NOW - 60).encode()
     + b', "author": "bad\xc3bytes", "comment_text": "acme caf\xc3\xa9 is \xff\xfe down", "story_title": "s\x80",'
@@ -255,12 +253,9 @@ FEED_BYTES = (
 
 
 def test_invalid_utf8_from_the_network_costs_characters_not_the_poll(env):
-    def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.host == "hn.test":
-            return httpx.Response(200, content=HN_BYTES, headers={"content-type": "application/json"})
-        return httpx.Response(200, content=FEED_BYTES, headers={"content-type": "application/atom+xml; charset=utf-8"})
-
-    result = ingest.poll(env.cfg, env.conn, transport=httpx.MockTransport(handler))
+    net = FakeNet({"hn.test": httpx.Response(200, content=HN_BYTES, headers={"content-type": "application/json"}),
+                   "/": httpx.Response(200, content=FEED_BYTES, headers={"content-type": "application/atom+xml; charset=utf-8"})})
+    result = ingest.poll(env.cfg, env.conn, transport=net.transport())
     assert [(r.source, r.status, r.error) for r in result.runs] == [("hackernews", "ok", None), ("rss", "ok", None)]
     hn = store.get_mention(env.conn, "hackernews:901")
     assert hn["text"] == "acme café is \ufffd\ufffd down"

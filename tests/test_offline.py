@@ -5,25 +5,21 @@ from __future__ import annotations
 import httpx
 import pytest
 from click.testing import CliRunner
+from fakenet import FakeNet
 
 from mentionwatch.cli import cli
 
 
+def unreachable(request: httpx.Request) -> httpx.ConnectError:
+    # what httpcore raises when DNS fails; the message may run over several lines
+    return httpx.ConnectError("[Errno -3] Temporary failure in name resolution\n  (while resolving "
+                              f"{request.url.host})", request=request)
+
+
 @pytest.fixture
-def offline(monkeypatch):
-    import mentionwatch.http
-
-    seen: list[str] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request.url.host)
-        # what httpcore raises when DNS fails; the message may run over several lines
-        raise httpx.ConnectError("[Errno -3] Temporary failure in name resolution\n  (while resolving "
-                                 f"{request.url.host})", request=request)
-
-    monkeypatch.setattr(mentionwatch.http.httpx, "AsyncHTTPTransport",
-                        lambda *a, **kw: httpx.MockTransport(handler))
-    return seen
+def offline(network):
+    """A network where no host answers."""
+    return network(FakeNet({"/": unreachable}))
 
 
 @pytest.mark.parametrize("extra", [[], ["--json"], ["--quiet"]])
@@ -41,7 +37,7 @@ def test_poll_offline_one_line_per_source(offline, minimal_config, tmp_path, ext
     assert "cannot reach feeds.test" in by_source["rss"]
     for ln in lines:
         assert ln.startswith("mentionwatch: ")
-    assert set(offline) == {"hn.test", "feeds.test"}
+    assert {r.url.host for r in offline.requests} == {"hn.test", "feeds.test"}
 
 
 def test_poll_offline_records_failed_polls_and_stores_nothing(offline, minimal_config, tmp_path):

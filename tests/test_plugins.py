@@ -10,9 +10,9 @@ import json
 import re
 from pathlib import Path
 
-import httpx
 import pytest
 from click.testing import CliRunner
+from fakenet import FakeNet
 
 from mentionwatch import sources as sources_mod
 from mentionwatch.cli import cli
@@ -70,21 +70,17 @@ def test_plugin_polls_stores_and_is_rechecked(plugin, tmp_path):
         "queries:\n  - {name: acme, search: 'acme -anvil', sources: [example]}\n"
         "rules:\n  - {name: outage, urgency: critical, any: [down]}\n"
     )
-    seen = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return httpx.Response(200, json={"posts": [
-            {"id": 1, "url": "https://example.test/1", "user": "ann", "body": "Acme is down", "created": "2026-11-20T10:00:00Z"},
-            {"id": 2, "url": "https://example.test/2", "user": "bob", "body": "Acme Anvil is down", "created": "2026-11-20T11:00:00Z"},
-        ]})
+    net = FakeNet({"/": {"posts": [
+        {"id": 1, "url": "https://example.test/1", "user": "ann", "body": "Acme is down", "created": "2026-11-20T10:00:00Z"},
+        {"id": 2, "url": "https://example.test/2", "user": "bob", "body": "Acme Anvil is down", "created": "2026-11-20T11:00:00Z"},
+    ]}})
 
     from mentionwatch import config, ingest, store
 
     conn = store.open_db(tmp_path / "m.db")
-    result = ingest.poll(config.load(str(cfg)), conn, transport=httpx.MockTransport(handler))
+    result = ingest.poll(config.load(str(cfg)), conn, transport=net.transport())
     assert [r.status for r in result.runs] == ["ok"]
-    assert seen[0].url.host == "api.example.test" and seen[0].url.params["q"] == "acme"
+    assert net.requests[0].url.host == "api.example.test" and net.requests[0].url.params["q"] == "acme"
     rows = store.list_mentions(conn)
     assert [(m["id"], m["urgency"]) for m in rows] == [("example:1", "critical")]  # -anvil excluded locally
     assert store.get_cursor(conn, "acme", plugin) == {"since": "2026-11-20T11:00:00Z"}

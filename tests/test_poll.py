@@ -1,4 +1,4 @@
-"""poll() end to end with the real recorded payloads behind an httpx.MockTransport, the store,
+"""poll() end to end with the real recorded payloads behind the fake network (fakenet), the store,
 migrations, full-text search, the poll lock and the decompression cap."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fakenet import FakeNet, streamed
 
 from mentionwatch import config, ingest, store
 from mentionwatch.errors import LockedError, MentionwatchError, SourceError
@@ -53,33 +54,6 @@ def hn_page(fixture_json, name="hackernews.json"):
     return data
 
 
-class Server:
-    """Serves HN JSON at hn.test and a feed at feeds.test; either can be replaced by a failure."""
-
-    def __init__(self, hn=None, feed=None):
-        self.hn = hn
-        self.feed = feed
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        target = self.hn if request.url.host == "hn.test" else self.feed if request.url.host == "feeds.test" else None
-        if target is None:
-            raise AssertionError(f"unexpected request {request.url}")
-        if isinstance(target, Exception):
-            raise target
-        if callable(target):
-            return target(request)
-        if isinstance(target, httpx.Response):
-            return target
-        if isinstance(target, (dict, list)):
-            return httpx.Response(200, json=target)
-        return httpx.Response(200, content=target, headers={"content-type": "application/atom+xml"})
-
-    def transport(self):
-        return httpx.MockTransport(self)
-
-
 @pytest.fixture
 def db(tmp_path):
     conn = store.open_db(tmp_path / "m.db")
@@ -96,7 +70,7 @@ def all_ids(conn):
 
 def test_poll_real_fixtures_end_to_end(write_config, fixture_json, fixture_bytes, db):
     cfg = load(write_config, cfg_text("monsanto OR california OR slack"))
-    srv = Server(hn=hn_page(fixture_json), feed=fixture_bytes("google-alerts.xml"))
+    srv = FakeNet(hn=hn_page(fixture_json), feed=fixture_bytes("google-alerts.xml"))
     result = ingest.poll(cfg, db, transport=srv.transport())
     assert result.failed == []
     by = {r.source: r for r in result.runs}
@@ -126,7 +100,7 @@ def test_poll_real_fixtures_end_to_end(write_config, fixture_json, fixture_bytes
 
 def test_poll_current_format_story(write_config, fixture_json, db):
     cfg = load(write_config, cfg_text('"theoretical papers" OR biologists', sources=("hackernews",)))
-    srv = Server(hn=hn_page(fixture_json, "hackernews-current-format.json"))
+    srv = FakeNet(hn=hn_page(fixture_json, "hackernews-current-format.json"))
     result = ingest.poll(cfg, db, transport=srv.transport())
     assert result.failed == []
     m = store.get_mention(db, "hackernews:13133437")
@@ -135,7 +109,7 @@ def test_poll_current_format_story(write_config, fixture_json, db):
 
 def test_repoll_is_idempotent(write_config, fixture_json, fixture_bytes, db):
     cfg = load(write_config, cfg_text("monsanto OR california OR slack"))
-    srv = Server(hn=hn_page(fixture_json), feed=fixture_bytes("google-alerts.xml"))
+    srv = FakeNet(hn=hn_page(fixture_json), feed=fixture_bytes("google-alerts.xml"))
     first = ingest.poll(cfg, db, transport=srv.transport())
     ids = all_ids(db)
     assert len(ids) == 4 and sorted(first.new_ids) == ids
@@ -163,7 +137,7 @@ def test_repoll_is_idempotent(write_config, fixture_json, fixture_bytes, db):
 def test_entries_not_matching_search_are_not_stored(write_config, fixture_json, fixture_bytes, db):
     # -stock excludes the "Slack Stock ..." alert; -podcast excludes komali2's comment
     cfg = load(write_config, cfg_text("slack OR monsanto OR california -stock -podcast"))
-    srv = Server(hn=hn_page(fixture_json), feed=fixture_bytes("google-alerts.xml"))
+    srv = FakeNet(hn=hn_page(fixture_json), feed=fixture_bytes("google-alerts.xml"))
     result = ingest.poll(cfg, db, transport=srv.transport())
     assert result.failed == []
     rows = store.list_mentions(db, states=())
@@ -180,7 +154,7 @@ def test_entries_not_matching_search_are_not_stored(write_config, fixture_json, 
 def test_comment_matches_only_on_its_own_words(write_config, fixture_json, db):
     # "Waymo" is only in the story title of komali2's comment, not in the comment itself
     cfg = load(write_config, cfg_text("waymo", sources=("hackernews",)))
-    result = ingest.poll(cfg, db, transport=Server(hn=hn_page(fixture_json)).transport())
+    result = ingest.poll(cfg, db, transport=FakeNet(hn=hn_page(fixture_json)).transport())
     assert result.failed == [] and result.runs[0].fetched == 2
     assert all_ids(db) == []
 
@@ -188,7 +162,7 @@ def test_comment_matches_only_on_its_own_words(write_config, fixture_json, db):
 def test_whole_word_matching(write_config, fixture_bytes, db):
     # "slac" is a prefix of Slack: Algolia-style prefix matching must not store these
     cfg = load(write_config, cfg_text("slac", sources=("rss",)))
-    result = ingest.poll(cfg, db, transport=Server(feed=fixture_bytes("google-alerts.xml")).transport())
+    result = ingest.poll(cfg, db, transport=FakeNet(feed=fixture_bytes("google-alerts.xml")).transport())
     assert result.failed == [] and result.runs[0].fetched == 2
     assert all_ids(db) == []
 
@@ -214,7 +188,7 @@ HN_FAILURES = {
 @pytest.mark.parametrize("failure", list(HN_FAILURES), ids=list(HN_FAILURES))
 def test_hn_failing_rss_still_stored(failure, write_config, fixture_bytes, db):
     cfg = load(write_config, cfg_text("slack"))
-    srv = Server(hn=HN_FAILURES[failure], feed=fixture_bytes("google-alerts.xml"))
+    srv = FakeNet(hn=HN_FAILURES[failure], feed=fixture_bytes("google-alerts.xml"))
     result = ingest.poll(cfg, db, transport=srv.transport())
     by = {r.source: r for r in result.runs}
     err = by["hackernews"].error
@@ -242,7 +216,7 @@ def test_hn_error_messages_say_what(write_config, fixture_bytes, db):
         "read-timeout": "timed out",
     }
     for failure, words in expected.items():
-        srv = Server(hn=HN_FAILURES[failure], feed=fixture_bytes("google-alerts.xml"))
+        srv = FakeNet(hn=HN_FAILURES[failure], feed=fixture_bytes("google-alerts.xml"))
         run = next(r for r in ingest.poll(cfg, db, transport=srv.transport()).runs if r.source == "hackernews")
         assert words in run.error, (failure, run.error)
 
@@ -261,7 +235,7 @@ RSS_FAILURES = {
 @pytest.mark.parametrize("failure", list(RSS_FAILURES), ids=list(RSS_FAILURES))
 def test_rss_failing_hn_still_stored(failure, write_config, fixture_json, db):
     cfg = load(write_config, cfg_text("monsanto OR california"))
-    srv = Server(hn=hn_page(fixture_json), feed=RSS_FAILURES[failure])
+    srv = FakeNet(hn=hn_page(fixture_json), feed=RSS_FAILURES[failure])
     result = ingest.poll(cfg, db, transport=srv.transport())
     by = {r.source: r for r in result.runs}
     err = by["rss"].error
@@ -286,14 +260,9 @@ queries:
 """
     cfg = load(write_config, text)
 
-    def feeds(request):
-        if request.url.path == "/alerts":
-            return httpx.Response(200, content=fixture_bytes("google-alerts.xml"))
-        if request.url.path == "/hnrss":
-            return httpx.Response(200, content=fixture_bytes("hnrss.xml"))
-        return httpx.Response(503)
-
-    result = ingest.poll(cfg, db, transport=Server(feed=feeds).transport())
+    net = FakeNet({"feeds.test/alerts": fixture_bytes("google-alerts.xml"), "feeds.test/hnrss": fixture_bytes("hnrss.xml"),
+                   "feeds.test": httpx.Response(503)})
+    result = ingest.poll(cfg, db, transport=net.transport())
     run = result.runs[0]
     assert run.error and "\n" not in run.error and "https://feeds.test/broken" in run.error and "503" in run.error
     assert run.new == 3  # 2 alerts + the GDP story
@@ -302,9 +271,9 @@ queries:
 
 def test_polls_table_row_per_run(write_config, fixture_json, fixture_bytes, db):
     cfg = load(write_config, cfg_text("monsanto OR slack"))
-    ok = Server(hn=hn_page(fixture_json), feed=fixture_bytes("google-alerts.xml"))
+    ok = FakeNet(hn=hn_page(fixture_json), feed=fixture_bytes("google-alerts.xml"))
     ingest.poll(cfg, db, transport=ok.transport())
-    ingest.poll(cfg, db, transport=Server(hn=httpx.Response(502), feed=fixture_bytes("google-alerts.xml")).transport())
+    ingest.poll(cfg, db, transport=FakeNet(hn=httpx.Response(502), feed=fixture_bytes("google-alerts.xml")).transport())
     rows = [dict(r) for r in db.execute("SELECT * FROM polls ORDER BY id")]
     assert len(rows) == 4
     assert [(r["source"], r["error"] is None) for r in rows[:2]] in (
@@ -329,7 +298,7 @@ def test_cursor_stored_and_used_next_poll(write_config, fixture_json, db):
     for h in data["hits"]:
         h["created_at_i"] += shift
     newest = now - 600
-    srv = Server(hn=data)
+    srv = FakeNet(hn=data)
     ingest.poll(cfg, db, transport=srv.transport())
     first = srv.requests[0].url.params["numericFilters"]
     since = int(first.split(">=")[1].split(",")[0])
@@ -345,7 +314,7 @@ def test_cursor_stored_and_used_next_poll(write_config, fixture_json, db):
 def test_cursor_never_moves_back(write_config, fixture_json, db):
     # hits older than the lookback (the raw 2018 recording) leave the cursor at the lookback start
     cfg = load(write_config, cfg_text("monsanto", sources=("hackernews",)))
-    srv = Server(hn=hn_page(fixture_json))
+    srv = FakeNet(hn=hn_page(fixture_json))
     ingest.poll(cfg, db, transport=srv.transport())
     since = int(srv.requests[0].url.params["numericFilters"].split(">=")[1])
     assert store.get_cursor(db, "q", "hackernews") == {"created_at_i": since}
@@ -353,7 +322,7 @@ def test_cursor_never_moves_back(write_config, fixture_json, db):
 
 def test_poll_only_source(write_config, fixture_json, fixture_bytes, db):
     cfg = load(write_config, cfg_text("monsanto OR slack"))
-    srv = Server(hn=hn_page(fixture_json), feed=fixture_bytes("google-alerts.xml"))
+    srv = FakeNet(hn=hn_page(fixture_json), feed=fixture_bytes("google-alerts.xml"))
     result = ingest.poll(cfg, db, transport=srv.transport(), only=("rss",))
     assert [r.source for r in result.runs] == ["rss"]
     assert {r.url.host for r in srv.requests} == {"feeds.test"}
@@ -399,7 +368,7 @@ def test_not_a_database(tmp_path):
 @pytest.fixture
 def filled(write_config, fixture_json, fixture_bytes, db):
     cfg = load(write_config, cfg_text("monsanto OR california OR slack"))
-    ingest.poll(cfg, db, transport=Server(hn=hn_page(fixture_json), feed=fixture_bytes("google-alerts.xml")).transport())
+    ingest.poll(cfg, db, transport=FakeNet(hn=hn_page(fixture_json), feed=fixture_bytes("google-alerts.xml")).transport())
     assert len(all_ids(db)) == 4
     return db
 
@@ -486,7 +455,7 @@ def gzip_bomb() -> bytes:
 
 
 def test_gzip_bomb_decode_refused_quickly(gzip_bomb):
-    f = Fetcher("t", max_bytes=1_000_000, transport=httpx.MockTransport(lambda r: httpx.Response(200)))
+    f = Fetcher("t", max_bytes=1_000_000, transport=FakeNet().transport())
     try:
         t0 = time.perf_counter()
         with pytest.raises(SourceError) as e:
@@ -498,7 +467,7 @@ def test_gzip_bomb_decode_refused_quickly(gzip_bomb):
 
 
 def test_decode_small_gzip_ok():
-    f = Fetcher("t", max_bytes=1_000_000, transport=httpx.MockTransport(lambda r: httpx.Response(200)))
+    f = Fetcher("t", max_bytes=1_000_000, transport=FakeNet().transport())
     try:
         assert f._decode(gzip.compress(b"hello" * 100), "gzip", "h") == b"hello" * 100
         with pytest.raises(SourceError):
@@ -509,28 +478,10 @@ def test_decode_small_gzip_ok():
         asyncio.run(f.__aexit__(None, None, None))
 
 
-class _StreamingTransport(httpx.AsyncBaseTransport):
-    """A transport that streams raw (still compressed) bytes, like a real socket does."""
-
-    def __init__(self, body: bytes, headers: dict):
-        self.body = body
-        self.headers = headers
-
-    async def handle_async_request(self, request):
-        body = self.body
-
-        class Stream(httpx.AsyncByteStream):
-            async def __aiter__(self):
-                for i in range(0, len(body), 65536):
-                    yield body[i : i + 65536]
-
-        return httpx.Response(200, headers=self.headers, stream=Stream(), request=request)
-
-
 def test_gzip_bomb_through_get_refused(gzip_bomb):
     async def go():
         async with Fetcher("t", max_bytes=1_000_000,
-                           transport=_StreamingTransport(gzip_bomb, {"content-encoding": "gzip"})) as f:
+                           transport=FakeNet({"bomb.test": streamed(gzip_bomb, headers={"content-encoding": "gzip"})}).transport()) as f:
             return await f.get("https://bomb.test/feed")
 
     t0 = time.perf_counter()
@@ -543,7 +494,7 @@ def test_gzip_bomb_through_get_refused(gzip_bomb):
 def test_oversized_plain_body_refused():
     async def go():
         async with Fetcher("t", max_bytes=1_000_000,
-                           transport=_StreamingTransport(b"x" * 3_000_000, {})) as f:
+                           transport=FakeNet({"big.test": streamed(b"x" * 3_000_000)}).transport()) as f:
             return await f.get("https://big.test/feed")
 
     with pytest.raises(SourceError) as e:
@@ -557,10 +508,8 @@ def test_feeds_use_conditional_get(tmp_path):
     from mentionwatch import config as config_mod
 
     feed = (Path(__file__).parent / "fixtures" / "google-alerts.xml").read_bytes()
-    seen_headers = []
 
     def handler(request: httpx.Request) -> httpx.Response:
-        seen_headers.append(dict(request.headers))
         if request.headers.get("if-none-match") == '"v1"':
             return httpx.Response(304)
         return httpx.Response(200, content=feed, headers={
@@ -569,9 +518,11 @@ def test_feeds_use_conditional_get(tmp_path):
     cfg = config_mod.parse(
         "queries:\n  - {name: s, search: slack, sources: [rss], feeds: ['https://feeds.test/a']}\n", None)
     conn = store.open_db(tmp_path / "m.db")
-    first = ingest.poll(cfg, conn, transport=httpx.MockTransport(handler))
+    net = FakeNet(feed=handler)
+    first = ingest.poll(cfg, conn, transport=net.transport())
     assert [r.status for r in first.runs] == ["ok"] and first.runs[0].new == 2
-    second = ingest.poll(cfg, conn, transport=httpx.MockTransport(handler))
+    second = ingest.poll(cfg, conn, transport=net.transport())
+    seen_headers = [r.headers for r in net.requests]
     assert [r.status for r in second.runs] == ["ok"] and second.runs[0].fetched == 0
     assert "if-none-match" not in seen_headers[0]
     assert seen_headers[1]["if-none-match"] == '"v1"'
@@ -590,10 +541,8 @@ def test_many_feeds_are_parsed_in_worker_processes_with_the_same_result(tmp_path
     n = rss.POOL_FROM_FEEDS + 2
     urls = [f"https://feeds{i}.test/a" for i in range(n)]
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.host == "feeds0.test":
-            return httpx.Response(200, content=b"<html>consent page</html>", headers={"content-type": "text/html"})
-        return httpx.Response(200, content=feed, headers={"content-type": "application/atom+xml"})
+    net = FakeNet({"/": feed, "feeds0.test": httpx.Response(200, content=b"<html>consent page</html>",
+                                                          headers={"content-type": "text/html"})})
 
     text = ("queries:\n  - {name: s, search: slack, sources: [rss], feeds: [" + ", ".join(urls) + "]}\n"
             "rules:\n  - {name: stock, urgency: high, any: [stock]}\n")
@@ -609,7 +558,7 @@ def test_many_feeds_are_parsed_in_worker_processes_with_the_same_result(tmp_path
         checked_here.clear()
         monkeypatch.setattr(rss, "POOL_FROM_FEEDS", pool_from)
         conn = store.open_db(tmp_path / db_name)
-        result = ingest.poll(cfg, conn, transport=httpx.MockTransport(handler))
+        result = ingest.poll(cfg, conn, transport=net.transport())
         rows = sorted((m["id"], m["title"], m["url"], m["urgency"]) for m in store.list_mentions(conn, states=()))
         return result.runs[0], rows
 
@@ -634,8 +583,7 @@ def test_feed_entries_are_checked_and_tagged_as_each_feed_arrives(tmp_path, monk
     text = ("queries:\n  - {name: s, search: slack, sources: [rss], feeds: [" + ", ".join(urls) + "]}\n"
             "rules:\n  - {name: outage, urgency: critical, any: [outage, down]}\n")
     cfg = config_mod.parse(text, None)
-    transport = httpx.MockTransport(lambda r: httpx.Response(200, content=feed,
-                                                             headers={"content-type": "application/atom+xml"}))
+    transport = FakeNet({"/": feed}).transport()
     tagged_early = []
     from mentionwatch.ingest import run as ingest_run
 

@@ -1,4 +1,4 @@
-"""Retries and rate limits: the Fetcher against an httpx.MockTransport (timeouts, 5xx, 429/503 with
+"""Retries and rate limits: the Fetcher against the fake network (timeouts, 5xx, 429/503 with
 Retry-After, GitHub- and Reddit-style X-RateLimit headers), then how poll() and `mentionwatch poll`
 treat a source that is rate limited for long (deferred, not failed; the not-before time kept in the
 database; a gap recorded; the note printed once), and the per-source `interval`."""
@@ -14,7 +14,8 @@ from email.utils import format_datetime
 import httpx
 import pytest
 from click.testing import CliRunner
-from fakenet import FakeNet
+from fakenet import FakeNet, in_turn
+from helpers import iso
 
 from mentionwatch import config, ingest, store
 from mentionwatch.cli import cli
@@ -27,25 +28,10 @@ HOUR = 3600
 # --- the Fetcher alone ---------------------------------------------------------------------------------
 
 
-class Script:
-    """Answers the n-th request with the n-th answer (the last one repeats); records every request.
-    An answer is an httpx.Response, an exception to raise, or a function of the request."""
-
-    def __init__(self, *answers):
-        self.answers = list(answers)
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        answer = self.answers[min(len(self.requests), len(self.answers)) - 1]
-        if isinstance(answer, Exception):
-            raise answer
-        if callable(answer):
-            return answer(request)
-        return answer
-
-    def transport(self) -> httpx.MockTransport:
-        return httpx.MockTransport(self)
+def script(*answers) -> FakeNet:
+    """Every request answered in turn by `answers` (the last one repeats): an httpx.Response, an
+    exception to raise, or a function of the request."""
+    return FakeNet({"/": in_turn(*answers)})
 
 
 def fetch(transport, *urls: str, **kw) -> list:
@@ -75,7 +61,7 @@ def one_line(e: Exception) -> str:
 
 
 def test_429_retry_after_zero_is_retried_once():
-    srv = Script(httpx.Response(429, headers={"Retry-After": "0"}), ok({"n": 1}))
+    srv = script(httpx.Response(429, headers={"Retry-After": "0"}), ok({"n": 1}))
     (resp,) = fetch(srv.transport(), "https://api.test/search")
     assert not isinstance(resp, Exception), resp
     assert resp.status == 200 and resp.json() == {"n": 1}
@@ -83,7 +69,7 @@ def test_429_retry_after_zero_is_retried_once():
 
 
 def test_429_retry_after_long_raises_rate_limited_without_retrying():
-    srv = Script(httpx.Response(429, headers={"Retry-After": "3600"}), ok())
+    srv = script(httpx.Response(429, headers={"Retry-After": "3600"}), ok())
     t0 = time.time()
     first, again = fetch(srv.transport(), "https://api.test/search", "https://api.test/other")
     assert isinstance(first, RateLimited), first
@@ -97,7 +83,7 @@ def test_429_retry_after_long_raises_rate_limited_without_retrying():
 
 
 def test_429_longer_than_max_wait_defers_even_when_short():
-    srv = Script(httpx.Response(429, headers={"Retry-After": "2"}), ok())
+    srv = script(httpx.Response(429, headers={"Retry-After": "2"}), ok())
     (r,) = fetch(srv.transport(), "https://api.test/x", max_wait=1)
     assert isinstance(r, RateLimited)
     assert len(srv.requests) == 1
@@ -105,7 +91,7 @@ def test_429_longer_than_max_wait_defers_even_when_short():
 
 def test_503_retry_after_http_date_in_future_defers_until_that_date():
     when = datetime.fromtimestamp(int(time.time()) + 2 * HOUR, timezone.utc)
-    srv = Script(httpx.Response(503, headers={"Retry-After": format_datetime(when, usegmt=True)}), ok())
+    srv = script(httpx.Response(503, headers={"Retry-After": format_datetime(when, usegmt=True)}), ok())
     (r,) = fetch(srv.transport(), "https://api.test/x")
     assert isinstance(r, RateLimited), r
     assert abs(r.until - when.timestamp()) < 3
@@ -115,14 +101,14 @@ def test_503_retry_after_http_date_in_future_defers_until_that_date():
 
 def test_503_retry_after_http_date_in_past_is_retried_now():
     when = datetime.fromtimestamp(int(time.time()) - 60, timezone.utc)
-    srv = Script(httpx.Response(503, headers={"Retry-After": format_datetime(when, usegmt=True)}), ok())
+    srv = script(httpx.Response(503, headers={"Retry-After": format_datetime(when, usegmt=True)}), ok())
     (r,) = fetch(srv.transport(), "https://api.test/x")
     assert not isinstance(r, Exception), r
     assert r.status == 200 and len(srv.requests) == 2
 
 
 def test_500_500_200_succeeds_after_retries():
-    srv = Script(httpx.Response(500), httpx.Response(500), ok({"n": 3}))
+    srv = script(httpx.Response(500), httpx.Response(500), ok({"n": 3}))
     (r,) = fetch(srv.transport(), "https://api.test/x", retries=2)
     assert not isinstance(r, Exception), r
     assert r.status == 200 and r.json() == {"n": 3}
@@ -131,7 +117,7 @@ def test_500_500_200_succeeds_after_retries():
 
 @pytest.mark.parametrize("retries", [0, 1, 2, 4])
 def test_5xx_every_time_is_one_line_source_error_after_retries(retries):
-    srv = Script(httpx.Response(500))
+    srv = script(httpx.Response(500))
     (r,) = fetch(srv.transport(), "https://api.test/x", retries=retries)
     assert isinstance(r, SourceError) and not isinstance(r, RateLimited), r
     text = one_line(r)
@@ -140,14 +126,14 @@ def test_5xx_every_time_is_one_line_source_error_after_retries(retries):
 
 
 def test_503_without_retry_after_is_retried_like_a_5xx():
-    srv = Script(httpx.Response(503), ok())
+    srv = script(httpx.Response(503), ok())
     (r,) = fetch(srv.transport(), "https://api.test/x")
     assert not isinstance(r, Exception), r
     assert len(srv.requests) == 2
 
 
 def test_timeouts_retried_then_one_line_source_error():
-    srv = Script(httpx.ReadTimeout("timed out"))
+    srv = script(httpx.ReadTimeout("timed out"))
     (r,) = fetch(srv.transport(), "https://slow.test/x", retries=2)
     assert isinstance(r, SourceError) and not isinstance(r, RateLimited), r
     text = one_line(r)
@@ -156,14 +142,14 @@ def test_timeouts_retried_then_one_line_source_error():
 
 
 def test_timeout_then_success():
-    srv = Script(httpx.ReadTimeout("timed out"), httpx.ConnectError("refused"), ok({"n": 2}))
+    srv = script(httpx.ReadTimeout("timed out"), httpx.ConnectError("refused"), ok({"n": 2}))
     (r,) = fetch(srv.transport(), "https://slow.test/x", retries=2)
     assert not isinstance(r, Exception), r
     assert r.json() == {"n": 2} and len(srv.requests) == 3
 
 
 def test_client_errors_are_not_retried():
-    srv = Script(httpx.Response(404), ok())
+    srv = script(httpx.Response(404), ok())
     (r,) = fetch(srv.transport(), "https://api.test/x")
     assert isinstance(r, SourceError) and not isinstance(r, RateLimited)
     assert "404" in one_line(r)
@@ -171,7 +157,7 @@ def test_client_errors_are_not_retried():
 
 
 def test_429_retry_after_zero_forever_gives_up():
-    srv = Script(httpx.Response(429, headers={"Retry-After": "0"}))
+    srv = script(httpx.Response(429, headers={"Retry-After": "0"}))
     (r,) = fetch(srv.transport(), "https://api.test/x", retries=2)
     assert isinstance(r, SourceError) and not isinstance(r, RateLimited), r
     assert "429" in one_line(r)
@@ -180,7 +166,7 @@ def test_429_retry_after_zero_forever_gives_up():
 
 def test_github_403_with_exhausted_quota_is_rate_limited():
     reset = int(time.time()) + 50 * 60
-    srv = Script(httpx.Response(403, headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(reset),
+    srv = script(httpx.Response(403, headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(reset),
                                               "x-ratelimit-limit": "60"}), ok())
     (r,) = fetch(srv.transport(), "https://api.github.test/search/issues")
     assert isinstance(r, RateLimited), r
@@ -190,7 +176,7 @@ def test_github_403_with_exhausted_quota_is_rate_limited():
 
 
 def test_403_without_rate_limit_headers_is_a_plain_failure():
-    srv = Script(httpx.Response(403), ok())
+    srv = script(httpx.Response(403), ok())
     (r,) = fetch(srv.transport(), "https://api.github.test/search/issues")
     assert isinstance(r, SourceError) and not isinstance(r, RateLimited), r
     assert "403" in one_line(r)
@@ -204,7 +190,7 @@ def test_reddit_200_with_spent_quota_blocks_the_next_request_to_that_host_only()
                                               "x-ratelimit-used": "100"})
         return ok({"host": request.url.host})
 
-    srv = Script(answer)
+    srv = script(answer)
     t0 = time.time()
     first, second, other = fetch(srv.transport(), "https://reddit.test/search.json?q=a",
                                  "https://reddit.test/search.json?q=b", "https://other.test/feed")
@@ -219,17 +205,13 @@ def test_reddit_200_with_spent_quota_blocks_the_next_request_to_that_host_only()
 
 
 def test_quota_left_does_not_block():
-    srv = Script(ok(**{"x-ratelimit-remaining": "5", "x-ratelimit-reset": "600"}))
+    srv = script(ok(**{"x-ratelimit-remaining": "5", "x-ratelimit-reset": "600"}))
     results = fetch(srv.transport(), "https://reddit.test/a", "https://reddit.test/b")
     assert all(not isinstance(r, Exception) for r in results), results
     assert len(srv.requests) == 2
 
 
 # --- through poll() and `mentionwatch poll` ----------------------------------------------------------
-
-
-def iso(t: float) -> str:
-    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def algolia(hits: list[dict]) -> dict:
@@ -380,9 +362,7 @@ def test_http_retries_from_config(write_config, tmp_path, retries):
 
 @pytest.fixture
 def net(network):
-    n = Net()
-    network(n.handler)
-    return n
+    return network(Net())
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import sqlite3
 import httpx
 import pytest
 from click.testing import CliRunner
+from fakenet import FakeNet
 from helpers import mention, store_mentions
 
 from mentionwatch import config, ingest, store
@@ -40,10 +41,7 @@ def test_poll_error_with_a_token_in_it_is_redacted_everywhere(tmp_path, monkeypa
     )
     os.chmod(cfg_path, 0o600)
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(500, text=f"bad token {TOKEN}")
-
-    network(handler)
+    network(FakeNet({"/": httpx.Response(500, text=f"bad token {TOKEN}")}))
     db = tmp_path / "m.db"
     r = CliRunner().invoke(cli, ["poll", "--config", str(cfg_path), "--db", str(db)])
     assert r.exit_code == 3

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-import httpx
 import pytest
 from click.testing import CliRunner
+from fakenet import FakeNet
 
 from mentionwatch.cli import cli
 
@@ -16,11 +16,8 @@ HN = {"hits": [{"objectID": "1", "author": "ann", "created_at_i": 1795000000, "t
 
 @pytest.fixture
 def offline(network):
-    def handler(request: httpx.Request) -> httpx.Response:
-        assert request.url.host == "hn.test", f"no request may go to {request.url.host}"
-        return httpx.Response(200, json=HN)
-
-    network(handler)
+    """Only hn.test answers; the test checks no request went elsewhere."""
+    return network(FakeNet(hn=HN))
 
 
 def test_missing_credentials_skip_once_and_do_not_fail(tmp_path, offline, monkeypatch):
@@ -42,3 +39,4 @@ def test_missing_credentials_skip_once_and_do_not_fail(tmp_path, offline, monkey
     status = {row["name"]: row["status"] for row in map(json.loads, CliRunner().invoke(cli, ["sources", "--json", *args]).stdout.splitlines())}
     assert status["bluesky"].startswith("not ready: needs BLUESKY_HANDLE")
     assert [m["id"] for m in map(json.loads, CliRunner().invoke(cli, ["triage", "--json", *args]).stdout.splitlines())] == ["hackernews:1"]
+    assert {r.url.host for r in offline.requests} == {"hn.test"}, "a request went to a host other than hn.test"

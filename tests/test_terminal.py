@@ -1,7 +1,8 @@
 """The CLI as a terminal sees it: `python -m mentionwatch` runs in pseudo-terminals (stdin and
 stdout on one pty, stderr on another, both sized with TIOCSWINSZ; COLUMNS/LINES unset, so the
 window size is what decides the width), against fake Hacker News (Algolia JSON) and Atom servers
-on 127.0.0.1. Only the CLI surface is used: no imports of mentionwatch internals.
+on 127.0.0.1 (tests/fakenet.py). Only the CLI surface is used: no mentionwatch internals are imported
+but the tests' time helper (helpers.iso).
 
 Covers the terminal branch (progress bar, summary line, table widths at 60/100/200 columns) and,
 for contrast, the same commands with pipes (silent poll, JSON Lines).
@@ -19,23 +20,17 @@ import struct
 import subprocess
 import sys
 import termios
-import threading
 import time
-from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from fakenet import FakeNet
+from helpers import iso
 from rich.cells import cell_len
 
 HOUR = 3600
 
 # --- what the fake network serves (the same mentions as tests/test_cli.py) ---------------------------
-
-
-def iso(t: int) -> str:
-    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def hit(now: int, oid: str, text: str, ago: int, *, story: bool = False, title: str = "") -> dict:
@@ -83,46 +78,16 @@ HN_URGENCY = {"hackernews:1001": "critical", "hackernews:1002": "high", "hackern
 OPEN = 6  # five HN mentions and the feed entry ("refund policy": normal)
 
 
-class FakeServer:
+class Net(FakeNet):
     """Algolia at /api/v1/search_by_date (page 0: the hits, later pages: none) and an Atom feed at
-    /feed, on 127.0.0.1. Counts requests per path."""
+    /feed, served on 127.0.0.1 (the `server` fixture)."""
 
     def __init__(self):
         self.now = int(time.time())
-        self.hits: dict[str, int] = {}
-        server = self
+        super().__init__({"/api/v1/search_by_date": self.algolia, "/feed": atom(self.now)})
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
-                parts = urlsplit(self.path)
-                server.hits[parts.path] = server.hits.get(parts.path, 0) + 1
-                if parts.path == "/api/v1/search_by_date":
-                    page = int(parse_qs(parts.query).get("page", ["0"])[0])
-                    body = json.dumps(algolia(make_hits(server.now) if page == 0 else [])).encode()
-                    ctype = "application/json"
-                elif parts.path == "/feed":
-                    body, ctype = atom(server.now), "application/atom+xml"
-                else:
-                    self.send_error(404)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    def algolia(self, request) -> dict:
+        return algolia(make_hits(self.now) if int(request.url.params.get("page", 0)) == 0 else [])
 
 
 CONFIG = """
@@ -230,9 +195,8 @@ SUMMARY = re.compile(r"^(\d+)/(\d+) sources ok, (\d+) fetched, (\d+) new$", re.M
 
 @pytest.fixture(scope="module")
 def server():
-    s = FakeServer()
-    yield s
-    s.close()
+    with Net().serve() as s:
+        yield s
 
 
 @pytest.fixture(scope="module")
@@ -240,10 +204,10 @@ def world(tmp_path_factory, server):
     """One database, filled once by a poll at a 100-column terminal; that poll's output is kept
     for the poll tests. `ids` is the open mentions in triage order, from piped (JSON Lines) triage."""
     env = Env(tmp_path_factory.mktemp("terminal"), server.base)
-    before = dict(server.hits)
+    before = {path: server.net.hits(path) for path in ("/api/v1/search_by_date", "/feed")}
     code, out, err = env.tty("poll", cols=100)
     env.poll = (code, out, err)
-    env.requests = {k: v - before.get(k, 0) for k, v in server.hits.items()}
+    env.requests = {path: server.net.hits(path) - n for path, n in before.items()}
     r = env.piped("triage")
     assert r.returncode == 0, r.stderr
     env.rows = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
@@ -298,11 +262,11 @@ def test_poll_quiet_at_a_terminal_then_again_with_nothing_new(tmp_path, server):
 
 def test_poll_not_at_a_terminal_is_silent(tmp_path, server):
     env = Env(tmp_path, server.base)
-    before = server.hits.get("/feed", 0)
+    before = server.net.hits("/feed")
     r = env.piped("poll")
     assert r.returncode == 0, r.stderr
     assert r.stdout == "" and r.stderr == ""  # cron mails nothing on success
-    assert server.hits.get("/feed", 0) == before + 1
+    assert server.net.hits("/feed") == before + 1
     # ...although it stored new mentions; and piped triage writes JSON Lines by default.
     t = env.piped("triage")
     assert t.returncode == 0 and "\x1b" not in t.stdout

@@ -1,7 +1,7 @@
 """The support workflow end to end through the CLI (CliRunner, --config/--db in tmp_path): states and
 their events, who did it, triage by SLA, snoozes, follow-ups, owners, notes, repeat contacts, show,
 handovers, issue fan-out and reply drafts. Mentions are stored the way a poll stores them (ingest.save_found) or
-by a real poll behind an httpx.MockTransport; nothing touches the network."""
+by a real poll on the fake network (fakenet); nothing touches the network."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ from datetime import datetime, timedelta, timezone
 import httpx
 import pytest
 from click.testing import CliRunner
+from fakenet import FakeNet
 from helpers import iso, store_mentions
 
 from mentionwatch import config, store, workflow
-from mentionwatch.model import now_utc
+from mentionwatch.model import now_utc, parse_utc
 from mentionwatch.cli import cli
 from mentionwatch.sources import Mention
 
@@ -33,10 +34,6 @@ rules:
 """
 
 ISO_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
-
-
-def parse(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def jsonl(text: str) -> list[dict]:
@@ -145,7 +142,7 @@ def test_state_command_changes_state_and_writes_one_event(w, command, start, end
     e = events[-1]
     assert e["kind"] == "state" and e["who"] == "ann"
     assert (e["from_state"], e["to_state"], e["note"]) == (start, end, "called them back")
-    assert ISO_RE.match(e["at"]) and t0 <= parse(e["at"]) <= t1
+    assert ISO_RE.match(e["at"]) and t0 <= parse_utc(e["at"]) <= t1
     # the same command again changes nothing and writes nothing
     r = w(command, mid, "--as", "ann")
     assert r.exit_code == 0 and f"{mid}: already {end}" in r.stderr
@@ -159,7 +156,7 @@ def test_snooze_changes_state_and_writes_one_event(w):
     assert r.exit_code == 0, r.stderr
     m = w.get(mid)
     assert m["state"] == "snoozed"
-    wake = parse(m["wake_at"])
+    wake = parse_utc(m["wake_at"])
     assert t0 + timedelta(hours=2) <= wake <= now_utc() + timedelta(hours=2)
     [e] = w.events(mid)
     assert (e["kind"], e["who"], e["from_state"], e["to_state"]) == ("state", "ann", "new", "snoozed")
@@ -348,7 +345,7 @@ def test_followup_on_resolved_mention_comes_back_when_due(w):
     assert r.exit_code == 0, r.stderr
     m = w.get(a)
     assert m["state"] == "resolved" and m["followup_note"] == "check the fix"
-    due = parse(m["followup_at"])
+    due = parse_utc(m["followup_at"])
     assert abs((due - now_utc()) - timedelta(days=3)) <= timedelta(seconds=5)
     e = w.events(a)[-1]
     assert (e["kind"], e["who"], e["to_state"], e["note"]) == ("followup", "ann", m["followup_at"], "check the fix")
@@ -510,23 +507,20 @@ def test_repeat_contact_within_one_batch(w):
 
 def _hit(oid: str, text: str, ago: int, author: str) -> dict:
     t = int(datetime.now(timezone.utc).timestamp()) - ago
-    return {"objectID": oid, "created_at_i": t, "created_at": iso(datetime.fromtimestamp(t, timezone.utc)),
+    return {"objectID": oid, "created_at_i": t, "created_at": iso(t),
             "author": author, "story_id": 1, "points": None, "comment_text": text, "story_title": "A story",
             "_tags": ["comment", f"story_{oid}"]}
 
 
-def test_repeat_contact_and_builtin_rule_through_a_real_poll(w, monkeypatch):
-    import mentionwatch.http
-
+def test_repeat_contact_and_builtin_rule_through_a_real_poll(w, network):
     hits: list[dict] = []
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        assert request.url.host == "hn.test", request.url
+    def algolia(request: httpx.Request) -> dict:
         page = hits if int(request.url.params.get("page", 0)) == 0 else []
-        return httpx.Response(200, json={"hits": page, "nbHits": len(page), "page": 0, "nbPages": 1,
-                                         "hitsPerPage": 100, "exhaustiveNbHits": True, "query": "", "params": ""})
+        return {"hits": page, "nbHits": len(page), "page": 0, "nbPages": 1,
+                "hitsPerPage": 100, "exhaustiveNbHits": True, "query": "", "params": ""}
 
-    monkeypatch.setattr(mentionwatch.http.httpx, "AsyncHTTPTransport", lambda *a, **kw: httpx.MockTransport(handler))
+    net = network(FakeNet(hn=algolia))
     hits.append(_hit("501", "acme cloud billing page is confusing", 7200, "alice"))
     r = w("poll")
     assert r.exit_code == 0, r.stderr
@@ -542,6 +536,7 @@ def test_repeat_contact_and_builtin_rule_through_a_real_poll(w, monkeypatch):
     assert second["repeat_of"] == "hackernews:501"
     assert second["rules"] == ["still-waiting", "repeat-contact"]
     assert second["urgency"] == "critical"
+    assert {r.url.host for r in net.requests} == {"hn.test"}
 
 
 def test_builtin_still_waiting_rule_without_config_rules(tmp_path):
@@ -612,7 +607,7 @@ def test_handover_markdown_tells_the_whole_story(w):
     sla_line = [line for line in md.splitlines() if line.startswith("- **SLA:**")]
     assert len(sla_line) == 1
     assert s["urgency"] == "high" and s["repeat_of"] == first
-    assert sla_line[0].startswith(f"- **SLA:** due {iso(parse(s['created_at']) + timedelta(hours=1))}, ")
+    assert sla_line[0].startswith(f"- **SLA:** due {iso(parse_utc(s['created_at']) + timedelta(hours=1))}, ")
     assert sla_line[0].endswith((" 30m left", " 29m left")), sla_line[0]
     assert "## Conversation (2 mentions)" in md
 
