@@ -5,8 +5,8 @@
 
 The source is reached through `sources.get(name)`, as the poll reaches it; its options are what
 config.py gives it (every default of the source and COMMON_OPTIONS), then the harness's own, then
-the test's. The network is an httpx.MockTransport: a handler (request -> response), or routes (see
-`transport`). Times in tests are written with mentionwatch.model.utc_text, as the sources write them.
+the test's. The network is the tests' one fake network (fakenet.FakeNet, in-process): a handler
+(request -> response), or routes (see `transport`). Times in tests are written with mentionwatch.model.utc_text, as the sources write them.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import asyncio
 from typing import Any, Callable, Mapping
 
 import httpx
+from fakenet import FakeNet
 
 from mentionwatch import sources
 from mentionwatch.config import Query
@@ -40,29 +41,12 @@ def query(name: str, search: str = "acme", feeds: tuple[str, ...] = ()) -> Query
 
 
 def transport(handler_or_routes: Handler | Mapping[str, Any]) -> httpx.MockTransport:
-    """A MockTransport serving a handler, or routes: a mapping from a path ("/search.json"), a
-    host and path ("api.test/search") or a whole URL without its query string, to what it answers:
-    an httpx.Response, a handler, bytes (the body) or anything else as JSON. A request that no
-    route names fails the test."""
+    """The tests' one fake network (fakenet.FakeNet) serving a source's fake API: a handler (every
+    request), or a route table (a path such as "/search.json", a host and path, or a whole URL, to
+    what it answers: see fakenet)."""
     if callable(handler_or_routes):
-        return httpx.MockTransport(handler_or_routes)
-    routes = dict(handler_or_routes)
-
-    def serve(request: httpx.Request) -> httpx.Response:
-        url = request.url
-        for key in (str(url.copy_with(query=None)), f"{url.host}{url.path}", url.path):
-            if key in routes:
-                answer = routes[key]
-                if isinstance(answer, httpx.Response):
-                    return answer
-                if callable(answer):
-                    return answer(request)
-                if isinstance(answer, bytes):
-                    return httpx.Response(200, content=answer)
-                return httpx.Response(200, json=answer)
-        raise AssertionError(f"unexpected request {url}")
-
-    return httpx.MockTransport(serve)
+        return FakeNet({"/": handler_or_routes}).transport()
+    return FakeNet({key.split("://", 1)[-1]: target for key, target in handler_or_routes.items()}).transport()
 
 
 class SourceHarness:

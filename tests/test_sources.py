@@ -8,7 +8,6 @@ recorded tests/fixtures/hackernews.json shows: nbHits 17321865, hitsPerPage 2, n
 
 from __future__ import annotations
 
-import asyncio
 import math
 import re
 from datetime import datetime, timezone
@@ -16,12 +15,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from source_harness import run_search as harness_search
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mentionwatch.config import Query
 from mentionwatch.errors import SourceError
-from mentionwatch.http import Fetcher
 from mentionwatch.matching import parse_search
 from mentionwatch.sources import hackernews, rss
 
@@ -312,13 +311,7 @@ def hn_options(**kw) -> dict:
 
 
 def run_search(handler, search: str, options: dict, cursor: dict | None):
-    query = Query(name="q", search=parse_search(search), sources=("hackernews",))
-
-    async def go():
-        async with Fetcher("test-agent", transport=httpx.MockTransport(handler)) as f:
-            return await hackernews.search(f, query, options, cursor)
-
-    return asyncio.run(go())
+    return harness_search("hackernews", handler, search, options, cursor)
 
 
 BASE = 1_700_000_000
@@ -479,14 +472,7 @@ def test_feeds_parse_here_when_the_worker_pool_breaks(monkeypatch, fixture_bytes
     monkeypatch.setattr(rss, "_parse_pool", lambda feeds, preload=(): Broken())
     feed = fixture_bytes("google-alerts.xml")
     urls = [f"https://feeds.test/{i}" for i in range(20)]
-    query = Query(name="q", search=parse_search("slack"), sources=("rss",), feeds=tuple(urls))
-
-    async def go():
-        async with Fetcher("test-agent", transport=httpx.MockTransport(
-                lambda r: httpx.Response(200, content=feed, headers={"content-type": "application/atom+xml"}))) as f:
-            return await rss.search(f, query, {"max_entries": 500, "timeout": 5}, None)
-
-    res = asyncio.run(go())
+    res = harness_search("rss", {"feeds.test": feed}, "slack", {"max_entries": 500}, feeds=tuple(urls))
     assert res.errors == []
     one = rss.parse(feed, urls[0])
     assert len(res.mentions) == 20 * len(one) > 0
