@@ -19,9 +19,7 @@ from source_harness import run_search as harness_search
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mentionwatch.config import Query
 from mentionwatch.errors import SourceError
-from mentionwatch.matching import parse_search
 from mentionwatch.sources import hackernews, rss
 
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
