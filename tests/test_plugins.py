@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -28,13 +29,43 @@ def readme_block(marker: str) -> str:
     raise AssertionError(f"README has no code block starting with {marker!r}")
 
 
-@pytest.fixture
-def plugin(tmp_path, monkeypatch):
+# The README's example as it stood before the source contract was written down (no high_water, no
+# CHECKS_ARRIVALS): a plugin written then must still load and poll.
+EARLIER_EXAMPLE = '''\
+from mentionwatch.sources import Mention, Option, SearchResult, parse_time
+
+NAME = "example"
+DESCRIPTION = "posts on example.com"
+NEEDS = "EXAMPLE_TOKEN (optional)"
+DEFAULT_ON = False
+OPTIONS = {"base_url": Option(str, "https://api.example.com", "API root")}
+
+
+def parse(payload: dict) -> list[Mention]:
+    return [Mention(source=NAME, native_id=str(p["id"]), url=p["url"], author=p["user"],
+                    title="", text=p["body"], created_at=parse_time(p["created"]))
+            for p in payload["posts"]]
+
+
+async def search(fetcher, query, options, cursor, state) -> SearchResult:
+    since = (cursor or {}).get("since", "")
+    words = " OR ".join(" ".join(alt) for alt in query.search.alternatives())
+    resp = await fetcher.get(options["base_url"] + "/search", params={"q": words, "since": since},
+                             timeout=options["timeout"])
+    mentions = parse(resp.json())
+    newest = max([m.created_at for m in mentions] + [since])
+    return SearchResult(mentions, {"since": newest}, requests=1)
+'''
+
+
+@pytest.fixture(params=["readme", "earlier"])
+def plugin(request, tmp_path, monkeypatch):
     site = tmp_path / "site"
     pkg = site / "mentionwatch_example"
     pkg.mkdir(parents=True)
     (pkg / "__init__.py").write_text("")
-    (pkg / "source.py").write_text(readme_block("# mentionwatch_example/source.py"))
+    code = readme_block("# mentionwatch_example/source.py") if request.param == "readme" else EARLIER_EXAMPLE
+    (pkg / "source.py").write_text(code)
     toml = readme_block("# the plugin's pyproject.toml")
     name, target = re.search(r'^(\w+) = "([\w.]+)"$', toml, re.M).groups()
     dist = site / "mentionwatch_example-0.1.dist-info"
@@ -42,6 +73,8 @@ def plugin(tmp_path, monkeypatch):
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: mentionwatch-example\nVersion: 0.1\n")
     (dist / "entry_points.txt").write_text(f"[mentionwatch.sources]\n{name} = {target}\n")
     monkeypatch.syspath_prepend(str(site))
+    for mod in [m for m in sys.modules if m.startswith("mentionwatch_example")]:
+        monkeypatch.delitem(sys.modules, mod)  # each param imports its own copy of the plugin
     monkeypatch.setattr(sources_mod, "_registry", None)
     yield name
     monkeypatch.setattr(sources_mod, "_registry", None)
@@ -63,7 +96,7 @@ def test_plugin_is_listed_by_sources(plugin):
     assert rows["hackernews"]["builtin"] is True
 
 
-def test_plugin_polls_stores_and_is_rechecked(plugin, tmp_path):
+def test_plugin_polls_stores_and_is_rechecked(plugin, tmp_path, request):
     cfg = tmp_path / "c.yaml"
     cfg.write_text(
         "sources:\n  example: {base_url: https://api.example.test}\n"
@@ -84,6 +117,14 @@ def test_plugin_polls_stores_and_is_rechecked(plugin, tmp_path):
     rows = store.list_mentions(conn)
     assert [(m["id"], m["urgency"]) for m in rows] == [("example:1", "critical")]  # -anvil excluded locally
     assert store.get_cursor(conn, "acme", plugin) == {"since": "2026-11-20T11:00:00Z"}
+    conn.close()
+    # health asks the source for its high-water mark; a plugin without high_water shows none
+    r = CliRunner().invoke(cli, ["health", "--json", "--config", str(cfg), "--db", str(tmp_path / "m.db")])
+    row = json.loads(r.stdout)
+    assert (row["source"], row["status"]) == (plugin, "ok")
+    earlier = request.node.callspec.params["plugin"] == "earlier"
+    assert hasattr(sources_mod.module(plugin), "high_water") is not earlier
+    assert row["high_water"] == (None if earlier else "2026-11-20T11:00:00Z")
 
 
 def test_unknown_source_in_config_names_the_known_ones(tmp_path):
