@@ -192,9 +192,10 @@ def poll(config_path, db_path, as_json, only, quiet, force):
         else:
             result = ingest.poll(cfg, conn, only=tuple(only), force=force)
         if as_json:
-            from mentionwatch.outputs.jsonl import emit_json, mention_json
+            from mentionwatch.outputs.funnel import emit
+            from mentionwatch.outputs.jsonl import mention_json
 
-            emit_json(mention_json(store.get_mention(conn, i)) for i in result.new_ids)
+            emit((store.get_mention(conn, i) for i in result.new_ids), True, project=mention_json)
     from mentionwatch.outputs.render import poll_report
 
     for line in poll_report(result, interactive):
