@@ -94,12 +94,13 @@ def load_config(config_path: str | None):
     return cfg
 
 
-def open_store(config_path: str | None, db_path: str | None, cfg=None):
-    """The database for a command: config errors still exit 2 even if only the db is wanted."""
+def open_store(config_path: str | None, db_path: str | None, cfg=None, reading: bool = False):
+    """The database for a command: config errors still exit 2 even if only the db is wanted. A
+    command that only reads (`reading`) works on a database it cannot write, read-only."""
     from mentionwatch import config, store
 
     cfg = cfg if cfg is not None else load_config(config_path)
-    return store.open_db(config.resolve_db_path(db_path, cfg)), cfg
+    return store.open_db(config.resolve_db_path(db_path, cfg), read_only_ok=reading), cfg
 
 
 def when_option(value: str, option: str, cfg=None):
@@ -249,7 +250,7 @@ def triage(config_path, db_path, json_out, urgency, sources, queries, states, si
         state_list = tuple(dict.fromkeys(s for c in chosen for s in (OPEN_STATES if c == "open" else (c,))))
     if limit is None and not json_out:
         limit = 50
-    conn, cfg = open_store(config_path, db_path)
+    conn, cfg = open_store(config_path, db_path, reading=True)
     now = now_utc()
     try:
         rows = workflow.triage_rows(conn, cfg, limit=limit, mine=who_am_i(who, cfg) if mine else None, now=now, sort=sort,
@@ -291,7 +292,7 @@ def show(config_path, db_path, json_out, mention_id):
     from mentionwatch.outputs.jsonl import mention_json
     from mentionwatch.outputs.render import mention_detail
 
-    conn, cfg = open_store(config_path, db_path)
+    conn, cfg = open_store(config_path, db_path, reading=True)
     m = store.get_mention(conn, mention_id)
     if m is None:
         fail(f"no such mention: {mention_id}")
@@ -515,7 +516,7 @@ def issues_command(config_path, db_path, json_out):
     from mentionwatch.outputs.funnel import emit
     from mentionwatch.outputs.render import issues_table
 
-    conn, _ = open_store(config_path, db_path)
+    conn, _ = open_store(config_path, db_path, reading=True)
     emit(store.issues_summary(conn), json_out, issues_table,
          empty="No linked issues (link one with: mentionwatch link ID REF).")
 
@@ -535,7 +536,7 @@ def handover(config_path, db_path, mention_id, fmt):
     """
     from mentionwatch import workflow
 
-    conn, cfg = open_store(config_path, db_path)
+    conn, cfg = open_store(config_path, db_path, reading=True)
     s = workflow.story(conn, cfg, mention_id)
     if fmt == "json":
         from mentionwatch.outputs.jsonl import json_line
@@ -646,7 +647,7 @@ def health(config_path, db_path, json_out):
     from mentionwatch.outputs.health import report
     from mentionwatch.outputs.render import health_table
 
-    conn, cfg = open_store(config_path, db_path)
+    conn, cfg = open_store(config_path, db_path, reading=True)
     rows = report(cfg, conn)
     emit(rows, json_out, health_table)
     if not all(r["healthy"] for r in rows):
@@ -669,7 +670,7 @@ def sources_command(config_path, db_path, json_out):
     from mentionwatch.outputs.health import readiness
     from mentionwatch.outputs.render import sources_table
 
-    conn, cfg = open_store(config_path, db_path)
+    conn, cfg = open_store(config_path, db_path, reading=True)
     emit(readiness(cfg, conn), json_out, sources_table)
 
 

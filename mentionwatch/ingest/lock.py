@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from mentionwatch.errors import LockedError
+from mentionwatch.errors import LockedError, MentionwatchError
 
 
 class PollLock:
@@ -19,8 +19,14 @@ class PollLock:
     def __enter__(self) -> "PollLock":
         import fcntl
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise MentionwatchError(
+                f"{self.path}: cannot create the poll's lock file ({e.strerror or e}): poll writes in the "
+                f"database's folder; make {self.path.parent} writable, or point --db or MENTIONWATCH_DB at a "
+                "database in a folder you can write") from None
         try:
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -26,10 +26,14 @@ BURST_AUTOCHECKPOINT_PAGES = 30_000
 encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
-def open_db(path: str | Path) -> sqlite3.Connection:
+def open_db(path: str | Path, read_only_ok: bool = False) -> sqlite3.Connection:
+    """The database at `path`, created and migrated as needed. A command that only reads passes
+    `read_only_ok`: a database it cannot write (a read-only mount, a folder it may not write in)
+    is then opened read-only instead of failing."""
     path = Path(path)
     if path.is_dir():
         raise MentionwatchError(f"{path}: is a directory, not a database file")
+    conn = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
@@ -41,16 +45,54 @@ def open_db(path: str | Path) -> sqlite3.Connection:
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA cache_size = -32000")  # 32 MB: the default 2 MB thrashes past ~50k mentions
         conn.execute(f"PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT_PAGES}")
-    except sqlite3.DatabaseError as e:
-        raise MentionwatchError(f"{path}: cannot open the database ({e})") from None
-    except OSError as e:
-        raise MentionwatchError(f"{path}: cannot create the database ({e.strerror})") from None
+    except (sqlite3.DatabaseError, OSError) as e:
+        if conn is not None:
+            conn.close()
+        if read_only_ok and path.is_file():
+            return _open_read_only(path)
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise MentionwatchError(f"{path}: cannot open the database ({reason}){_not_writable_hint(path)}") from None
     from mentionwatch.store.migrations import LATEST
 
     if version > LATEST:
         raise MentionwatchError(f"{path}: made by a newer mentionwatch (schema {version} > {LATEST}); upgrade")
     if version < LATEST:
         _migrate(conn, path)
+    return conn
+
+
+def _not_writable_hint(path: Path) -> str:
+    import os
+
+    for place in (path, path.parent):
+        if place.exists() and not os.access(place, os.W_OK):
+            return (f"; {place} is not writable: make it writable (chmod u+w {place}), or point --db or "
+                    "MENTIONWATCH_DB at a database in a folder you can write")
+    return ""
+
+
+def _open_read_only(path: Path) -> sqlite3.Connection:
+    """Read-only, for reading commands on a database they cannot write. SQLite reads a WAL database
+    read-only only through its -shm file; with no -wal file there is nothing beyond the database
+    file itself, which it then reads as immutable (no -shm needed)."""
+    from urllib.parse import quote
+
+    from mentionwatch.store.migrations import LATEST
+
+    wal = Path(f"{path}-wal").exists()
+    uri = f"file:{quote(str(path.resolve()))}?{'mode=ro' if wal else 'immutable=1'}"
+    try:
+        conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+    except sqlite3.DatabaseError as e:
+        raise MentionwatchError(f"{path}: cannot open the database, even read-only ({e})"
+                                f"{_not_writable_hint(path)}") from None
+    if version != LATEST:
+        conn.close()
+        why = "a newer" if version > LATEST else "an older"
+        raise MentionwatchError(f"{path}: made by {why} mentionwatch and not writable here, so it cannot be "
+                                f"{'read' if version > LATEST else 'upgraded'}{_not_writable_hint(path)}")
     return conn
 
 
@@ -73,15 +115,28 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
 
 @contextmanager
 def write(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """One short write transaction; rolled back whole on any error."""
-    conn.execute("BEGIN IMMEDIATE")
+    """One short write transaction; rolled back whole on any error. Every write goes through here,
+    so a database that turns out not to be writable is one clear error, whatever was writing."""
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as e:
+        raise _unwritable(conn, e) from None
     try:
         yield conn
-    except BaseException:
+    except BaseException as e:
         conn.execute("ROLLBACK")
+        if isinstance(e, sqlite3.OperationalError) and "readonly" in str(e):
+            raise _unwritable(conn, e) from None
         raise
     else:
         conn.execute("COMMIT")
+
+
+def _unwritable(conn: sqlite3.Connection, e: sqlite3.OperationalError) -> Exception:
+    if "readonly" not in str(e):
+        return e
+    path = Path(conn.execute("PRAGMA database_list").fetchone()[2] or "the database")
+    return MentionwatchError(f"{path}: cannot write the database ({e}){_not_writable_hint(path)}")
 
 
 @contextmanager
