@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 from fakenet import FakeNet
 from helpers import iso
+from payloads import SEARCH_ECHO, Entry, acme_cloud_hits, algolia, atom, hn_hit
 
 from mentionwatch.outputs.jsonl import MENTION_FIELDS
 from mentionwatch.cli import cli
@@ -23,61 +24,20 @@ NOW = int(time.time())
 HOUR = 3600
 
 
-def hit(oid: str, text: str, ago: int, *, story: bool = False, title: str = "", author: str | None = None) -> dict:
-    t = NOW - ago
-    h = {"objectID": oid, "created_at_i": t, "created_at": iso(t), "author": author or f"user{oid}",
-         "story_id": 1, "points": None}
-    if story:
-        h.update({"title": title, "story_text": text, "url": None, "_tags": ["story", f"story_{oid}"]})
-    else:
-        h.update({"comment_text": text, "story_title": "Some story", "_tags": ["comment", f"story_{oid}"]})
-    return h
-
-
-def algolia(hits: list[dict]) -> dict:
-    return {"hits": hits, "nbHits": len(hits), "page": 0, "nbPages": 1, "hitsPerPage": 100,
-            "exhaustiveNbHits": True, "query": "", "params": ""}
-
-
-def atom(entries: list[tuple[str, str, str, int]]) -> bytes:
-    """(id, title, summary, seconds ago) -> an Atom feed."""
-    body = "".join(
-        f"<entry><id>{i}</id><title>{t}</title><link href='https://news.example/{i}'/>"
-        f"<published>{iso(NOW - ago)}</published><updated>{iso(NOW - ago)}</updated>"
-        f"<summary type='html'>{s}</summary><author><name>reporter</name></author></entry>"
-        for i, t, s, ago in entries
-    )
-    return (f'<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
-            f"<id>urn:feed</id><title>Alerts</title><updated>{iso(NOW)}</updated>{body}</feed>").encode()
-
-
-def make_hits() -> list[dict]:
-    return [
-        hit("1001", "can't deploy anything", 2 * HOUR, story=True, title="Acme Cloud is down again"),
-        hit("1002", "acme cloud charged twice this month, want a refund", 5 * HOUR),
-        hit("1003", "acmecloud outage in eu-west", 1 * HOUR),
-        hit("1004", "I like acme cloud a lot", 10 * HOUR),
-        hit("1005", "acme cloud lost my booking and my flight is tonight", 3 * 24 * HOUR),
-        hit("1006", "acme cloud is down, says anvil", 1 * HOUR),  # excluded by -anvil
-        hit("1007", "acme clouds are pretty", 1 * HOUR),  # no whole-word match
-    ]
-
-
-FEED_ENTRIES = [("urn:e1", "Acme Cloud refund policy question", "what is the acme cloud refund policy?", 20 * HOUR)]
-
-
 class Net(FakeNet):
     """What the fake network serves. Each attribute: a payload, an httpx.Response or an exception."""
 
     def __init__(self):
         global NOW
         NOW = int(time.time())  # ages are relative to when the test runs, not to when it was imported
-        super().__init__(hn=algolia(make_hits()), feed=atom(FEED_ENTRIES))
+        feed = [Entry("urn:e1", "Acme Cloud refund policy question", "what is the acme cloud refund policy?",
+                      NOW - 20 * HOUR, "reporter", html=True)]
+        super().__init__(hn=algolia(acme_cloud_hits(NOW), **SEARCH_ECHO), feed=atom(feed, updated=NOW))
 
     def target(self, request: httpx.Request):
         target = super().target(request)
         if request.url.host == "hn.test" and isinstance(target, dict) and int(request.url.params.get("page", 0)) > 0:
-            return algolia([])
+            return algolia([], **SEARCH_ECHO)
         return target
 
 
@@ -342,8 +302,9 @@ def assert_inert(text: str, where: str):
 
 @pytest.fixture
 def evil(net, mw):
-    net.hn = algolia([hit("666", EVIL_TEXT, 60, story=True, title=EVIL_TITLE, author=EVIL_AUTHOR)])
-    net.feed = atom([])
+    net.hn = algolia([hn_hit("666", EVIL_TEXT, NOW - 60, story=True, title=EVIL_TITLE, author=EVIL_AUTHOR)],
+                     **SEARCH_ECHO)
+    net.feed = atom([], updated=NOW)
     r = mw("poll", "--json")
     assert r.exit_code == 0, r.stderr
     assert_inert(r.stdout + r.stderr, "poll --json")

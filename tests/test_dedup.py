@@ -5,12 +5,12 @@ text of 40+ characters at another id and URL) is grouped under the first post an
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 from click.testing import CliRunner
 from fakenet import FakeNet
-from helpers import iso, store_mentions
+from helpers import store_mentions
+from payloads import LEAN, ago, algolia, hn_hit
 
 from mentionwatch import config, ingest, store
 from mentionwatch.cli import cli
@@ -18,16 +18,6 @@ from mentionwatch.model import Mention
 
 HOUR = 3600
 LONG = "acme cloud deleted my production database last night and support is not answering"  # > 40 chars
-
-
-def hit(oid: str, text: str, ago: int, author: str | None = None) -> dict:
-    t = int(time.time()) - ago
-    return {"objectID": oid, "created_at_i": t, "created_at": iso(t), "author": author or f"user{oid}",
-            "comment_text": text, "story_title": "A story", "story_id": 1, "_tags": ["comment"]}
-
-
-def algolia(hits: list[dict]) -> dict:
-    return {"hits": hits, "nbHits": len(hits), "page": 0, "nbPages": 1, "hitsPerPage": 100}
 
 
 class Net(FakeNet):
@@ -90,7 +80,8 @@ def mention(conn, mid: str) -> dict:
 
 def test_same_item_two_queries_stored_once_linked_to_both(write_config, db):
     cfg = load(write_config, TWO_QUERIES)
-    net = Net([hit("1", "acme cloud is down", 600), hit("2", "acme anvils are heavy", 900)])
+    net = Net([hn_hit("1", "acme cloud is down", ago(600), **LEAN),
+               hn_hit("2", "acme anvils are heavy", ago(900), **LEAN)])
     result = ingest.poll(cfg, db, transport=net.transport())
     assert result.failed == []
     assert len(net.requests) == 2  # one per query
@@ -113,7 +104,7 @@ def test_same_item_two_queries_stored_once_linked_to_both(write_config, db):
 
 
 def test_query_found_later_is_linked_on_a_later_poll(write_config, db):
-    net = Net([hit("1", "acme cloud is down", 600)])
+    net = Net([hn_hit("1", "acme cloud is down", ago(600), **LEAN)])
     ingest.poll(load(write_config, ONE_QUERY), db, transport=net.transport())
     assert links(db) == {("hackernews:1", "brand")}
     ingest.poll(load(write_config, TWO_QUERIES), db, transport=net.transport())
@@ -125,7 +116,7 @@ def test_query_found_later_is_linked_on_a_later_poll(write_config, db):
 def test_mention_deleted_by_hand_is_stored_again_with_its_old_link(write_config, db):
     """Deleting a row by hand (sqlite3, Datasette) leaves its query link behind: storing the
     mention again must not trip over it."""
-    net = Net([hit("1", "acme cloud is down", 600)])
+    net = Net([hn_hit("1", "acme cloud is down", ago(600), **LEAN)])
     cfg = load(write_config, ONE_QUERY)
     ingest.poll(cfg, db, transport=net.transport())
     db.execute("DELETE FROM mentions WHERE id = 'hackernews:1'")
@@ -137,7 +128,7 @@ def test_mention_deleted_by_hand_is_stored_again_with_its_old_link(write_config,
 
 def test_repoll_keeps_first_seen_at_and_state(write_config, db):
     cfg = load(write_config, TWO_QUERIES)
-    net = Net([hit("1", "acme cloud is down", 600)])
+    net = Net([hn_hit("1", "acme cloud is down", ago(600), **LEAN)])
     ingest.poll(cfg, db, transport=net.transport())
     old = "2020-01-01T00:00:00Z"
     db.execute("UPDATE mentions SET first_seen_at = ?", (old,))
@@ -155,7 +146,8 @@ def test_repoll_keeps_first_seen_at_and_state(write_config, db):
 
 
 def test_cli_triage_json_lists_both_queries(write_config, tmp_path, network):
-    network(Net([hit("1", "acme cloud is down", 600), hit("2", "acme anvils are heavy", 900)]))
+    network(Net([hn_hit("1", "acme cloud is down", ago(600), **LEAN),
+                 hn_hit("2", "acme anvils are heavy", ago(900), **LEAN)]))
     cfg = write_config(TWO_QUERIES)
     dbp = tmp_path / "data" / "m.db"
 
@@ -188,10 +180,11 @@ def test_cli_triage_json_lists_both_queries(write_config, tmp_path, network):
 
 def test_cross_post_grouped_under_the_first_and_hidden_from_triage(write_config, db):
     cfg = load(write_config, ONE_QUERY)
-    net = Net([hit("100", LONG, 2 * HOUR, author="dana")])
+    net = Net([hn_hit("100", LONG, ago(2 * HOUR), author="dana", **LEAN)])
     ingest.poll(cfg, db, transport=net.transport())
     # later the same author posts the same words in another thread
-    net.posted = [hit("200", LONG, 60, author="dana"), hit("100", LONG, 2 * HOUR, author="dana")]
+    net.posted = [hn_hit("200", LONG, ago(60), author="dana", **LEAN),
+                  hn_hit("100", LONG, ago(2 * HOUR), author="dana", **LEAN)]
     result = ingest.poll(cfg, db, transport=net.transport())
     assert result.new_ids == ["hackernews:200"]
     copy = mention(db, "hackernews:200")
@@ -204,7 +197,7 @@ def test_cross_post_grouped_under_the_first_and_hidden_from_triage(write_config,
     assert sorted(m["id"] for m in store.list_mentions(db, copies=True)) == ["hackernews:100", "hackernews:200"]
     assert [c["id"] for c in store.copies_of(db, "hackernews:100")] == ["hackernews:200"]
     # a third copy is grouped under the first post too, not under the second
-    net.posted = [hit("300", LONG, 30, author="dana")]
+    net.posted = [hn_hit("300", LONG, ago(30), author="dana", **LEAN)]
     ingest.poll(cfg, db, transport=net.transport())
     assert mention(db, "hackernews:300")["dupe_of"] == "hackernews:100"
     assert [c["id"] for c in store.copies_of(db, "hackernews:100")] == ["hackernews:200", "hackernews:300"]
@@ -212,9 +205,9 @@ def test_cross_post_grouped_under_the_first_and_hidden_from_triage(write_config,
 
 def test_cross_post_grouping_ignores_case_and_spacing(write_config, db):
     cfg = load(write_config, ONE_QUERY)
-    net = Net([hit("100", LONG, 2 * HOUR, author="Dana")])
+    net = Net([hn_hit("100", LONG, ago(2 * HOUR), author="Dana", **LEAN)])
     ingest.poll(cfg, db, transport=net.transport())
-    net.posted = [hit("200", "  " + LONG.upper().replace(" ", "   ") + "\n", 60, author="dana")]
+    net.posted = [hn_hit("200", "  " + LONG.upper().replace(" ", "   ") + "\n", ago(60), author="dana", **LEAN)]
     ingest.poll(cfg, db, transport=net.transport())
     assert mention(db, "hackernews:200")["dupe_of"] == "hackernews:100"
 
@@ -222,7 +215,8 @@ def test_cross_post_grouping_ignores_case_and_spacing(write_config, db):
 def test_cross_posts_in_one_poll_grouped_under_the_earliest_post(write_config, db):
     # Algolia's search_by_date answers newest first: the copy arrives before the original post.
     cfg = load(write_config, ONE_QUERY)
-    net = Net([hit("200", LONG, 60, author="dana"), hit("100", LONG, 2 * HOUR, author="dana")])
+    net = Net([hn_hit("200", LONG, ago(60), author="dana", **LEAN),
+               hn_hit("100", LONG, ago(2 * HOUR), author="dana", **LEAN)])
     ingest.poll(cfg, db, transport=net.transport())
     assert mention(db, "hackernews:100")["dupe_of"] is None
     assert mention(db, "hackernews:200")["dupe_of"] == "hackernews:100"
@@ -230,7 +224,7 @@ def test_cross_posts_in_one_poll_grouped_under_the_earliest_post(write_config, d
 
 
 def test_cli_triage_hides_cross_post(write_config, tmp_path, network):
-    net = network(Net([hit("100", LONG, 2 * HOUR, author="dana")]))
+    net = network(Net([hn_hit("100", LONG, ago(2 * HOUR), author="dana", **LEAN)]))
     cfg = write_config(ONE_QUERY)
     dbp = tmp_path / "data" / "m.db"
 
@@ -238,7 +232,7 @@ def test_cli_triage_hides_cross_post(write_config, tmp_path, network):
         return CliRunner().invoke(cli, [*args, "--config", str(cfg), "--db", str(dbp)], catch_exceptions=False)
 
     assert mw("poll").exit_code == 0
-    net.posted = [hit("200", LONG, 60, author="dana")]
+    net.posted = [hn_hit("200", LONG, ago(60), author="dana", **LEAN)]
     assert mw("poll").exit_code == 0
     r = mw("triage", "--json", "--state", "all")
     assert [json.loads(x)["id"] for x in r.stdout.splitlines()] == ["hackernews:100"]
@@ -251,9 +245,10 @@ def test_short_identical_texts_by_same_author_not_grouped(write_config, db):
     cfg = load(write_config, ONE_QUERY)
     short = "acme +1 same here"
     assert len(short) < store.MIN_CROSSPOST_CHARS
-    net = Net([hit("1", short, 600, author="dana"), hit("2", short, 900, author="dana")])
+    net = Net([hn_hit("1", short, ago(600), author="dana", **LEAN),
+               hn_hit("2", short, ago(900), author="dana", **LEAN)])
     ingest.poll(cfg, db, transport=net.transport())
-    net.posted = [hit("3", short, 60, author="dana")]
+    net.posted = [hn_hit("3", short, ago(60), author="dana", **LEAN)]
     ingest.poll(cfg, db, transport=net.transport())
     for mid in ("hackernews:1", "hackernews:2", "hackernews:3"):
         assert mention(db, mid)["dupe_of"] is None, mid
@@ -262,9 +257,10 @@ def test_short_identical_texts_by_same_author_not_grouped(write_config, db):
 
 def test_same_text_by_different_authors_not_grouped(write_config, db):
     cfg = load(write_config, ONE_QUERY)
-    net = Net([hit("1", LONG, 600, author="dana"), hit("2", LONG, 900, author="erin")])
+    net = Net([hn_hit("1", LONG, ago(600), author="dana", **LEAN),
+               hn_hit("2", LONG, ago(900), author="erin", **LEAN)])
     ingest.poll(cfg, db, transport=net.transport())
-    net.posted = [hit("3", LONG, 60, author="frank")]
+    net.posted = [hn_hit("3", LONG, ago(60), author="frank", **LEAN)]
     ingest.poll(cfg, db, transport=net.transport())
     for mid in ("hackernews:1", "hackernews:2", "hackernews:3"):
         assert mention(db, mid)["dupe_of"] is None, mid
@@ -273,7 +269,7 @@ def test_same_text_by_different_authors_not_grouped(write_config, db):
 
 def test_same_text_without_author_not_grouped(write_config, db):
     cfg = load(write_config, ONE_QUERY)
-    net = Net([hit("1", LONG, 600, author=""), hit("2", LONG, 900, author="")])
+    net = Net([hn_hit("1", LONG, ago(600), author="", **LEAN), hn_hit("2", LONG, ago(900), author="", **LEAN)])
     net.posted[0]["author"] = net.posted[1]["author"] = ""
     ingest.poll(cfg, db, transport=net.transport())
     assert len(store.list_mentions(db)) == 2
@@ -294,7 +290,7 @@ def test_cross_post_needs_the_same_source():
 
 def test_first_query_is_the_mention_row_later_ones_a_link(write_config, db):
     cfg = load(write_config, TWO_QUERIES)
-    ingest.poll(cfg, db, transport=Net([hit("1", "acme cloud is down", 600)]).transport())
+    ingest.poll(cfg, db, transport=Net([hn_hit("1", "acme cloud is down", ago(600), **LEAN)]).transport())
     first = mention(db, "hackernews:1")["query"]
     later = ({"brand", "product"} - {first}).pop()
     # One link row, for the query that did not find it first; the view lists both, first first.
@@ -302,14 +298,14 @@ def test_first_query_is_the_mention_row_later_ones_a_link(write_config, db):
     assert mention(db, "hackernews:1")["queries"] == [first, later]
     assert store.get_mention(db, "hackernews:1")["queries"] == [first, later]
     # Found again by either query: nothing more on disk.
-    ingest.poll(cfg, db, transport=Net([hit("1", "acme cloud is down", 600)]).transport())
+    ingest.poll(cfg, db, transport=Net([hn_hit("1", "acme cloud is down", ago(600), **LEAN)]).transport())
     assert db.execute("SELECT COUNT(*) FROM mention_more_queries").fetchone()[0] == 1
 
 
 def test_triage_query_filter_matches_first_and_later_queries(write_config, db):
     cfg = load(write_config, TWO_QUERIES)
-    ingest.poll(cfg, db, transport=Net([hit("1", "acme cloud is down", 600),
-                                      hit("2", "acme anvils are heavy", 900)]).transport())
+    ingest.poll(cfg, db, transport=Net([hn_hit("1", "acme cloud is down", ago(600), **LEAN),
+                                      hn_hit("2", "acme anvils are heavy", ago(900), **LEAN)]).transport())
     assert {m["id"] for m in store.list_mentions(db, queries=["product"])} == {"hackernews:1"}
     assert {m["id"] for m in store.list_mentions(db, queries=["brand"])} == {"hackernews:1", "hackernews:2"}
     assert store.list_mentions(db, queries=["nothing"]) == []
@@ -317,7 +313,7 @@ def test_triage_query_filter_matches_first_and_later_queries(write_config, db):
 
 def test_deleting_a_mention_by_hand_takes_its_links_along(write_config, db):
     cfg = load(write_config, TWO_QUERIES)
-    ingest.poll(cfg, db, transport=Net([hit("1", "acme cloud is down", 600)]).transport())
+    ingest.poll(cfg, db, transport=Net([hn_hit("1", "acme cloud is down", ago(600), **LEAN)]).transport())
     with store.write(db):
         db.execute("DELETE FROM mentions WHERE id = 'hackernews:1'")
     assert db.execute("SELECT COUNT(*) FROM mention_more_queries").fetchone()[0] == 0

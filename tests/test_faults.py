@@ -22,7 +22,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 from fakenet import FakeNet, LocalServer, streamed, unused_port
-from helpers import iso
+from payloads import OMIT, Entry, algolia, atom, hn_hit
 
 from mentionwatch import store
 from mentionwatch.cli import cli
@@ -35,32 +35,21 @@ FEED_PATH = "/feed.xml"
 MAX_BYTES = 1_000_000
 
 
-def hit(oid: str, ago: int, text: str) -> dict:
-    t = NOW - ago
-    return {"objectID": oid, "created_at_i": t, "created_at": iso(t), "author": f"user{oid}", "story_id": 1,
-            "comment_text": text, "story_title": "Some story", "_tags": ["comment", "story_1"]}
-
-
-def algolia(hits: list[dict], page: int) -> dict:
-    # Two pages of two hits: page 0 always works, so a fault on page 1 shows whether page 0's
-    # mentions were stored anyway (they must not be: one transaction per query and source).
-    return {"hits": hits, "nbHits": 4, "page": page, "nbPages": 2, "hitsPerPage": 2, "query": "acme", "params": ""}
-
-
+# Two pages of two hits: page 0 always works, so a fault on page 1 shows whether page 0's
+# mentions were stored anyway (they must not be: one transaction per query and source).
+PAGE = {"nb_pages": 2, "nb_hits": 4, "hits_per_page": 2, "query": "acme", "params": ""}
+HIT = {"tags": ["comment", "story_1"], "points": OMIT}
 PAGES = {
-    0: algolia([hit("101", 60, "acme is down for everyone"), hit("102", 120, "I like acme")], 0),
-    1: algolia([hit("103", 180, "acme charged twice"), hit("104", 240, "acme again")], 1),
+    0: algolia([hn_hit("101", "acme is down for everyone", NOW - 60, **HIT),
+                hn_hit("102", "I like acme", NOW - 120, **HIT)], page=0, **PAGE),
+    1: algolia([hn_hit("103", "acme charged twice", NOW - 180, **HIT),
+                hn_hit("104", "acme again", NOW - 240, **HIT)], page=1, **PAGE),
 }
 HN_IDS = {"hackernews:101", "hackernews:102", "hackernews:103", "hackernews:104"}
 HN_NEWEST = NOW - 60
 
-FEED = (
-    '<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><id>urn:feed</id>'
-    f"<title>Alerts</title><updated>{iso(NOW)}</updated>"
-    f"<entry><id>urn:e1</id><title>Acme on the news</title><link href='https://news.example/e1'/>"
-    f"<published>{iso(NOW - 600)}</published><updated>{iso(NOW - 600)}</updated>"
-    "<summary>acme is everywhere</summary><author><name>reporter</name></author></entry></feed>"
-).encode()
+FEED = atom([Entry("urn:e1", "Acme on the news", "acme is everywhere", NOW - 600, "reporter",
+                   link="https://news.example/e1")], updated=NOW)
 
 
 # --- the server: the fake network on 127.0.0.1 --------------------------------------------------------
@@ -73,7 +62,7 @@ def hn_route(fault=None, faulty_pages=(1,)):
         page = int(req.url.params.get("page", 0))
         if fault is not None and page in faulty_pages:
             return fault
-        return PAGES.get(page, algolia([], page))
+        return PAGES.get(page, algolia([], page=page, **PAGE))
 
     return answer
 

@@ -20,6 +20,7 @@ from fakenet import FakeNet
 from helpers import iso, store_mentions
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from payloads import Entry, atom
 from rich.console import Console
 
 from mentionwatch import config, ingest, store, workflow
@@ -244,12 +245,8 @@ HN_BYTES = (
     + b', "author": "bad\xc3bytes", "comment_text": "acme caf\xc3\xa9 is \xff\xfe down", "story_title": "s\x80",'
     b' "story_id": 1, "_tags": ["comment"]}], "nbHits": 1, "nbPages": 1, "page": 0, "hitsPerPage": 100}'
 )
-FEED_BYTES = (
-    '<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><id>urn:f</id>'
-    f"<title>Alerts</title><updated>{iso(NOW)}</updated><entry><id>urn:e1</id>"
-    f"<title>Acme café </title><link href='https://news.example/1'/><published>{iso(NOW - 600)}</published>"
-    f"<updated>{iso(NOW - 600)}</updated><summary>acme summary</summary></entry></feed>"
-).encode().replace("café ".encode(), "café ".encode() + b"\xff\xfe bad")
+FEED_BYTES = atom([Entry("urn:e1", "Acme café ", "acme summary", NOW - 600, link="https://news.example/1")],
+                  updated=NOW, feed_id="urn:f").replace("café ".encode(), "café ".encode() + b"\xff\xfe bad")
 
 
 def test_invalid_utf8_from_the_network_costs_characters_not_the_poll(env):

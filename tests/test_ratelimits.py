@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 from fakenet import FakeNet, in_turn
 from helpers import iso
+from payloads import LEAN, Entry, ago, algolia, atom, hn_hit
 
 from mentionwatch import config, ingest, store
 from mentionwatch.cli import cli
@@ -214,28 +215,11 @@ def test_quota_left_does_not_block():
 # --- through poll() and `mentionwatch poll` ----------------------------------------------------------
 
 
-def algolia(hits: list[dict]) -> dict:
-    return {"hits": hits, "nbHits": len(hits), "page": 0, "nbPages": 1, "hitsPerPage": 100}
-
-
-def hit(oid: str, text: str, ago: int) -> dict:
-    t = int(time.time()) - ago
-    return {"objectID": oid, "created_at_i": t, "created_at": iso(t), "author": f"user{oid}",
-            "comment_text": text, "story_title": "A story", "story_id": 1, "_tags": ["comment"]}
-
-
-def atom(entries: list[tuple[str, str]]) -> bytes:
-    now = iso(time.time() - 600)
-    body = "".join(f"<entry><id>{i}</id><title>{t}</title><link href='https://news.example/{i}'/>"
-                   f"<updated>{now}</updated><summary>{t}</summary></entry>" for i, t in entries)
-    return (f'<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><id>urn:f</id>'
-            f"<title>Alerts</title><updated>{now}</updated>{body}</feed>").encode()
-
-
 class Net(FakeNet):
     def __init__(self):
-        super().__init__(hn=algolia([hit("1", "acme is great", 600), hit("2", "I like acme", 1200)]),
-                         feed=atom([("urn:e1", "acme in the news")]))
+        hn = [hn_hit("1", "acme is great", ago(600), **LEAN), hn_hit("2", "I like acme", ago(1200), **LEAN)]
+        feed = [Entry("urn:e1", "acme in the news", "acme in the news", ago(600), published=False)]
+        super().__init__(hn=algolia(hn), feed=atom(feed, updated=ago(600), feed_id="urn:f"))
 
 
 def cfg_text(hn_options: str = "", http: str = "") -> str:
@@ -401,7 +385,7 @@ def test_cli_poll_deferred_exits_0_and_notes_once(net, mw):
     assert net.hits() == 1
 
     # still deferred: cron is not told again, and the server is not called
-    net.hn = algolia([hit("3", "acme again", 60)])
+    net.hn = algolia([hn_hit("3", "acme again", ago(60), **LEAN)])
     before = net.hits()
     r = mw("poll")
     assert r.exit_code == 0, r.output

@@ -2,7 +2,7 @@
 stdout on one pty, stderr on another, both sized with TIOCSWINSZ; COLUMNS/LINES unset, so the
 window size is what decides the width), against fake Hacker News (Algolia JSON) and Atom servers
 on 127.0.0.1 (tests/fakenet.py). Only the CLI surface is used: no mentionwatch internals are imported
-but the tests' time helper (helpers.iso).
+but the tests' time helper (helpers.iso, which tests/payloads.py builds with).
 
 Covers the terminal branch (progress bar, summary line, table widths at 60/100/200 columns) and,
 for contrast, the same commands with pipes (silent poll, JSON Lines).
@@ -25,52 +25,12 @@ from pathlib import Path
 
 import pytest
 from fakenet import FakeNet
-from helpers import iso
+from payloads import SEARCH_ECHO, Entry, acme_cloud_hits, algolia, atom
 from rich.cells import cell_len
 
 HOUR = 3600
 
-# --- what the fake network serves (the same mentions as tests/test_cli.py) ---------------------------
-
-
-def hit(now: int, oid: str, text: str, ago: int, *, story: bool = False, title: str = "") -> dict:
-    t = now - ago
-    h = {"objectID": oid, "created_at_i": t, "created_at": iso(t), "author": f"user{oid}", "story_id": 1,
-         "points": None}
-    if story:
-        h.update({"title": title, "story_text": text, "url": None, "_tags": ["story", f"story_{oid}"]})
-    else:
-        h.update({"comment_text": text, "story_title": "Some story", "_tags": ["comment", f"story_{oid}"]})
-    return h
-
-
-def algolia(hits: list[dict]) -> dict:
-    return {"hits": hits, "nbHits": len(hits), "page": 0, "nbPages": 1, "hitsPerPage": 100,
-            "exhaustiveNbHits": True, "query": "", "params": ""}
-
-
-def make_hits(now: int) -> list[dict]:
-    return [
-        hit(now, "1001", "can't deploy anything", 2 * HOUR, story=True, title="Acme Cloud is down again"),
-        hit(now, "1002", "acme cloud charged twice this month, want a refund", 5 * HOUR),
-        hit(now, "1003", "acmecloud outage in eu-west", 1 * HOUR),
-        hit(now, "1004", "I like acme cloud a lot", 10 * HOUR),
-        hit(now, "1005", "acme cloud lost my booking and my flight is tonight", 3 * 24 * HOUR),
-        hit(now, "1006", "acme cloud is down, says anvil", 1 * HOUR),  # excluded by -anvil
-        hit(now, "1007", "acme clouds are pretty", 1 * HOUR),  # no whole-word match
-    ]
-
-
-def atom(now: int) -> bytes:
-    t = iso(now - 20 * HOUR)
-    entry = ("<entry><id>urn:e1</id><title>Acme Cloud refund policy question</title>"
-             "<link href='https://news.example/e1'/>"
-             f"<published>{t}</published><updated>{t}</updated>"
-             "<summary type='html'>what is the acme cloud refund policy?</summary>"
-             "<author><name>reporter</name></author></entry>")
-    return (f'<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
-            f"<id>urn:feed</id><title>Alerts</title><updated>{iso(now)}</updated>{entry}</feed>").encode()
-
+# --- what the fake network serves (payloads.acme_cloud_hits: the same mentions as tests/test_cli.py) --
 
 # What triage must show for the stored mentions (rules in CONFIG; 1006 and 1007 never match).
 HN_URGENCY = {"hackernews:1001": "critical", "hackernews:1002": "high", "hackernews:1003": "critical",
@@ -84,10 +44,13 @@ class Net(FakeNet):
 
     def __init__(self):
         self.now = int(time.time())
-        super().__init__({"/api/v1/search_by_date": self.algolia, "/feed": atom(self.now)})
+        feed = [Entry("urn:e1", "Acme Cloud refund policy question", "what is the acme cloud refund policy?",
+                      self.now - 20 * HOUR, "reporter", link="https://news.example/e1", html=True)]
+        super().__init__({"/api/v1/search_by_date": self.algolia, "/feed": atom(feed, updated=self.now)})
 
     def algolia(self, request) -> dict:
-        return algolia(make_hits(self.now) if int(request.url.params.get("page", 0)) == 0 else [])
+        hits = acme_cloud_hits(self.now) if int(request.url.params.get("page", 0)) == 0 else []
+        return algolia(hits, **SEARCH_ECHO)
 
 
 CONFIG = """

@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 from fakenet import FakeNet
 from helpers import iso, store_mentions
+from payloads import SEARCH_ECHO, ago, algolia, hn_hit
 
 from mentionwatch import config, store, workflow
 from mentionwatch.model import now_utc, parse_utc
@@ -505,27 +506,18 @@ def test_repeat_contact_within_one_batch(w):
     assert w.get("hackernews:2")["repeat_of"] == "hackernews:1" and w.get("hackernews:2")["urgency"] == "high"
 
 
-def _hit(oid: str, text: str, ago: int, author: str) -> dict:
-    t = int(datetime.now(timezone.utc).timestamp()) - ago
-    return {"objectID": oid, "created_at_i": t, "created_at": iso(t),
-            "author": author, "story_id": 1, "points": None, "comment_text": text, "story_title": "A story",
-            "_tags": ["comment", f"story_{oid}"]}
-
-
 def test_repeat_contact_and_builtin_rule_through_a_real_poll(w, network):
     hits: list[dict] = []
 
-    def algolia(request: httpx.Request) -> dict:
-        page = hits if int(request.url.params.get("page", 0)) == 0 else []
-        return {"hits": page, "nbHits": len(page), "page": 0, "nbPages": 1,
-                "hitsPerPage": 100, "exhaustiveNbHits": True, "query": "", "params": ""}
+    def answer(request: httpx.Request) -> dict:
+        return algolia(hits if int(request.url.params.get("page", 0)) == 0 else [], **SEARCH_ECHO)
 
-    net = network(FakeNet(hn=algolia))
-    hits.append(_hit("501", "acme cloud billing page is confusing", 7200, "alice"))
+    net = network(FakeNet(hn=answer))
+    hits.append(hn_hit("501", "acme cloud billing page is confusing", ago(7200), author="alice", story_title="A story"))
     r = w("poll")
     assert r.exit_code == 0, r.stderr
-    hits.append(_hit("502", "acme: I am still waiting for a reply", 300, "alice"))
-    hits.append(_hit("503", "acme cloud: still waiting for a reply", 300, "bob"))
+    hits.append(hn_hit("502", "acme: I am still waiting for a reply", ago(300), author="alice", story_title="A story"))
+    hits.append(hn_hit("503", "acme cloud: still waiting for a reply", ago(300), author="bob", story_title="A story"))
     r = w("poll", "--force")
     assert r.exit_code == 0, r.stderr
     first, second, bob = w.get("hackernews:501"), w.get("hackernews:502"), w.get("hackernews:503")
