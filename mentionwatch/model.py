@@ -56,6 +56,13 @@ def own_words(kind: str, title: str, text: str, author: str, url: str) -> dict[s
     return {"title": "" if kind == "comment" else title, "text": text, "author": author, "url": url}
 
 
+def created_at_known(m: dict) -> bool:
+    """Whether a stored mention's created_at is its posting time. False when the source gave none
+    (a feed entry without a date): created_at is then when mentionwatch first saw it."""
+    extra = m.get("extra")
+    return not (isinstance(extra, dict) and extra.get("undated"))
+
+
 class MentionRow(NamedTuple):
     """A new mention as the store writes it: the `mentions` columns a poll fills, in this order.
     `rules`, `matches` and `extra` are JSON text already (a burst is encoded once, by the tagger).

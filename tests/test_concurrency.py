@@ -6,71 +6,23 @@ mentions). Every subprocess and loop is bounded in count and time; the server is
 from __future__ import annotations
 
 import json
-import math
 import os
 import random
 import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
-from fakenet import FakeNet, LocalServer
+from algolia import Algolia
 from helpers import iso, mention, store_mentions
 
 MW = [sys.executable, "-m", "mentionwatch"]
-API_CAP = 1000
-HN_PATH = "/api/v1/search_by_date"
 
 
-# --- a small Algolia on 127.0.0.1 ---------------------------------------------------------------------
-
-
-class Algolia(FakeNet):
-    """Algolia's search_by_date over a growing list of items, with its numericFilters on
-    created_at_i, newest first, hitsPerPage/page, and the 1000-hit pagination cap. `server` is
-    where it is served (the `hn` fixture)."""
-
-    server: LocalServer
-
-    def __init__(self):
-        super().__init__({HN_PATH: self.answer})
-        self.items: list[tuple[str, int]] = []  # (objectID, created_at_i), created_at_i unique
-        self.lock = threading.Lock()
-        self.base_t = int(time.time()) - 40_000
-
-    def publish(self, n: int) -> None:
-        with self.lock:
-            start = len(self.items)
-            self.items += [(str(500_000 + i), self.base_t + i) for i in range(start, start + n)]
-
-    def answer(self, request) -> dict:
-        q = request.url.params
-        lo, hi = -math.inf, math.inf
-        for f in (q.get("numericFilters") or "").split(","):
-            if f.startswith("created_at_i>="):
-                lo = int(f.split(">=")[1])
-            elif f.startswith("created_at_i<="):
-                hi = int(f.split("<=")[1])
-        per = int(q.get("hitsPerPage", 20))
-        page = int(q.get("page", 0))
-        with self.lock:
-            found = sorted((it for it in self.items if lo <= it[1] <= hi), key=lambda it: -it[1])
-        reachable = found[:API_CAP]
-        hits = reachable[page * per:(page + 1) * per]
-        return {
-            "hits": [{"objectID": oid, "created_at_i": t, "created_at": iso(t), "author": f"user{oid}",
-                      "comment_text": f"acme item {oid} is down, please help", "story_title": "Acme",
-                      "story_id": 1, "_tags": ["comment"]} for oid, t in hits],
-            "nbHits": len(found), "page": page, "nbPages": math.ceil(len(reachable) / per), "hitsPerPage": per,
-        }
-
-    def ids(self, upto: int | None = None) -> set[str]:
-        with self.lock:
-            return {f"hackernews:{oid}" for oid, t in self.items if upto is None or t <= upto}
+# --- a small Algolia on 127.0.0.1 (tests/algolia.py) ----------------------------------------------------
 
 
 @pytest.fixture
@@ -338,4 +290,4 @@ def test_sigkill_at_random_moments_loses_nothing_committed(setup, hn):
     assert n == len(hn.ids())  # and no duplicates
     with sqlite3.connect(db) as c:
         row = c.execute("SELECT value FROM cursors WHERE source = 'hackernews'").fetchone()
-    assert json.loads(row[0])["created_at_i"] == max(t for _, t in hn.items)
+    assert json.loads(row[0])["created_at_i"] == max(t for _, t, _ in hn.items)

@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 from fakenet import FakeNet
 from helpers import iso, mention, store_mentions
+from payloads import LEAN, Entry, algolia, atom, hn_hit
 
 from mentionwatch import store
 from mentionwatch.cli import cli
@@ -25,29 +26,14 @@ FIELDS = {"query", "source", "status", "healthy", "last_success_at", "last_poll_
 ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 
 
-def hit(oid: str, text: str, t: int, author: str | None = None) -> dict:
-    return {"objectID": oid, "created_at_i": t, "created_at": iso(t), "author": author or f"user{oid}",
-            "comment_text": text, "story_title": "A story", "story_id": 1, "_tags": ["comment"]}
-
-
-def algolia(hits: list[dict], nb_hits: int | None = None, nb_pages: int = 1) -> dict:
-    return {"hits": hits, "nbHits": len(hits) if nb_hits is None else nb_hits, "page": 0, "nbPages": nb_pages,
-            "hitsPerPage": 100}
-
-
-def atom(entries: list[tuple[str, str, float]]) -> bytes:
-    body = "".join(f"<entry><id>{i}</id><title>{t}</title><link href='https://news.example/{i}'/>"
-                   f"<updated>{iso(when)}</updated><summary>{t}</summary></entry>" for i, t, when in entries)
-    return (f'<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><id>urn:f</id>'
-            f"<title>Alerts</title><updated>{iso(time.time())}</updated>{body}</feed>").encode()
-
-
 class Net(FakeNet):
     def __init__(self):
         self.now = int(time.time())
         # posted 1 h and 3 h before the poll: detection lag 1 h and 3 h
-        super().__init__(hn=algolia([hit("11", "acme is down", self.now - HOUR), hit("12", "I like acme", self.now - 3 * HOUR)]),
-                         feed=atom([("urn:e1", "acme in the news", self.now - 5 * HOUR)]))
+        hn = [hn_hit("11", "acme is down", self.now - HOUR, **LEAN),
+              hn_hit("12", "I like acme", self.now - 3 * HOUR, **LEAN)]
+        feed = [Entry("urn:e1", "acme in the news", "acme in the news", self.now - 5 * HOUR, published=False)]
+        super().__init__(hn=algolia(hn), feed=atom(feed, feed_id="urn:f"))
 
 
 CONFIG = """
@@ -276,25 +262,26 @@ def test_deferred_is_healthy(net, mw):
 # --- gaps --------------------------------------------------------------------------------------------
 
 
-def test_burst_beyond_max_pages_is_a_gap(net, mw):
+def test_burst_beyond_max_pages_is_a_backfill_not_a_gap(net, mw):
     mw.configure(hn=", max_pages: 1, hits_per_page: 2")
     now = net.now
     # 5 hits for the query, 2 per page: page 0 is served, max_pages=1 stops before page 1
-    net.hn = algolia([hit("21", "acme one", now - 60), hit("22", "acme two", now - 120)], nb_hits=5, nb_pages=3)
+    net.hn = algolia([hn_hit("21", "acme one", now - 60, **LEAN), hn_hit("22", "acme two", now - 120, **LEAN)],
+                     nb_hits=5, nb_pages=3)
     r = mw("poll")
     assert r.exit_code == 0, r.output
-    assert "mentionwatch: warning: hackernews (query acme)" in r.stderr and "max_pages=1" in r.stderr
+    assert r.stderr == ""  # nothing is missing: the rest waits for the next polls
     hn = health(mw, 0)["hackernews"]
-    assert hn["status"] == "ok"
-    assert hn["gaps_7d"] == 1
-    assert "max_pages=1" in hn["latest_gap"]
-    first_gap = hn["latest_gap"]
-    # a later poll without a gap: the count and the latest gap stay
+    assert hn["status"] == "ok" and hn["healthy"] is True
+    assert hn["gaps_7d"] == 0 and hn["latest_gap"] is None
+    assert hn["backfill_polls"] == 1
+    assert hn["backfill_oldest"] < iso(now - 120) and hn["backfill_since"] is not None
+    # the next poll reads the backfill (every other poll's page, with a share of one page)
     net.hn = algolia([])
     assert mw("poll").exit_code == 0
     hn = health(mw, 0)["hackernews"]
-    assert hn["gaps_7d"] == 1 and hn["latest_gap"] == first_gap
-    assert health(mw, 0)["rss"]["gaps_7d"] == 0
+    assert hn["gaps_7d"] == 0 and hn["backfill_polls"] == 0 and hn["backfill_oldest"] is None
+    assert health(mw, 0)["rss"]["backfill_polls"] == 0
 
 
 def test_gaps_counted_over_seven_days_latest_first(net, mw):

@@ -4,7 +4,8 @@ BlueskyFake plays the PDS: createSession / refreshSession issue JWTs with an `ex
 tokens are single-use, as atproto rotates them), an access token that is unknown or past its exp
 gets HTTP 400 {"error": "ExpiredToken"}, and searchPosts does what the lexicon says with q (every
 word or quoted phrase must occur), sort=latest (sortAt descending), since (inclusive, on sortAt),
-author, lang, limit and an opaque cursor.
+until (exclusive), author, lang, limit and an opaque cursor that pages no deeper than `depth`
+posts (Palomar: 10,000; past it no cursor).
 """
 
 from __future__ import annotations
@@ -144,6 +145,7 @@ class BlueskyFake:
         self.refresh: set[str] = set()
         self.n = 0
         self.headers: dict[str, str] = {}
+        self.depth = 10000  # how deep the search pages (Palomar: offset 10,000)
 
     def count(self, name: str) -> int:
         return sum(1 for r in self.requests if r.url.path == f"/xrpc/com.atproto.server.{name}")
@@ -194,6 +196,8 @@ class BlueskyFake:
         found = [x for x in self.posts if all(w.lower() in x["record"]["text"].lower() for w in words)]
         if "since" in p:
             found = [x for x in found if epoch(bluesky.sort_at(x)) >= epoch(p["since"])]
+        if "until" in p:  # exclusive
+            found = [x for x in found if epoch(bluesky.sort_at(x)) < epoch(p["until"])]
         if "author" in p:
             found = [x for x in found if p["author"] in (x["author"]["handle"], x["author"]["did"])]
         if "lang" in p:
@@ -201,9 +205,11 @@ class BlueskyFake:
         found.sort(key=lambda x: bluesky.sort_at(x), reverse=True)
         limit = int(p.get("limit", 25))
         start = int(p.get("cursor", 0))
+        if start > self.depth:
+            return httpx.Response(400, json={"error": "InvalidRequest", "message": "can't paginate so deep"})
         page = found[start:start + limit]
         body = {"posts": page, "hitsTotal": len(found)}
-        if start + limit < len(found):
+        if start + limit < min(len(found), self.depth):  # Palomar: no cursor past its depth
             body["cursor"] = str(start + limit)
         return httpx.Response(200, json=body, headers=self.headers)
 
@@ -366,14 +372,172 @@ def test_nothing_new_cursor_does_not_move_back(creds):
     assert res.cursor == cursor
 
 
-def test_page_cap_records_gap(creds):
+def test_page_cap_leaves_a_backfill_not_a_gap(creds):
     posts = [make_post(NOW - HOUR - i, i) for i in range(350)]
     fake = BlueskyFake(posts)
-    res = run(fake, "acme", state={}, max_pages=2)
+    state: dict = {}
+    res = run(fake, "acme", state=state, max_pages=2)
     assert len(fake.searches()) == 2
     assert len(res.mentions) == 200
-    assert len(res.gaps) == 1 and "max_pages=2" in res.gaps[0] and "'acme'" in res.gaps[0]
-    assert res.cursor == {"since": bluesky.sort_at(posts[0])}
+    assert res.gaps == []
+    # the cursor still moves to the newest post, and keeps what the budget left unread
+    floor = fake.searches()[0]["since"]
+    oldest_read = bluesky.sort_at(posts[199])
+    assert min(m.extra["sort_at"] for m in res.mentions) == oldest_read
+    assert res.cursor["since"] == bluesky.sort_at(posts[0])
+    assert set(res.cursor) == {"since", "backfill"}
+    (pending,) = res.cursor["backfill"].values()
+    assert list(res.cursor["backfill"]) == ["acme"]
+    assert pending["windows"] == [[floor, oldest_read]] and pending["polls"] == 1
+    assert pending["oldest"] == floor
+    # the next poll asks for new posts first, then the window from where it stopped
+    fake.requests.clear()
+    res2 = run(fake, "acme", cursor=res.cursor, state=state, max_pages=2)
+    first, second = fake.searches()
+    assert first["since"] == res.cursor["since"] and "until" not in first
+    assert second["since"] == floor and epoch(second["until"]) == epoch(oldest_read) + 1
+    assert res2.gaps == []
+    assert {m.native_id for m in res2.mentions} >= {p["uri"] for p in posts[199:299]}
+    (pending2,) = res2.cursor["backfill"].values()
+    assert pending2["windows"] == [[floor, bluesky.sort_at(posts[298])]] and pending2["polls"] == 2
+    assert pending2["since"] == pending["since"]
+    res3 = run(fake, "acme", cursor=res2.cursor, state=state, max_pages=2)
+    assert res3.gaps == [] and res3.cursor == {"since": bluesky.sort_at(posts[0])}
+    assert {m.native_id for m in res3.mentions} >= {p["uri"] for p in posts[298:]}
+
+
+def poll_until_done(fake, search, cursor, state, max_pages, **kw):
+    """Polls until the cursor keeps no backfill; each poll within its budget and without a gap.
+    Returns (final cursor, every native id read, number of polls)."""
+    seen: set[str] = set()
+    polls = 0
+    while True:
+        fake.requests.clear()
+        res = run(fake, search, cursor=cursor, state=state, max_pages=max_pages, **kw)
+        polls += 1
+        assert res.gaps == []
+        assert len(fake.searches()) <= max_pages
+        ids = [m.native_id for m in res.mentions]
+        assert len(ids) == len(set(ids))
+        seen |= set(ids)
+        cursor = res.cursor
+        if "backfill" not in cursor:
+            return cursor, seen, polls
+        assert polls < 30
+
+
+@pytest.mark.parametrize("overlap", [15, 0])
+def test_burst_over_the_page_budget_is_complete_after_later_polls(creds, overlap):
+    # 1,234 posts two seconds apart (41 minutes, denser than the 15-minute re-read can take in one
+    # poll); the default budget of 10 pages reads 1,000 a poll, three pages only 300.
+    posts = [make_post(NOW - HOUR - i * 2, i) for i in range(1234)]
+    fake = BlueskyFake([*posts, make_post(NOW - 60 * HOUR, 5000)])
+    state: dict = {}
+    res = run(fake, "acme", state=state, max_pages=3, overlap_minutes=overlap)
+    assert len(res.mentions) == 300 and res.gaps == [] and "backfill" in res.cursor
+    cursor, seen, polls = poll_until_done(fake, "acme", res.cursor, state, 3, overlap_minutes=overlap)
+    seen |= {m.native_id for m in res.mentions}
+    assert seen == {p["uri"] for p in posts}  # every post, each stored once (ids); none older
+    assert cursor == {"since": bluesky.sort_at(posts[0])}
+    assert polls <= 6  # at least two pages of backfill a poll: new posts took one
+    # the default budget: done in two polls
+    res = run(fake, "acme", state=state, overlap_minutes=overlap)
+    assert len(res.mentions) == 1000 and res.gaps == []
+    cursor, seen, polls = poll_until_done(fake, "acme", res.cursor, state, 10, overlap_minutes=overlap)
+    assert polls == 1 and {p["uri"] for p in posts[999:]} <= seen
+
+
+def test_or_alternative_with_a_burst_cannot_starve_the_other(creds):
+    burst = [make_post(NOW - HOUR - i, i, text="acme cloud outage") for i in range(1000)]
+    quiet = [make_post(NOW - 3 * HOUR - i, 2000 + i, text="my widget broke") for i in range(5)]
+    fake = BlueskyFake([*burst, *quiet])
+    res = run(fake, '"acme cloud" OR widget', state={}, max_pages=4)
+    assert [p["q"] for p in fake.searches()] == ['"acme cloud"', '"acme cloud"', "widget"]
+    got = {m.native_id for m in res.mentions}
+    assert {p["uri"] for p in quiet} <= got  # the second alternative, in the first poll
+    assert len(got) == 205 and res.gaps == []
+    assert list(res.cursor["backfill"]) == ['"acme cloud"']  # each alternative keeps its own
+    cursor, seen, _ = poll_until_done(fake, '"acme cloud" OR widget', res.cursor, {}, 4)
+    assert seen | got == {p["uri"] for p in [*burst, *quiet]}
+
+
+def test_backfill_is_kept_per_alternative_author_and_lang(creds):
+    posts = [make_post(NOW - HOUR - i, i, handle="alice.test" if i % 2 else "bob.test") for i in range(600)]
+    fake = BlueskyFake(posts)
+    res = run(fake, "acme author:alice.test author:bob.test", state={}, max_pages=4)
+    assert [p["author"] for p in fake.searches()] == ["alice.test", "alice.test", "bob.test", "bob.test"]
+    assert sorted(res.cursor["backfill"]) == ["acme author:alice.test", "acme author:bob.test"]
+    cursor, seen, _ = poll_until_done(fake, "acme author:alice.test author:bob.test", res.cursor, {}, 4)
+    assert seen | {m.native_id for m in res.mentions} == {p["uri"] for p in posts}
+
+
+def test_new_posts_are_read_first_despite_a_pending_backfill(creds):
+    posts = [make_post(NOW - 2 * HOUR - i, i) for i in range(500)]
+    fake = BlueskyFake(posts)
+    state: dict = {}
+    res = run(fake, "acme", state=state, max_pages=2)
+    (before,) = res.cursor["backfill"].values()
+    new = [make_post(NOW - 600 - i, 900 + i) for i in range(150)]  # posted between the polls
+    fake.posts += new
+    fake.requests.clear()
+    res2 = run(fake, "acme", cursor=res.cursor, state=state, max_pages=2)
+    ps = fake.searches()
+    assert len(ps) == 2
+    assert all(p["since"] == res.cursor["since"] and "until" not in p for p in ps)  # new posts first
+    got = {m.native_id for m in res2.mentions}
+    assert {p["uri"] for p in new} <= got
+    assert res2.cursor["since"] == bluesky.sort_at(new[0]) and res2.gaps == []
+    (after,) = res2.cursor["backfill"].values()
+    assert after["windows"] == before["windows"] and after["polls"] == 2  # waits, not lost
+    # when the new posts leave budget, the backfill is read in the same poll
+    fake.posts.append(make_post(NOW - 60, 999))
+    fake.requests.clear()
+    res3 = run(fake, "acme", cursor=res2.cursor, state=state, max_pages=2)
+    ps = fake.searches()
+    assert "until" not in ps[0] and ps[1]["since"] == before["windows"][0][0]
+    assert make_post(NOW - 60, 999)["uri"] in {m.native_id for m in res3.mentions}
+    (after3,) = res3.cursor["backfill"].values()
+    assert after3["windows"][0][1] < after["windows"][0][1] and after3["polls"] == 3
+
+
+def test_search_depth_limit_is_walked_with_until_not_a_gap(creds):
+    posts = [make_post(NOW - HOUR - i, i) for i in range(700)]
+    fake = BlueskyFake(posts)
+    fake.depth = 300  # pages no deeper than 300 posts
+    res = run(fake, "acme", state={})
+    assert res.gaps == [] and "backfill" not in res.cursor
+    assert {m.native_id for m in res.mentions} == {p["uri"] for p in posts}
+    ps = fake.searches()
+    assert [p.get("cursor") for p in ps] == [None, "100", "200", None, "100", "200", None, "100"]
+    assert "until" not in ps[0]
+    assert epoch(ps[3]["until"]) == epoch(bluesky.sort_at(posts[299])) + 1
+    assert epoch(ps[6]["until"]) == epoch(bluesky.sort_at(posts[598])) + 1
+
+
+def test_more_posts_in_one_second_than_the_search_pages_records_a_gap(creds):
+    second = int(NOW - HOUR)
+    crowd = [make_post(second + i / 1000, i) for i in range(500)]
+    older = [make_post(second - 10 - i, 1000 + i) for i in range(50)]
+    fake = BlueskyFake([*crowd, *older])
+    fake.depth = 300
+    res = run(fake, "acme", state={})
+    assert len(res.gaps) == 1
+    assert res.gaps[0] == (f"search 'acme': more than 300 posts within one second at {utc_text(second)}; "
+                           "the search cannot page through them all")
+    got = {m.native_id for m in res.mentions}
+    assert len(got & {p["uri"] for p in crowd}) == 300
+    assert {p["uri"] for p in older} <= got  # what is older is still read
+    assert len(fake.searches()) == 4  # gave up on that second instead of looping
+    assert res.cursor == {"since": utc_text(second)}
+
+
+def test_cursor_without_backfill_or_with_a_broken_one_still_works(creds):
+    fake = BlueskyFake([make_post(NOW - HOUR, 1)])
+    for extra in ({}, {"backfill": "x"}, {"backfill": {"acme": {"windows": [["x", 5], [3]]}}}):
+        res = run(fake, "acme", cursor={"since": utc_text(NOW - 2 * HOUR), **extra}, state={})
+        assert len(res.mentions) == 1 and res.gaps == []
+        assert res.cursor == {"since": bluesky.sort_at(make_post(NOW - HOUR, 1))}
+        assert bluesky.high_water({**res.cursor, "backfill": {}}) == res.cursor["since"]
 
 
 def test_query_translation_or_phrases_author_lang(creds):

@@ -1,8 +1,9 @@
 """Discourse source: parse() on the official sample response, search() against a fake forum.
 
-The fake (DiscourseFake) does what /search.json does with the `q` mentionwatch sends: `order:latest`
-(posts newest first), `after:YYYY-MM-DD` (created after that day), `@user`; 50 posts a page; a page
-number above 10 is read as page 1 (app/controllers/search_controller.rb), and
+The fake (DiscourseFake) does what /search.json does with the `q` mentionwatch sends: its words (each
+in the post's text), `order:latest` (posts newest first), `after:YYYY-MM-DD` (created after that day's
+UTC midnight), `before:YYYY-MM-DD` (created before it), `@user`; 50 posts a page; a page number above
+10 is read as page 1 (app/controllers/search_controller.rb), and
 `grouped_search_result.more_full_page_results` is sent only when asked (newer Discourse versions).
 """
 
@@ -89,6 +90,9 @@ class DiscourseFake:
         self.more_flag = more_flag
         self.requests: list[httpx.Request] = []
 
+    def add(self, posts: list[dict]) -> None:
+        self.posts = sorted(self.posts + posts, key=lambda p: p["created_at"], reverse=True)
+
     def __call__(self, request: httpx.Request) -> httpx.Response:
         assert request.url.path == "/search.json"
         self.requests.append(request)
@@ -98,8 +102,14 @@ class DiscourseFake:
         page = page if 1 <= page <= 10 else 1
         m = re.search(r"after:(\d{4}-\d\d-\d\d)", q)
         after = m.group(1) + "T00:00:00" if m else ""
+        m = re.search(r"before:(\d{4}-\d\d-\d\d)", q)
+        before = m.group(1) + "T00:00:00" if m else "9"
         user = re.search(r"@(\S+)", q)
-        found = [p for p in self.posts if p["created_at"] > after and (not user or p["username"] == user.group(1))]
+        words = [w.strip('"').lower() for w in re.findall(r'"[^"]*"|\S+', q)
+                 if not re.match(r"(order|after|before):|@", w)]
+        found = [p for p in self.posts if after < p["created_at"] < before
+                 and (not user or p["username"] == user.group(1))
+                 and all(w in p["blurb"].lower() for w in words)]
         chunk = found[(page - 1) * self.PER_PAGE: page * self.PER_PAGE]
         topics = {p["topic_id"]: {"id": p["topic_id"], "title": f"Topic {p['topic_id']}", "slug": f"topic-{p['topic_id']}"}
                   for p in chunk}
@@ -110,9 +120,9 @@ class DiscourseFake:
                                          "categories": [], "grouped_search_result": grouped})
 
 
-def make_posts(times: list[int], start_id: int = 1, user: str = "alice") -> list[dict]:
+def make_posts(times: list[int], start_id: int = 1, user: str = "alice", text: str = "acme is down") -> list[dict]:
     return [{"id": start_id + n, "topic_id": 100 + (start_id + n) // 3, "post_number": 1 + (start_id + n) % 3,
-             "created_at": utc_text(t).replace("Z", ".123Z"), "username": user, "blurb": "acme is down", "like_count": 0}
+             "created_at": utc_text(t).replace("Z", ".123Z"), "username": user, "blurb": text, "like_count": 0}
             for n, t in enumerate(times)]
 
 
@@ -154,16 +164,152 @@ def test_first_poll_lookback_and_cursor_never_moves_back():
     assert res.cursor == {"created_at": utc_text(BASE + 100)} and res.mentions == []
 
 
-def test_page_limit_is_a_gap():
+DAY = 86400
+MIDNIGHT = BASE - BASE % DAY  # 2023-11-14T00:00:00Z; BASE is 22:13:20 that day
+
+
+def day_of(t: int) -> str:
+    return utc_text(t)[:10]
+
+
+def poll_until_done(fake, search: str, opts: dict, cursor: dict, most: int = 100) -> list:
+    """Successive polls until the cursor has no backfill; every poll within its page budget."""
+    results = []
+    while True:
+        before = len(fake.requests)
+        res = run(fake, search, opts, cursor)
+        assert res.requests == len(fake.requests) - before <= opts["max_pages"]
+        assert all(1 <= int(r.url.params["page"]) <= 10 for r in fake.requests[before:])
+        results.append(res)
+        cursor = res.cursor
+        if "backfill" not in cursor:
+            return results
+        assert len(results) < most, cursor
+
+
+def test_a_day_beyond_ten_pages_is_a_gap_a_page_budget_is_not():
+    """Rewritten: the page limit of one search is a gap only for the posts no search can reach (the
+    day holds more than 10 pages); a page budget (max_pages) that runs out leaves a backfill, and
+    the next polls read up to the same limit and record the same gap."""
     fake = DiscourseFake(make_posts([BASE + 1 + i for i in range(700)]))
     res = run(fake, "acme", options(max_pages=50), {"created_at": utc_text(BASE)})
     assert len(fake.requests) == 10  # never page 11, which Discourse would read as page 1
     assert len(res.mentions) == 500
     assert len(res.gaps) == 1 and "10 pages" in res.gaps[0]
-    assert res.cursor == {"created_at": utc_text(BASE + 700)}
+    assert f"on {day_of(BASE)}" in res.gaps[0] and f"from {utc_text(BASE)} to {utc_text(BASE + 201)}" in res.gaps[0]
+    assert res.cursor == {"created_at": utc_text(BASE + 700)}  # nothing left that the API would serve
     fake = DiscourseFake(make_posts([BASE + 1 + i for i in range(700)]))
     res = run(fake, "acme", options(max_pages=2), {"created_at": utc_text(BASE)})
-    assert len(fake.requests) == 2 and len(res.gaps) == 1
+    assert len(fake.requests) == 2 and res.gaps == []
+    assert sorted(epoch_of(m) for m in res.mentions) == [BASE + 601 + i for i in range(100)]
+    assert res.cursor["created_at"] == utc_text(BASE + 700)
+    assert res.cursor["backfill"]["acme"]["windows"] == [[utc_text(BASE), utc_text(BASE + 601)]]
+    assert res.cursor["read_pages"] == {"acme": {utc_text(BASE + 601): 2}}
+    results = poll_until_done(fake, "acme", options(max_pages=2), res.cursor)
+    gaps = [g for r in results for g in r.gaps]
+    assert len(gaps) == 1 and "10 pages" in gaps[0] and f"to {utc_text(BASE + 201)}" in gaps[0]
+    read = {m.id for r in [res, *results] for m in r.mentions}
+    assert read == {f"discourse:forum.test:{i}" for i in range(201, 701)}  # what one big poll reads
+    assert results[-1].cursor == {"created_at": utc_text(BASE + 700)}
+    # each later poll: the new posts (one page, nothing new), then one more page of the backfill
+    assert [r.url.params["page"] for r in fake.requests[2:]] == [p for n in range(3, 11) for p in ("1", str(n))]
+
+
+def epoch_of(m) -> int:
+    return int(datetime.strptime(m.created_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp())
+
+
+def burst(days: int = 5, per_day: int = 300) -> list[int]:
+    """`per_day` posts a minute apart on each of `days` days before BASE's day."""
+    return [MIDNIGHT - (d + 1) * DAY + 3600 + i * 60 for d in range(days) for i in range(per_day)]
+
+
+@pytest.mark.parametrize("max_pages", [10, 3, 2])
+def test_burst_beyond_the_page_budget_is_complete_after_polls(max_pages):
+    times = burst()
+    fake = DiscourseFake(make_posts(times))
+    since = MIDNIGHT - 6 * DAY
+    results = poll_until_done(fake, "acme", options(max_pages=max_pages), {"created_at": utc_text(since)})
+    assert len(results) > 1 and "backfill" in results[0].cursor
+    assert all(r.gaps == [] for r in results)
+    new: list[str] = []
+    for r in results:
+        new += sorted({m.id for m in r.mentions} - set(new))
+    assert sorted(new) == sorted(f"discourse:forum.test:{i + 1}" for i in range(len(times)))  # each once
+    assert results[-1].cursor == {"created_at": utc_text(max(times))}
+    # the backfill is read through day windows: `before:` the day after the oldest post read
+    assert any("before:" in r.url.params["q"] for r in fake.requests)
+    if max_pages == 10:
+        assert len(results) == 4  # 1500 posts, 50 a page: a little more than 3 polls' worth
+
+
+def test_or_alternative_with_a_huge_burst_does_not_starve_the_other():
+    fake = DiscourseFake(make_posts(burst(per_day=400)) + make_posts([MIDNIGHT - 3 * DAY + 7 + i for i in range(5)],
+                                                                     start_id=9000, text="widget broke"))
+    res = run(fake, "acme OR widget", options(), {"created_at": utc_text(MIDNIGHT - 6 * DAY)})
+    assert res.requests <= 10 and res.gaps == []
+    widget = sorted(m.native_id for m in res.mentions if "widget" in m.text)
+    assert widget == [f"forum.test:{9000 + i}" for i in range(5)]
+    assert [r.url.params["q"].split()[0] for r in fake.requests].count("acme") == 5  # its share: half
+    assert list(res.cursor["backfill"]) == ["acme"]
+
+
+def test_new_posts_between_polls_come_before_the_backfill():
+    fake = DiscourseFake(make_posts(burst()))
+    res = run(fake, "acme", options(max_pages=4), {"created_at": utc_text(MIDNIGHT - 6 * DAY)})
+    assert "backfill" in res.cursor
+    newer = [BASE - 3600 + i for i in range(60)]
+    fake.add(make_posts(newer, start_id=5000))
+    first = len(fake.requests)
+    res2 = run(fake, "acme", options(max_pages=4), res.cursor)
+    # the first request asks for new posts (no `before:`), and every new post is read in this poll
+    assert "before:" not in fake.requests[first].url.params["q"]
+    ids = {m.native_id for m in res2.mentions}
+    assert {f"forum.test:{5000 + i}" for i in range(60)} <= ids
+    assert res2.cursor["created_at"] == utc_text(max(newer))
+    assert any(int(n.split(":")[1]) < 5000 for n in ids)  # and the backfill went on
+    results = poll_until_done(fake, "acme", options(max_pages=4), res2.cursor)
+    read = {m.id for r in [res, res2, *results] for m in r.mentions}
+    assert len(read) == 1560 and all(r.gaps == [] for r in results)
+
+
+def test_a_day_beyond_ten_pages_is_a_gap_older_days_are_still_read():
+    busy = [MIDNIGHT - DAY + 60 + i * 60 for i in range(600)]  # 600 posts on one day
+    older = [MIDNIGHT - 2 * DAY + 60 + i * 60 for i in range(120)]
+    fake = DiscourseFake(make_posts(busy) + make_posts(older, start_id=2000))
+    res = run(fake, "acme", options(max_pages=50), {"created_at": utc_text(MIDNIGHT - 3 * DAY)})
+    assert len(res.gaps) == 1 and f"on {day_of(MIDNIGHT - DAY)}" in res.gaps[0] and "10 pages" in res.gaps[0]
+    assert f"from {utc_text(MIDNIGHT - DAY)} to {utc_text(busy[100])}" in res.gaps[0]
+    ids = {m.native_id for m in res.mentions}
+    assert {f"forum.test:{2000 + i}" for i in range(120)} <= ids  # the day before: read
+    assert len(ids) == 500 + 120
+    assert res.cursor == {"created_at": utc_text(busy[-1])}
+    # 10 pages of the busy day, then `before:` that day: the older one's 3 pages and an empty one
+    assert [r.url.params["page"] for r in fake.requests] == [str(p) for p in range(1, 11)] + ["1", "2", "3", "4"]
+    assert f"before:{day_of(MIDNIGHT - DAY)}" in fake.requests[10].url.params["q"]
+
+
+def test_a_post_deleted_between_polls_loses_no_unread_post():
+    """A backfill search resumes at the page where its unread posts began, one page back when the
+    budget allows: posts deleted meanwhile move the unread ones up, onto that page."""
+    times = [MIDNIGHT - DAY + 60 + i * 60 for i in range(300)]
+    fake = DiscourseFake(make_posts(times))
+    res = run(fake, "acme", options(max_pages=3), {"created_at": utc_text(MIDNIGHT - 2 * DAY)})
+    assert len(res.mentions) == 150
+    deleted = {p["id"] for p in fake.posts[:150:15]}  # 10 posts read already
+    fake.posts = [p for p in fake.posts if p["id"] not in deleted]
+    results = poll_until_done(fake, "acme", options(max_pages=3), res.cursor)
+    read = {m.id for r in [res, *results] for m in r.mentions}
+    assert read == {f"discourse:forum.test:{i + 1}" for i in range(300)}
+
+
+def test_unreadable_backfill_in_the_cursor_is_ignored():
+    fake = DiscourseFake(make_posts([BASE + 1]))
+    cursor = {"created_at": utc_text(BASE), "backfill": {"acme": {"windows": [["x", 5], [utc_text(BASE + 9), utc_text(BASE)]]}},
+              "read_pages": {"acme": "junk"}}
+    res = run(fake, "acme", options(), cursor)
+    assert res.cursor == {"created_at": utc_text(BASE + 1)} and res.gaps == []
+    assert all("before:" not in r.url.params["q"] for r in fake.requests)
 
 
 def test_query_translation():

@@ -100,9 +100,19 @@ def test_query_translation(search, expected):
 class GitHubFake:
     CAP = 1000
 
-    def __init__(self, items: list[dict]):
+    def __init__(self, items: list[dict], match: bool = False):
         self.items = sorted(((epoch(i["created_at"]), i) for i in items), key=lambda ti: (-ti[0], ti[1]["id"]))
         self.requests: list[httpx.Request] = []
+        self.match = match  # also match the words of q (an OR-group in parentheses) in title and body
+
+    @staticmethod
+    def matches(text: str, item: dict) -> bool:
+        words = f"{item.get('title')} {item.get('body')}".lower()
+        for group, phrase, word in re.findall(r'\(([^)]*)\)|"([^"]*)"|(\S+)', text):
+            terms = [t.strip().strip('"') for t in group.split(" OR ")] if group else [phrase or word]
+            if not any(re.search(rf"\b{re.escape(t.lower())}\b", words) for t in terms):
+                return False
+        return True
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         assert request.url.path == "/search/issues"
@@ -116,7 +126,7 @@ class GitHubFake:
         m = re.search(r"created:(?:>=(\S+)|(\S+)\.\.(\S+))", q)
         lo, hi = (epoch(m.group(1)), None) if m.group(1) else (epoch(m.group(2)), epoch(m.group(3)))
         found = [i for t, i in self.items if ("pull_request" in i) == want_pull and t >= lo
-                 and (hi is None or t <= hi)]
+                 and (hi is None or t <= hi) and (not self.match or self.matches(q.split(" is:")[0], i))]
         per_page, page = int(p["per_page"]), int(p["page"])
         if (page - 1) * per_page >= self.CAP:
             return httpx.Response(422, json={"message": "Only the first 1000 search results are available"})
@@ -125,12 +135,12 @@ class GitHubFake:
                                     "items": found[(page - 1) * per_page: page * per_page]})
 
 
-def make_items(times: list[int], pull: bool = False, start_id: int = 1) -> list[dict]:
+def make_items(times: list[int], pull: bool = False, start_id: int = 1, word: str = "acme") -> list[dict]:
     out = []
     for n, t in enumerate(times):
         i = start_id + n
         item = {"id": i, "number": i, "html_url": f"https://github.com/o/r/issues/{i}", "created_at": utc_text(t),
-                "title": f"acme issue {i}", "body": "acme broke", "user": {"login": f"user{i}"},
+                "title": f"{word} issue {i}", "body": f"{word} broke", "user": {"login": f"user{i}"},
                 "repository_url": "https://api.github.com/repos/o/r"}
         if pull:
             item["pull_request"] = {"url": f"https://api.github.com/repos/o/r/pulls/{i}"}
@@ -198,13 +208,223 @@ def test_more_than_cap_in_one_second_is_a_gap():
     assert res.cursor == cursor_at(BASE + 10, ("issue",))
 
 
-def test_max_pages_gap_and_untouched_kind_keeps_cursor():
+def test_more_than_cap_in_one_second_still_reads_what_is_older():
+    """The gap is only the crowded second, which GitHub cannot serve; older items it can, and they
+    are read in the same poll: nothing is left for a backfill."""
+    fake = GitHubFake(make_items([BASE + 10] * 1100) + make_items([BASE + 1 + i % 5 for i in range(30)], start_id=5000))
+    res = run(fake, "acme", options(kinds=["issue"]), cursor_at(BASE, ("issue",)))
+    assert len(res.mentions) == 1030
+    assert {f"github:{5000 + i}" for i in range(30)} <= {m.id for m in res.mentions}
+    assert len(res.gaps) == 1 and "within one second" in res.gaps[0] and utc_text(BASE + 10) in res.gaps[0]
+    assert res.cursor == cursor_at(BASE + 10, ("issue",))  # no "backfill"
+    assert fake.requests[-1].url.params["q"].endswith(f"created:{utc_text(BASE)}..{utc_text(BASE + 9)}")
+
+
+def polls_until_done(fake, search: str, opts: dict, cursor: dict, budget: int, most: int = 60):
+    """Poll again and again until the cursor has no backfill: every poll within `budget` requests
+    and without a gap. Returns the ids each poll read and the last cursor."""
+    reads = []
+    while "backfill" in cursor:
+        before = len(fake.requests)
+        res = run(fake, search, opts, cursor)
+        assert res.gaps == [] and res.errors == []
+        assert res.requests == len(fake.requests) - before <= budget
+        reads.append([m.id for m in res.mentions])
+        cursor = res.cursor
+        assert len(reads) < most
+    return reads, cursor
+
+
+def test_max_pages_shared_by_kinds_leaves_a_backfill_later_polls_read():
+    """max_pages=3 and two kinds: two pages for issues, one for pulls. Both kinds are searched
+    (none waits behind the other); what the issues' pages leave is no gap but a backfill window,
+    read by the next polls."""
     fake = GitHubFake(make_items([BASE + 1 + i for i in range(350)]) + make_items([BASE + 3], pull=True, start_id=9000))
+    res = run(fake, "acme", options(max_pages=3), cursor_at(BASE))
+    assert len(fake.requests) == 3 and res.requests == 3
+    assert [r.url.params["q"] for r in fake.requests] == [f"acme is:issue created:>={utc_text(BASE)}"] * 2 + \
+        [f"acme is:pull-request created:>={utc_text(BASE)}"]
+    assert len(res.mentions) == 201 and "github:9000" in {m.id for m in res.mentions}
+    assert res.gaps == []
+    assert res.cursor["created"] == {"issue": utc_text(BASE + 350), "pull": utc_text(BASE + 3)}
+    assert set(res.cursor["backfill"]) == {"issue acme"}
+    pending = res.cursor["backfill"]["issue acme"]
+    assert pending["windows"] == [[utc_text(BASE), utc_text(BASE + 151)]] and pending["polls"] == 1
+    assert pending["oldest"] == utc_text(BASE)
+    assert not any("not searched" in n or "waits" in n for n in res.notes)
+    reads, cursor = polls_until_done(fake, "acme", options(max_pages=3), res.cursor, budget=3)
+    seen = [i for ids in [[m.id for m in res.mentions], *reads] for i in ids]
+    assert set(seen) == {f"github:{i + 1}" for i in range(350)} | {"github:9000"}
+    assert cursor == {"created": {"issue": utc_text(BASE + 350), "pull": utc_text(BASE + 3)}}
+
+
+def test_max_pages_too_small_for_a_backfill_keeps_it_and_says_so():
+    """max_pages=2 and two kinds: each poll's two pages go to new items, none is left for the
+    backfill. It is kept (nothing is lost, no gap), and a note says why it does not move."""
+    fake = GitHubFake(make_items([BASE + 1 + i for i in range(350)]))
     res = run(fake, "acme", options(max_pages=2), cursor_at(BASE))
-    assert len(fake.requests) == 2 and len(res.mentions) == 200
-    assert len(res.gaps) == 1 and "max_pages=2" in res.gaps[0]
-    assert res.cursor == {"created": {"issue": utc_text(BASE + 350), "pull": utc_text(BASE)}}
-    assert any("pulls not searched" in n for n in res.notes)
+    assert res.requests == 2 and len(res.mentions) == 100 and res.gaps == []
+    assert not any("waits" in n for n in res.notes)
+    res = run(fake, "acme", options(max_pages=2), res.cursor)
+    assert res.requests == 2 and res.gaps == []
+    assert res.cursor["backfill"]["issue acme"]["windows"] == [[utc_text(BASE), utc_text(BASE + 251)]]
+    assert res.cursor["backfill"]["issue acme"]["polls"] == 2
+    assert [n for n in res.notes if "waits" in n] == [
+        "backfill of issues matching 'acme' waits: max_pages=2 left no page after the new items"]
+
+
+def test_pages_a_share_does_not_need_go_to_another_backfill():
+    """Issues have a backfill, pulls nothing new: the pages the pulls' share leaves read the issues'
+    backfill in the same poll."""
+    fake = GitHubFake(make_items([BASE + 1 + i for i in range(350)]))
+    res = run(fake, "acme", options(max_pages=4), cursor_at(BASE))  # 2 pages a kind: 200 issues...
+    assert res.requests == 4 and len(res.mentions) == 299  # ...and the page the pulls did not need: 99 more
+    qs = [r.url.params["q"] for r in fake.requests]
+    assert qs[2] == f"acme is:pull-request created:>={utc_text(BASE)}"
+    assert qs[3] == f"acme is:issue created:{utc_text(BASE)}..{utc_text(BASE + 151)}"
+    assert res.cursor["backfill"]["issue acme"]["windows"] == [[utc_text(BASE), utc_text(BASE + 52)]]
+    res = run(fake, "acme", options(max_pages=4), res.cursor)  # the rest: one page after the new items
+    assert res.requests == 3 and res.cursor == {"created": {"issue": utc_text(BASE + 350), "pull": utc_text(BASE)}}
+    assert {f"github:{i + 1}" for i in range(52)} <= {m.id for m in res.mentions}
+
+
+def test_burst_beyond_the_page_budget_is_complete_after_successive_polls():
+    """2,500 issues, 3 a second, and 3 requests a poll: each poll reads 300 and leaves the rest in
+    the cursor; the polls that follow read it all, with no gap. Windows are inclusive, so a second
+    at a window's edge may be read twice: the ids dedupe it, and the overlap stays that small."""
+    times = [BASE + 1 + i // 3 for i in range(2500)]
+    fake = GitHubFake(make_items(times))
+    opts = options(kinds=["issue"], max_pages=3)
+    res = run(fake, "acme", opts, cursor_at(BASE, ("issue",)))
+    assert res.requests == 3 and len(res.mentions) == 300 and res.gaps == []
+    assert res.cursor["created"] == {"issue": utc_text(max(times))}
+    oldest_read = min(epoch(m.created_at) for m in res.mentions)
+    assert res.cursor["backfill"]["issue acme"]["windows"] == [[utc_text(BASE), utc_text(oldest_read)]]
+    reads, cursor = polls_until_done(fake, "acme", opts, res.cursor, budget=3)
+    seen = [m.id for m in res.mentions] + [i for ids in reads for i in ids]
+    assert set(seen) == {f"github:{i + 1}" for i in range(2500)}
+    assert len(seen) - 2500 <= 3 * len(reads)  # at most one edge second (3 items) read twice per poll
+    assert all(len(ids) == len(set(ids)) for ids in reads)
+    # the first poll reads 300; each later one checks for new items (one page), then reads 200 older
+    # ones, less the edge second it read already: 2,202 left, about 198 a poll
+    assert len(reads) == 12
+    assert cursor == cursor_at(max(times), ("issue",))
+
+
+def test_burst_stored_exactly_once_through_the_poll(monkeypatch, write_config, tmp_path):
+    """The same through config, poll and the database: successive polls store every item of a
+    burst larger than max_pages once, record no gap, and end with no backfill in the cursor."""
+    from mentionwatch import config, store
+
+    monkeypatch.setattr(sources, "BUILTIN", {**sources.BUILTIN, "github": "mentionwatch.sources.github"})
+    monkeypatch.setattr(sources, "_registry", None)
+    path = write_config(f"""
+sources:
+  github: {{base_url: {API}, kinds: [issue], max_pages: 4}}
+queries:
+  - name: q
+    search: acme
+    sources: [github]
+""")
+    cfg = config.load(str(path))
+    fake = GitHubFake(make_items([BASE + 1 + i // 2 for i in range(1500)]))
+    conn = store.open_db(tmp_path / "m.db")
+    try:
+        store.set_cursor(conn, "q", "github", cursor_at(BASE, ("issue",)))
+        for _ in range(10):
+            before = len(fake.requests)
+            result = run_poll(cfg, conn, fake)
+            assert result.runs[0].error is None and result.runs[0].gaps == []
+            assert len(fake.requests) - before <= 4
+            if "backfill" not in store.get_cursor(conn, "q", "github"):
+                break
+        assert store.get_cursor(conn, "q", "github") == cursor_at(BASE + 750, ("issue",))
+        ids = [r[0] for r in conn.execute("SELECT id FROM mentions")]
+        assert sorted(ids) == sorted(f"github:{i + 1}" for i in range(1500))
+        assert conn.execute("SELECT count(*) FROM polls WHERE gaps IS NOT NULL AND gaps NOT IN ('', '[]')").fetchone()[0] == 0
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("search", ["alpha OR beta", "alpha OR beta OR c OR d OR e OR f OR g"])
+def test_or_alternative_read_in_the_first_poll_despite_a_huge_burst_of_another(search):
+    """5,000 new issues match "alpha", 5 older ones "beta": the page budget is shared, so the
+    first poll reads beta's 5 (with one search of all the alternatives, or one search each when
+    GitHub cannot take the ORs); alpha's rest waits in its own backfill and later polls read it."""
+    alpha = make_items([BASE + 100 + i for i in range(5000)], word="alpha")
+    beta = make_items([BASE + 1 + i for i in range(5)], start_id=90_000, word="beta")
+    fake = GitHubFake(alpha + beta, match=True)
+    opts = options(kinds=["issue"], max_pages=20)
+    res = run(fake, search, opts, cursor_at(BASE, ("issue",)))
+    first = github.github_queries(parse_search(search))[0]  # "(alpha OR beta)", or "alpha" when split
+    assert fake.requests[0].url.params["q"] == f"{first} is:issue created:>={utc_text(BASE)}"
+    ids = {m.id for m in res.mentions}
+    assert {f"github:{90_000 + i}" for i in range(5)} <= ids
+    assert res.requests <= 20 and res.gaps == []
+    assert res.cursor["created"] == {"issue": utc_text(BASE + 100 + 4999)}
+    assert [k for k, v in res.cursor["backfill"].items() if v["windows"]] == ["issue alpha"]
+    reads, cursor = polls_until_done(fake, search, opts, res.cursor, budget=20)
+    seen = ids.union(*map(set, reads))
+    assert seen == {f"github:{i + 1}" for i in range(5000)} | {f"github:{90_000 + i}" for i in range(5)}
+    assert cursor == cursor_at(BASE + 100 + 4999, ("issue",))
+
+
+def test_new_items_are_read_before_and_despite_a_pending_backfill():
+    """A poll reads what is new since the cursor first, completely, then what the backfill holds
+    with what is left of the budget; new items more than the budget leave a window of their own."""
+    fake = GitHubFake(make_items([BASE + 1 + i for i in range(1000)]))
+    opts = options(kinds=["issue"], max_pages=2)
+    res = run(fake, "acme", opts, cursor_at(BASE, ("issue",)))
+    assert len(res.mentions) == 200
+    first = res.cursor["backfill"]["issue acme"]
+    assert first["windows"] == [[utc_text(BASE), utc_text(BASE + 801)]]
+    # 50 new issues: one page reads them, the other goes on with the backfill
+    fake.items = sorted([(BASE + 2000 + i, it) for i, it in enumerate(make_items([BASE + 2000 + i for i in range(50)],
+                                                                                  start_id=5000))] + fake.items,
+                        key=lambda ti: (-ti[0], ti[1]["id"]))
+    fake.requests.clear()
+    res = run(fake, "acme", opts, res.cursor)
+    qs = [r.url.params["q"] for r in fake.requests]
+    assert qs == [f"acme is:issue created:>={utc_text(BASE + 1000)}",
+                  f"acme is:issue created:{utc_text(BASE)}..{utc_text(BASE + 801)}"]
+    ids = {m.id for m in res.mentions}
+    assert {f"github:{5000 + i}" for i in range(50)} <= ids  # and 100 of the backfill, and the cursor's second again
+    assert ids - {f"github:{5000 + i}" for i in range(50)} == {f"github:{i}" for i in [1000, *range(702, 802)]}
+    assert res.gaps == [] and res.cursor["created"] == {"issue": utc_text(BASE + 2049)}
+    second = res.cursor["backfill"]["issue acme"]
+    assert second["windows"] == [[utc_text(BASE), utc_text(BASE + 702)]]
+    assert second["polls"] == 2 and second["since"] == first["since"]
+    # 250 new issues with two pages: the new ones come first and use the whole budget; what they
+    # leave is a window of its own, newest first, and the older one waits
+    fake.items = sorted([(BASE + 3000 + i, it) for i, it in enumerate(make_items([BASE + 3000 + i for i in range(250)],
+                                                                                  start_id=7000))] + fake.items,
+                        key=lambda ti: (-ti[0], ti[1]["id"]))
+    fake.requests.clear()
+    res = run(fake, "acme", opts, res.cursor)
+    assert all("created:>=" in r.url.params["q"] for r in fake.requests) and len(fake.requests) == 2
+    assert {m.id for m in res.mentions} == {f"github:{7000 + 50 + i}" for i in range(200)}
+    third = res.cursor["backfill"]["issue acme"]
+    assert third["windows"] == [[utc_text(BASE + 2049), utc_text(BASE + 3050)], [utc_text(BASE), utc_text(BASE + 702)]]
+    assert third["oldest"] == utc_text(BASE) and third["polls"] == 3
+    earlier = {f"github:{i}" for i in range(702, 1001)} | {f"github:{5000 + i}" for i in range(50)} | \
+        {f"github:{7050 + i}" for i in range(200)}
+    reads, cursor = polls_until_done(fake, "acme", opts, res.cursor, budget=2)
+    assert earlier | set().union(*map(set, reads)) == {f"github:{i + 1}" for i in range(1000)} | \
+        {f"github:{5000 + i}" for i in range(50)} | {f"github:{7000 + i}" for i in range(250)}
+    assert cursor == cursor_at(BASE + 3249, ("issue",))
+
+
+def test_cursor_of_the_previous_version_and_a_broken_backfill_still_work():
+    """A cursor without "backfill" (the previous version) reads as before; windows that are not
+    times are dropped, not fatal."""
+    fake = GitHubFake(make_items([BASE + 5]))
+    broken = {**cursor_at(BASE, ("issue",)), "backfill": {"issue acme": {"windows": [["junk", 3], [1, 2, 3], "x"]}}}
+    for cursor in (cursor_at(BASE, ("issue",)), broken):
+        fake.requests.clear()
+        res = run(fake, "acme", options(kinds=["issue"]), cursor)
+        assert [m.native_id for m in res.mentions] == ["1"] and len(fake.requests) == 1
+        assert res.cursor == cursor_at(BASE + 5, ("issue",)) and res.gaps == []
+    assert github.high_water({**cursor_at(BASE + 5, ("issue",)), "backfill": {}}) == utc_text(BASE + 5)
 
 
 def test_incomplete_results_is_a_gap():

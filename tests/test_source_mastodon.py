@@ -3,8 +3,9 @@
 MastodonFake does what Mastodon 4.x does with the parameters this source sends: tag timelines
 newest first with `limit` (max 40), `max_id` / `since_id` / `min_id` (min_id: the page immediately
 newer than it) and a Link header (rel="next" max_id, rel="prev" min_id); v2 search ordered by id
-descending, `offset`, `min_id` turned into a created_at filter (StatusesSearchService), statuses only
-for a logged-in caller; X-RateLimit-* headers with an ISO 8601 reset.
+descending, `offset` (nothing past 10,000 results: Elasticsearch's result window), `min_id` and
+`max_id` turned into created_at filters to the second (StatusesSearchService: after:, before:),
+statuses only for a logged-in caller; X-RateLimit-* headers with an ISO 8601 reset.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import pytest
 from mentionwatch.errors import RateLimited, SourceError
 from mentionwatch.matching import parse_search
 from mentionwatch.model import parse_utc
-from mentionwatch.sources import mastodon
+from mentionwatch.sources import backfill, mastodon
 from source_harness import SourceHarness, run_poll
 
 INSTANCE = "https://mastodon.test"
@@ -162,7 +163,8 @@ def _desc(statuses):
 class MastodonFake:
     def __init__(self, statuses=(), search=(), token=TOKEN, anonymous_tags=True):
         self.statuses = list(statuses)  # tag timelines: every status carries its tags
-        self.search = list(search)
+        self.search = dict(search) if isinstance(search, dict) else list(search)
+        self.offset_cap = 10_000  # index.max_result_window
         self.token = token
         self.anonymous_tags = anonymous_tags
         self.requests: list[httpx.Request] = []
@@ -200,12 +202,18 @@ class MastodonFake:
             assert p["type"] == "statuses"
             if not self.authed(request):  # anonymous callers get no statuses from full-text search
                 return httpx.Response(200, json={"accounts": [], "statuses": [], "hashtags": []})
-            items = _desc(self.search)
+            # one list for every search string, or a list per search string
+            items = _desc(self.search.get(p["q"], []) if isinstance(self.search, dict) else self.search)
             if "min_id" in p:  # Mastodon: after:"<time of min_id>" on created_at, seconds precision
                 floor = datetime.fromtimestamp((int(p["min_id"]) >> 16) // 1000, timezone.utc)
                 items = [s for s in items
                          if parse_utc(s["created_at"]) > floor]
+            if "max_id" in p:  # Mastodon: before:"<time of max_id>", seconds precision
+                ceiling = datetime.fromtimestamp((int(p["max_id"]) >> 16) // 1000, timezone.utc)
+                items = [s for s in items if parse_utc(s["created_at"]) < ceiling]
             offset = int(p.get("offset", 0))
+            if offset + limit > self.offset_cap:  # Elasticsearch refuses it; Mastodon answers nothing
+                items = []
             return httpx.Response(200, json={"accounts": [], "statuses": items[offset:offset + limit], "hashtags": []},
                                   headers=self.headers)
         raise AssertionError(f"unexpected request {request.url}")
@@ -274,25 +282,105 @@ def test_nothing_new_keeps_cursor():
     assert len(fake.requests) == 1
 
 
-def test_page_cap_records_gap_and_next_poll_catches_up():
+def drain(fake, cursor, max_pages, kind="tag", search=None, **opts):
+    """Polls from `cursor` until it holds no backfill, each within its budget (`max_pages` requests
+    of `kind`) and without a gap. Returns the ids read, the last cursor and how many polls it took."""
+    seen, polls = set(), 0
+    while cursor is None or polls == 0 or "backfill" in cursor:
+        before = len(fake.params(kind))
+        res = run(fake, search=search, cursor=cursor, max_pages=max_pages, **opts)
+        assert res.gaps == [] and res.errors == []
+        assert len(fake.params(kind)) - before <= max_pages
+        seen |= {m.native_id for m in res.mentions}
+        cursor, polls = res.cursor, polls + 1
+        assert polls < 50
+    return seen, cursor, polls
+
+
+def test_page_cap_reads_the_newest_and_leaves_a_backfill_later_polls_read():
+    """A burst past the page budget is no gap: the last page reads the newest statuses, the rest of
+    the burst waits in the cursor's backfill, and the next polls read it until all are read once."""
     seen = make_status(NOW_MS - 2 * HOUR)
     burst = [make_status(NOW_MS - HOUR + i * 1000, i + 1) for i in range(150)]
     fake = MastodonFake([seen, *burst])
     res = run(fake, cursor={"tags": {"acmecloud": seen["id"]}, "search": {}}, max_pages=2)
     assert len(fake.requests) == 2
     assert len(res.mentions) == 80
-    assert len(res.gaps) == 1 and "max_pages=2" in res.gaps[0] and "#acmecloud" in res.gaps[0]
-    assert res.cursor["tags"]["acmecloud"] == burst[79]["id"]  # the newest read, oldest first
-    res2 = run(fake, cursor=res.cursor, max_pages=10)
-    assert {m.native_id for m in res.mentions} | {m.native_id for m in res2.mentions} == {s["id"] for s in burst}
+    assert res.gaps == []
+    first, last = fake.params()
+    assert first["min_id"] == seen["id"]  # forward from the cursor, oldest first
+    assert "min_id" not in last and "max_id" not in last  # then the newest page
+    assert last["since_id"] == str(int(burst[39]["id"]) - 1)
+    assert {m.native_id for m in res.mentions} == {s["id"] for s in burst[:40] + burst[110:]}
+    # the cursor moves to the newest status read; the middle of the burst waits in the backfill
+    assert res.cursor["tags"]["acmecloud"] == burst[-1]["id"]
+    pending = res.cursor["backfill"]["#acmecloud"]
+    assert pending["windows"] == [[burst[39]["id"], str(int(burst[110]["id"]) - 1)]] and pending["polls"] == 1
+    assert pending["oldest"] == burst[39]["created_at"][:19] + "Z"  # what health shows
+    assert backfill.pending(res.cursor)["oldest"] == pending["oldest"]
+    ids, cursor, polls = drain(fake, res.cursor, 2)
+    assert ids | {m.native_id for m in res.mentions} == {s["id"] for s in burst}
+    assert cursor == {"tags": {"acmecloud": burst[-1]["id"]}, "search": {}}
+    assert polls == 2  # 70 statuses left: one page of the two is spent on new statuses each poll
 
 
-def test_first_poll_page_cap_is_a_gap():
+def test_first_poll_page_cap_leaves_a_backfill_down_to_the_lookback():
     recent = [make_status(NOW_MS - HOUR - i * 60_000, i) for i in range(200)]
-    res = run(MastodonFake(recent), max_pages=2)
+    old = [make_status(NOW_MS - 72 * HOUR - i * 60_000, 300 + i) for i in range(20)]
+    fake = MastodonFake(recent + old)
+    res = run(fake, max_pages=2)
     assert len(res.mentions) == 80
-    assert len(res.gaps) == 1 and "first poll" in res.gaps[0]
+    assert res.gaps == []
     assert res.cursor["tags"]["acmecloud"] == recent[0]["id"]
+    ((lo, hi),) = res.cursor["backfill"]["#acmecloud"]["windows"]
+    assert hi == str(int(recent[79]["id"]) - 1)
+    assert abs(mastodon.snowflake_ms(lo) - (time.time() - 48 * 3600) * 1000) < 60_000  # the lookback
+    ids, cursor, _ = drain(fake, res.cursor, 2)
+    assert ids | {m.native_id for m in res.mentions} == {s["id"] for s in recent}  # none older
+    assert cursor == {"tags": {"acmecloud": recent[0]["id"]}, "search": {}}
+
+
+def test_hashtag_burst_does_not_keep_new_statuses_waiting_and_old_cursor_works():
+    """New statuses posted between polls are read in the next poll, before the pending backfill."""
+    seen = make_status(NOW_MS - 2 * HOUR)
+    burst = [make_status(NOW_MS - HOUR + i * 1000, i + 1) for i in range(400)]
+    fake = MastodonFake([seen, *burst])
+    res = run(fake, cursor={"tags": {"acmecloud": seen["id"]}, "search": {}}, max_pages=3)  # no "backfill": old cursor
+    assert "#acmecloud" in res.cursor["backfill"]
+    fresh = [make_status(NOW_MS - HOUR + 500_000 + i * 1000, 1000 + i) for i in range(30)]
+    fake.statuses += fresh
+    fake.requests.clear()
+    res2 = run(fake, cursor=res.cursor, max_pages=3)
+    assert {s["id"] for s in fresh} <= {m.native_id for m in res2.mentions}
+    assert [p.get("min_id") for p in fake.params()] == [burst[-1]["id"], fresh[-1]["id"], None]  # new ones first
+    assert fake.params()[-1]["max_id"] == str(int(res.cursor["backfill"]["#acmecloud"]["windows"][0][1]) + 1)  # backfill
+    assert res2.cursor["tags"]["acmecloud"] == fresh[-1]["id"]
+    assert res2.cursor["backfill"]["#acmecloud"]["polls"] == 2
+    ids, _, _ = drain(fake, res2.cursor, 3)
+    read = ids | {m.native_id for r in (res, res2) for m in r.mentions}
+    assert read == {s["id"] for s in burst + fresh}
+
+
+def test_each_hashtag_has_its_own_budget():
+    burst = [make_status(NOW_MS - HOUR + i * 1000, i, tags=("acme",)) for i in range(500)]
+    other = make_status(NOW_MS - HOUR + 7, 999, tags=("acmestatus",))
+    fake = MastodonFake([*burst, other])
+    res = run(fake, cursor={"tags": {"acme": "1", "acmestatus": "1"}, "search": {}}, hashtags=["acme", "acmestatus"],
+              max_pages=2)
+    assert other["id"] in {m.native_id for m in res.mentions}
+    assert list(res.cursor["backfill"]) == ["#acme"]
+
+
+def test_error_on_a_hashtag_keeps_its_backfill():
+    cursor = {"tags": {"acmecloud": "5"}, "search": {},
+              "backfill": {"#acmecloud": {"windows": [["1", "4"]], "oldest": None, "since": "2026-01-01T00:00:00Z",
+                                          "polls": 3}}}
+    res = run(MastodonFake([], anonymous_tags=False), cursor=cursor)
+    assert len(res.errors) == 1
+    assert res.cursor["tags"] == {"acmecloud": "5"}
+    assert res.cursor["backfill"]["#acmecloud"]["windows"] == [["1", "4"]]
+    assert res.cursor["backfill"]["#acmecloud"]["since"] == "2026-01-01T00:00:00Z"
+    assert res.cursor["backfill"]["#acmecloud"]["polls"] == 4
 
 
 def test_hashtags_option_and_cursor_per_tag():
@@ -363,15 +451,120 @@ def test_search_later_poll_overlaps_behind_cursor_for_late_posts(monkeypatch):
     assert late["id"] not in {m.native_id for m in res2.mentions}
 
 
-def test_search_cap_records_gap(monkeypatch):
+def test_search_page_cap_leaves_a_backfill_later_polls_read(monkeypatch):
     monkeypatch.setenv("MASTODON_TOKEN", TOKEN)
     hits = [make_status(NOW_MS - HOUR - i * 1000, i, tags=()) for i in range(200)]
     fake = MastodonFake([], search=hits)
     res = run(fake, search="acme", max_pages=2)
     assert len(fake.params("search")) == 2
     assert len(res.mentions) == 80
-    assert any("search 'acme'" in g and "max_pages=2" in g for g in res.gaps)
+    assert res.gaps == []
     assert res.cursor["search"]["acme"] == hits[0]["id"]
+    ((lo, hi),) = res.cursor["backfill"]["search acme"]["windows"]
+    assert hi == hits[79]["id"]
+    assert abs(mastodon.snowflake_ms(lo) - (time.time() - 48 * 3600) * 1000) < 60_000  # the lookback
+    ids, cursor, _ = drain(fake, res.cursor, 2, "search", "acme")
+    assert ids | {m.native_id for m in res.mentions} == {s["id"] for s in hits}
+    assert cursor == {"tags": {}, "search": {"acme": hits[0]["id"]}}
+
+
+def test_search_burst_under_the_default_budget_is_complete_after_polls(monkeypatch):
+    """A burst of 1,000 matching statuses since the last poll, 400 a poll: every one is read, once
+    (but for the one status a window's second starts with), with no gap, in three polls."""
+    monkeypatch.setenv("MASTODON_TOKEN", TOKEN)
+    seen = make_status(NOW_MS - 2 * HOUR, tags=())
+    burst = [make_status(NOW_MS - HOUR + i * 1000, i + 1, tags=()) for i in range(1000)]
+    fake = MastodonFake([], search=[seen, *burst])
+    cursor = {"tags": {"acmecloud": "1"}, "search": {"acme": seen["id"]}}
+    res = run(fake, search="acme", cursor=cursor)
+    assert len(fake.params("search")) == 10 and res.gaps == []
+    assert res.cursor["search"]["acme"] == burst[-1]["id"]
+    assert res.cursor["backfill"]["search acme"]["windows"] == [[mastodon.id_minus(seen["id"], 30), burst[600]["id"]]]
+    counts: dict[str, int] = {}
+    for m in res.mentions:
+        counts[m.native_id] = 1
+    cursor, polls = res.cursor, 1
+    while "backfill" in cursor:
+        before = len(fake.params("search"))
+        res = run(fake, search="acme", cursor=cursor)
+        assert res.gaps == [] and len(fake.params("search")) - before <= 10
+        for m in res.mentions:
+            counts[m.native_id] = counts.get(m.native_id, 0) + 1
+        cursor, polls = res.cursor, polls + 1
+    assert polls == 3
+    assert set(counts) == {s["id"] for s in [seen, *burst]}
+    # re-read: the newest page, which tells new statuses are none, and each window's first status
+    assert sum(counts.values()) - len(counts) <= 40 * 2 + 2
+    assert cursor == {"tags": {"acmecloud": "1"}, "search": {"acme": burst[-1]["id"]}}
+
+
+def test_search_or_query_huge_burst_in_one_alternative_still_reads_the_other(monkeypatch):
+    monkeypatch.setenv("MASTODON_TOKEN", TOKEN)
+    huge = [make_status(NOW_MS - HOUR + i * 1000, i, tags=()) for i in range(2000)]
+    other = [make_status(NOW_MS - HOUR + 5 + i * 1000, 5000 + i, tags=()) for i in range(3)]
+    fake = MastodonFake([], search={"acme": huge, "anvil": other})
+    res = run(fake, search="acme OR anvil")
+    assert {s["id"] for s in other} <= {m.native_id for m in res.mentions}
+    # each alternative has half the budget
+    assert [p["q"] for p in fake.params("search")] == ["acme"] * 5 + ["anvil"] * 2
+    assert list(res.cursor["backfill"]) == ["search acme"]
+    assert res.cursor["search"] == {"acme": huge[-1]["id"], "anvil": other[-1]["id"]}
+
+
+def test_search_new_statuses_are_read_before_a_pending_backfill(monkeypatch):
+    monkeypatch.setenv("MASTODON_TOKEN", TOKEN)
+    seen = make_status(NOW_MS - 3 * HOUR, tags=())
+    burst = [make_status(NOW_MS - 2 * HOUR + i * 1000, i + 1, tags=()) for i in range(300)]
+    fake = MastodonFake([], search=[seen, *burst])
+    cursor = {"tags": {}, "search": {"acme": seen["id"]}}
+    res = run(fake, search="acme", cursor=cursor, max_pages=3)
+    assert res.cursor["backfill"]["search acme"]["windows"] == [[mastodon.id_minus(seen["id"], 30), burst[180]["id"]]]
+    fresh = [make_status(NOW_MS - HOUR + i * 1000, 1000 + i, tags=()) for i in range(30)]
+    fake.search += fresh
+    before = len(fake.params("search"))
+    res2 = run(fake, search="acme", cursor=res.cursor, max_pages=3)
+    first, *rest = fake.params("search")[before:]
+    assert first["min_id"] == mastodon.id_minus(burst[-1]["id"], 30) and "max_id" not in first
+    assert {s["id"] for s in fresh} <= {m.native_id for m in res2.mentions}  # in the first request
+    assert [p["max_id"] for p in rest] == [mastodon._step(burst[180]["id"], 1000 << 16)] * 2  # then the backfill
+    assert res2.cursor["search"]["acme"] == fresh[-1]["id"]
+    assert res2.cursor["backfill"]["search acme"]["polls"] == 2
+    ids, _, _ = drain(fake, res2.cursor, 3, "search", "acme")
+    read = ids | {m.native_id for r in (res, res2) for m in r.mentions}
+    assert read == {s["id"] for s in [seen, *burst, *fresh]}
+
+
+def test_search_past_the_offset_cap_walks_windows_without_a_gap(monkeypatch):
+    monkeypatch.setenv("MASTODON_TOKEN", TOKEN)
+    monkeypatch.setattr(mastodon, "OFFSET_CAP", 80)
+    hits = [make_status(NOW_MS - HOUR - i * 1000, i, tags=()) for i in range(200)]
+    fake = MastodonFake([], search=hits)
+    fake.offset_cap = 80
+    res = run(fake, search="acme", max_pages=20)
+    assert res.gaps == [] and "backfill" not in res.cursor
+    assert {m.native_id for m in res.mentions} == {s["id"] for s in hits}
+    sp = fake.params("search")
+    assert all(int(p.get("offset", 0)) + 40 <= 80 for p in sp)
+    assert sp[2]["max_id"] == mastodon._step(hits[79]["id"], 1000 << 16) and "offset" not in sp[2]
+
+
+def test_search_more_than_the_offset_cap_in_one_second_is_a_gap(monkeypatch):
+    """The one limit the API sets: it pages no further than its result window, and filters by the
+    second; what one second holds beyond that it cannot serve. What is older, it can."""
+    monkeypatch.setenv("MASTODON_TOKEN", TOKEN)
+    monkeypatch.setattr(mastodon, "OFFSET_CAP", 80)
+    second = (NOW_MS - HOUR) // 1000 * 1000
+    crowd = [make_status(second + i, i, tags=()) for i in range(150)]
+    older = [make_status(second - 5000 - i * 1000, 500 + i, tags=()) for i in range(20)]
+    fake = MastodonFake([], search=crowd + older)
+    fake.offset_cap = 80
+    res = run(fake, search="acme", max_pages=20)
+    assert len(res.gaps) == 1
+    assert "more than 80 statuses within one second" in res.gaps[0] and "cannot return them all" in res.gaps[0]
+    got = {m.native_id for m in res.mentions}
+    assert {s["id"] for s in older} <= got
+    assert len(got & {s["id"] for s in crowd}) == 80
+    assert "backfill" not in res.cursor and len(fake.params("search")) < 20
 
 
 def test_search_or_query_one_search_per_alternative(monkeypatch):

@@ -3,8 +3,9 @@ and reddit-listing-2026.json, the current field set), and search() against a fak
 implements what the real endpoints do with the parameters mentionwatch sends: the client-credentials
 token endpoint (basic auth, form body), bearer-checked `/search` and `/r/<sub>/search` listings,
 newest first, paged by `after` fullnames, ending after a fixed number of results like Reddit's
-search; and the anonymous `search.rss` Atom feeds, whose entries are shaped like real Reddit ones
-(`<id>t3_...</id>`, `/u/name` authors, the "submitted by ... [link] [comments]" trailer).
+search, matching the words of `q` (see matches); and the anonymous `search.rss` Atom feeds, whose
+entries are shaped like real Reddit ones (`<id>t3_...</id>`, `/u/name` authors, the "submitted by
+... [link] [comments]" trailer).
 """
 
 from __future__ import annotations
@@ -69,6 +70,19 @@ def make_posts(times: list[int], sub: str = "acme", text: str = "acme cloud is d
     return out
 
 
+def matches(q: str, d: dict) -> bool:
+    """Reddit's search as far as these tests need it: each word or "phrase" of `q`, or one of a
+    parenthesized OR group, is a whole word of the title or text. `NOT` terms and `author:` are not
+    applied: mentionwatch re-checks them locally, and the tests check that."""
+    text = f"{d['title']} {d['selftext']}".lower()
+    q = re.sub(r'NOT\s+("[^"]*"|\S+)|\(?author:[^\s)]+(\s+OR\s+author:[^\s)]+)*\)?', " ", q)
+    for clause in re.findall(r'\((?:[^)"]|"[^"]*")*\)|"[^"]*"|\S+', q):
+        terms = [t.strip('"').lower() for t in re.findall(r'"[^"]*"|[^\s()]+', clause) if t != "OR"]
+        if not any(re.search(rf"(?<!\w){re.escape(t)}(?!\w)", text) for t in terms):
+            return False
+    return True
+
+
 class FakeReddit:
     """Token endpoint + OAuth listings + RSS search feeds, all from one list of posts."""
 
@@ -102,7 +116,7 @@ class FakeReddit:
         else:
             assert path in ("/search", "/search.rss"), path
             assert "restrict_sr" not in p
-        return posts[: self.CAP]
+        return [x for x in posts if matches(p["q"], x["data"])][: self.CAP]
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
@@ -257,7 +271,9 @@ def test_query_translation(search, expected):
 def test_query_is_sent_and_overlong_extras_dropped(creds):
     fake = FakeReddit([])
     run(fake, '"acme cloud" OR acmecloud -anvil author:bob', options(), {"created_utc": BASE})
-    assert fake.api_requests[0].url.params["q"] == '("acme cloud" OR acmecloud) NOT anvil author:bob'
+    # one request series per OR-alternative (each its share of max_pages), in the query's order
+    assert [r.url.params["q"] for r in fake.api_requests] == ['"acme cloud" NOT anvil author:bob',
+                                                              "acmecloud NOT anvil author:bob"]
     long = " ".join(f"-w{i:03d}" for i in range(120))
     fake = FakeReddit([])
     run(fake, f"acme {long}", options(), {"created_utc": BASE})
@@ -308,13 +324,128 @@ def test_first_poll_looks_back_lookback_hours(creds):
     assert res.cursor == {"created_utc": now - 3600}
 
 
-def test_oauth_max_pages_records_gap_and_moves_cursor(creds):
+def test_oauth_max_pages_below_one_polls_reach_records_gap_and_moves_cursor(creds):
+    """One alternative had every page a poll can give it: a later poll would have to pass over the
+    same 200 posts from the top again (no date filter) and could not get further, so what is left
+    is a gap, not a backfill that would wait for ever."""
     posts = make_posts([BASE + 1 + i for i in range(240)])
     fake = FakeReddit(posts)
     res = run(fake, "acme", options(max_pages=2), {"created_utc": BASE})
     assert len(fake.api_requests) == 2 and len(res.mentions) == 200
     assert len(res.gaps) == 1 and "max_pages=2" in res.gaps[0] and "Reddit:" in res.gaps[0]
-    assert res.cursor == {"created_utc": BASE + 240}
+    assert f"posts from {reddit.iso_utc(BASE)} to {reddit.iso_utc(BASE + 41)} may be missing" in res.gaps[0]
+    assert "max_pages=3 reaches the end of Reddit's listing" in res.gaps[0]
+    assert res.cursor == {"created_utc": BASE + 240}  # no backfill
+    with_three = run(FakeReddit(posts), "acme", options(max_pages=3), {"created_utc": BASE})
+    assert len(with_three.mentions) == 240 and with_three.gaps == []
+
+
+def alternative_posts(words: list[str], per_word: int, first: int, start: int = 1000) -> list[dict]:
+    """`per_word` posts for each word, interleaved in time (one a second from `first` on), newest
+    of each word last in the list; each post's text has its word only."""
+    out = []
+    for i in range(per_word * len(words)):
+        word = words[i % len(words)]
+        out += make_posts([first + i], text=f"{word} is down", start=start + i)
+    return out
+
+
+def names(posts: list[dict]) -> set[str]:
+    return {f"reddit:{p['data']['name']}" for p in posts}
+
+
+def test_oauth_bursts_beyond_the_default_budget_complete_over_polls_exactly_once(creds):
+    """Five alternatives, 240 posts each, the default max_pages=10: each gets 2 pages (200 posts) of
+    the first poll, and the rest waits as a backfill that later polls read with the pages the quiet
+    alternatives leave, longest-waiting first; no gap, every post once (again only a window's
+    boundary second, or the cursor's, which the store dedupes), no poll over its budget."""
+    words = ["alpha", "bravo", "charlie", "delta", "echo"]
+    posts = alternative_posts(words, 240, BASE + 1)
+    fake = FakeReddit(posts)
+    cursor: dict = {"created_utc": BASE}
+    read: list[str] = []
+    boundaries = {BASE}
+    polls = 0
+    while True:
+        before = len(fake.api_requests)
+        res = run(fake, " OR ".join(words), options(), cursor, {})
+        polls += 1
+        assert res.gaps == [] and res.errors == []
+        assert len(fake.api_requests) - before <= 10  # max_pages, the token aside
+        assert len({m.id for m in res.mentions}) == len(res.mentions)
+        read += [m.id for m in res.mentions]
+        cursor = res.cursor
+        assert cursor["created_utc"] == BASE + 1200
+        boundaries.add(cursor["created_utc"])
+        if polls == 1:
+            assert len(res.mentions) == 1000 and len(fake.api_requests) == 10
+            assert sorted(cursor["backfill"]) == words
+            for word, entry in cursor["backfill"].items():
+                oldest = min(m.extra["created_utc"] for m in res.mentions if word in m.text)
+                assert entry["windows"] == [[BASE, oldest]] and entry["polls"] == 1
+        if "backfill" not in cursor:
+            break
+        boundaries |= {hi for e in cursor["backfill"].values() for _, hi in e["windows"]}
+        assert polls < 6
+    assert set(read) == names(posts)
+    by_id = {f"reddit:{p['data']['name']}": p["data"]["created_utc"] for p in posts}
+    again = [i for i in set(read) if read.count(i) > 1]
+    assert all(by_id[i] in boundaries for i in again) and len(again) <= 2 * len(words) * polls
+
+
+def test_oauth_or_burst_of_one_alternative_does_not_hide_the_other(creds):
+    """1000 posts of "acme" newer than the 5 of "anvilcorp": one query with OR would end after 250
+    "acme" results; the alternatives' own walks read "anvilcorp" in the same first poll, and only
+    what Reddit cannot list of "acme" is a gap."""
+    posts = make_posts([BASE + 1 + i for i in range(5)], text="anvilcorp is down", start=100) \
+        + make_posts([BASE + 100 + i for i in range(1000)], text="acme is down", start=5000)
+    fake = FakeReddit(posts)
+    res = run(fake, "acme OR anvilcorp", options(), {"created_utc": BASE}, {})
+    assert names(posts[:5]) <= {m.id for m in res.mentions}
+    assert len(res.mentions) == 255
+    assert [r.url.params["q"] for r in fake.api_requests] == ["acme"] * 3 + ["anvilcorp"]
+    assert res.gaps == [f"Reddit (acme): Reddit ended the listing after 250 results; posts from "
+                        f"{reddit.iso_utc(BASE)} to {reddit.iso_utc(BASE + 850)} may be missing"]
+    assert res.cursor == {"created_utc": BASE + 1099}  # what Reddit cannot list is no backfill
+
+
+def test_oauth_new_posts_read_first_despite_a_pending_backfill(creds):
+    """Two alternatives with 210 posts each and max_pages=4 leave two backfills; 20 new posts of
+    each come in; the next poll reads both alternatives' new posts first (the first page of each),
+    then gives the 2 pages left to one backfill; the poll after that finishes the other."""
+    posts = alternative_posts(["acme", "anvilcorp"], 210, BASE + 1)
+    fake = FakeReddit(posts)
+    res = run(fake, "acme OR anvilcorp", options(max_pages=4), {"created_utc": BASE}, {})
+    assert len(res.mentions) == 400 and res.gaps == []
+    assert sorted(res.cursor["backfill"]) == ["acme", "anvilcorp"]
+    new = alternative_posts(["acme", "anvilcorp"], 20, BASE + 1000, start=9000)
+    fake.posts = sorted(posts + new, key=lambda p: -p["data"]["created_utc"])
+    fake.requests.clear()
+    res2 = run(fake, "acme OR anvilcorp", options(max_pages=4), res.cursor, {})
+    api = fake.api_requests
+    assert [(r.url.params["q"], "after" in r.url.params) for r in api] == [
+        ("acme", False), ("anvilcorp", False), ("acme", True), ("acme", True)]
+    got = {m.id for m in res2.mentions}
+    assert names(new) <= got and res2.gaps == []
+    assert res2.cursor["created_utc"] == BASE + 1039
+    assert list(res2.cursor["backfill"]) == ["anvilcorp"] and res2.cursor["backfill"]["anvilcorp"]["polls"] == 2
+    res3 = run(fake, "acme OR anvilcorp", options(max_pages=4), res2.cursor, {})
+    assert res3.gaps == [] and res3.cursor == {"created_utc": BASE + 1039}
+    assert {m.id for m in res.mentions} | got | {m.id for m in res3.mentions} == names(posts + new)
+
+
+def test_oauth_backfill_pushed_past_the_listing_end_is_a_gap(creds):
+    """A window that new posts have pushed deeper than Reddit lists is a gap (and no longer pending)."""
+    posts = make_posts([BASE + 1 + i for i in range(300)]) + make_posts([BASE - 60], start=9000)
+    cursor = {"created_utc": BASE + 1, "backfill": {"acme": {"windows": [[BASE - 100, BASE - 50]], "polls": 1,
+                                                              "oldest": reddit.iso_utc(BASE - 100),
+                                                              "since": reddit.iso_utc(BASE)}}}
+    res = run(FakeReddit(posts), "acme", options(), cursor, {})
+    assert len(res.mentions) == 250
+    # the oldest 50 new posts (from the cursor's second up to the oldest listed) and the window
+    assert res.gaps == [f"Reddit: Reddit ended the listing after 250 results; posts from {reddit.iso_utc(BASE - 100)} "
+                        f"to {reddit.iso_utc(BASE + 51)} may be missing"]
+    assert res.cursor == {"created_utc": BASE + 300}
 
 
 def test_oauth_listing_end_records_gap(creds):
@@ -322,6 +453,7 @@ def test_oauth_listing_end_records_gap(creds):
     res = run(fake, "acme", options(), {"created_utc": BASE})
     assert len(res.mentions) == 250 and len(fake.api_requests) == 3
     assert len(res.gaps) == 1 and "ended the listing after 250 results" in res.gaps[0]
+    assert res.cursor == {"created_utc": BASE + 400}  # a hard limit: nothing is left pending
 
 
 def test_oauth_short_listing_end_is_no_gap(creds):

@@ -1,9 +1,10 @@
 """Stack Exchange source: parse() on the real recorded payload, search() against a fake API.
 
 The fake (SEFake) does what /2.3/search/excerpts and /search/advanced do with the parameters
-mentionwatch sends: one site per request, fromdate (inclusive, on creation_date), sort=creation
-order=desc, page (1-based) / pagesize / has_more, the quota_remaining counter in every wrapper,
-and an optional `backoff` field on chosen requests.
+mentionwatch sends: one site per request, the words of `q` (each in the title or body),
+fromdate/todate (inclusive, on creation_date), sort=creation order=desc, page (1-based) / pagesize /
+has_more, no page above 25 without a key (the API's own refusal), the quota_remaining counter in
+every wrapper, and an optional `backoff` field on chosen requests.
 """
 
 from __future__ import annotations
@@ -140,9 +141,15 @@ class SEFake:
         self.times.append(time.monotonic())
         if self.error:
             return httpx.Response(200, json=self.error)
-        self.quota -= 1
         size, page = int(p["pagesize"]), int(p["page"])
-        found = [i for i in self.items.get(p["site"], []) if i["creation_date"] >= int(p["fromdate"])]
+        if page > 25 and "key" not in p:
+            return httpx.Response(400, json={"error_id": 403, "error_name": "access_denied",
+                                             "error_message": "page above 25 requires access token or app key"})
+        self.quota -= 1
+        words = p["q"].replace('"', " ").lower().split()
+        top = int(p["todate"]) if "todate" in p else float("inf")
+        found = [i for i in self.items.get(p["site"], []) if int(p["fromdate"]) <= i["creation_date"] <= top
+                 and all(w in (i["title"] + " " + i["body"]).lower() for w in words)]
         body = {"items": found[(page - 1) * size: page * size], "has_more": page * size < len(found),
                 "quota_max": 300, "quota_remaining": self.quota}
         if len(self.requests) in self.backoff:
@@ -150,12 +157,12 @@ class SEFake:
         return httpx.Response(200, json=body)
 
 
-def make_items(times: list[int], start_id: int = 1, answers: bool = False) -> list[dict]:
+def make_items(times: list[int], start_id: int = 1, answers: bool = False, word: str = "acme") -> list[dict]:
     out = []
     for n, t in enumerate(times):
         i = start_id + n
-        item = {"question_id": i, "item_type": "question", "creation_date": t, "title": f"acme question {i}",
-                "body": "<p>acme is great</p>", "tags": ["acme"], "score": 0}
+        item = {"question_id": i, "item_type": "question", "creation_date": t, "title": f"{word} question {i}",
+                "body": f"<p>{word} is great</p>", "tags": [word], "score": 0}
         if answers and i % 2:
             item.update(item_type="answer", answer_id=10_000 + i)
         out.append(item)
@@ -198,12 +205,151 @@ def test_first_poll_looks_back_lookback_hours_and_cursor_never_moves_back():
     assert res.cursor == {"fromdate": {"stackoverflow": BASE + 100}}
 
 
-def test_page_cap_records_gap_and_moves_on():
-    fake = SEFake({"stackoverflow": make_items([BASE + 1 + i for i in range(350)])})
+def test_page_cap_leaves_a_backfill_later_polls_read():
+    """max_pages running out is no gap: the unread part waits in the cursor and the next polls read
+    it, the boundary second again (ids dedupe), until every item is read."""
+    times = [BASE + 1 + i for i in range(350)]
+    fake = SEFake({"stackoverflow": make_items(times)})
     res = run(fake, "acme", options(max_pages=2), {"fromdate": {"stackoverflow": BASE}})
     assert len(fake.requests) == 2 and len(res.mentions) == 200
-    assert len(res.gaps) == 1 and "max_pages=2" in res.gaps[0] and "stackoverflow" in res.gaps[0]
-    assert res.cursor == {"fromdate": {"stackoverflow": BASE + 350}}
+    assert res.gaps == []
+    # the cursor still moves to the newest item, and keeps [fromdate, oldest second read] unread
+    assert res.cursor["fromdate"] == {"stackoverflow": BASE + 350}
+    assert list(res.cursor["backfill"]) == ["stackoverflow acme"]
+    pending = res.cursor["backfill"]["stackoverflow acme"]
+    assert pending["windows"] == [[BASE, BASE + 151]] and pending["polls"] == 1
+    assert pending["oldest"] == "2023-11-14T22:13:20Z"  # BASE
+    res = run(fake, "acme", options(max_pages=2), res.cursor)
+    asked = fake.requests[2:]
+    assert [(p["fromdate"], p.get("todate"), p["page"]) for p in asked] == [
+        (str(BASE + 350), None, "1"), (str(BASE), str(BASE + 151), "1")]  # new items first, then the backfill
+    assert sorted(m.extra["creation_date"] for m in res.mentions) == times[51:151] + [BASE + 350]
+    assert res.gaps == [] and res.cursor["fromdate"] == {"stackoverflow": BASE + 350}
+    assert res.cursor["backfill"]["stackoverflow acme"]["windows"] == [[BASE, BASE + 52]]
+    assert res.cursor["backfill"]["stackoverflow acme"]["polls"] == 2
+    res = run(fake, "acme", options(max_pages=2), res.cursor)
+    assert sorted(m.extra["creation_date"] for m in res.mentions) == times[:52] + [BASE + 350]
+    assert res.gaps == [] and res.cursor == {"fromdate": {"stackoverflow": BASE + 350}}  # nothing left
+
+
+def test_burst_is_complete_after_successive_polls_each_within_its_budget():
+    times = [BASE + 1 + i // 3 for i in range(460)]  # three posts a second: boundaries split seconds
+    fake = SEFake({"stackoverflow": make_items(times, answers=True)})
+    cursor: dict = {"fromdate": {"stackoverflow": BASE}}
+    counts: dict[str, int] = {}
+    polls = 0
+    while True:
+        before = len(fake.requests)
+        res = run(fake, "acme", options(max_pages=3, pagesize=25), cursor)
+        polls += 1
+        assert res.gaps == [] and res.errors == []
+        assert res.requests == len(fake.requests) - before <= 3
+        for m in res.mentions:
+            counts[m.id] = counts.get(m.id, 0) + 1
+        cursor = res.cursor
+        assert cursor["fromdate"] == {"stackoverflow": max(times)}
+        if "backfill" not in cursor:
+            break
+        assert cursor["backfill"]["stackoverflow acme"]["polls"] == polls
+        assert polls < 20
+    assert set(counts) == {f"stackexchange:stackoverflow:{'a' if i % 2 else 'q'}{10_000 + i if i % 2 else i}"
+                           for i in range(1, 461)}
+    # read again only the newest second (fromdate is inclusive) and the one a poll stopped inside
+    assert sum(counts.values()) - len(counts) <= 3 * (polls - 1)
+    # the first poll reads 75 posts of the burst; each later one 2 pages of it (its first page
+    # goes to new posts), less the second read again
+    assert polls <= 1 + -(-(460 - 75) // (50 - 3))
+
+
+def test_burst_under_the_default_budget_is_stored_exactly_once_with_no_gap(registered, write_config, tmp_path):
+    from mentionwatch import store
+
+    now = int(time.time())
+    times = [now - 7200 + i // 2 for i in range(2600)]  # 2,600 posts: three polls of the default 10 pages
+    fake = SEFake({"stackoverflow": make_items(times)})
+    cfg = _config(write_config, "acme", ", interval: 0")
+    conn = store.open_db(tmp_path / "m.db")
+    try:
+        new, polls = [], 0
+        while True:
+            before = len(fake.requests)
+            (run_,) = run_poll(cfg, conn, fake).runs
+            polls += 1
+            assert run_.error is None and run_.gaps == [] and len(fake.requests) - before <= 10
+            new.append(run_.new)
+            cursor = store.get_cursor(conn, "q", "stackexchange")
+            if "backfill" not in cursor:
+                break
+            assert polls < 10
+        assert polls == 3 and sum(new) == 2600 and new[0] == 1000
+        assert conn.execute("SELECT COUNT(*) FROM mentions").fetchone()[0] == 2600
+        assert store.gaps_since(conn, "q", "stackexchange", "1970-01-01T00:00:00Z") == []
+        assert cursor == {"fromdate": {"stackoverflow": max(times)}}
+    finally:
+        conn.close()
+
+
+def test_or_alternatives_share_the_budget_a_burst_cannot_starve_another():
+    acme = make_items([BASE + 1 + i for i in range(5000)])
+    anvil = make_items([BASE + 10 + i for i in range(30)], start_id=90_000, word="anvil")
+    fake = SEFake({"stackoverflow": acme + anvil})
+    res = run(fake, "acme OR anvil", options(max_pages=4), {"fromdate": {"stackoverflow": BASE}})
+    assert res.requests == 3 and res.gaps == []  # two pages each; the second alternative needs one
+    assert [(p["q"], p["page"]) for p in fake.requests] == [("acme", "1"), ("acme", "2"), ("anvil", "1")]
+    assert {m.native_id for m in res.mentions} >= {f"stackoverflow:q{90_000 + i}" for i in range(30)}
+    assert len(res.mentions) == 230
+    # the unread part of the burst waits; the second alternative left nothing
+    assert list(res.cursor["backfill"]) == ["stackoverflow acme"]
+    assert res.cursor["backfill"]["stackoverflow acme"]["windows"] == [[BASE, BASE + 4801]]
+    assert res.cursor["fromdate"] == {"stackoverflow": BASE + 5000}
+
+
+def test_new_items_are_read_first_despite_a_pending_backfill():
+    fake = SEFake({"stackoverflow": make_items([BASE + 1 + i for i in range(500)])})
+    first = run(fake, "acme", options(max_pages=2), {"fromdate": {"stackoverflow": BASE}})
+    assert first.cursor["backfill"]["stackoverflow acme"]["windows"] == [[BASE, BASE + 301]]
+    # 150 posts arrive between the polls: the next poll reads them first, with its whole budget
+    fake.items["stackoverflow"] = sorted(fake.items["stackoverflow"]
+                                         + make_items([BASE + 1000 + i for i in range(150)], start_id=5000),
+                                         key=lambda i: -i["creation_date"])
+    n = len(fake.requests)
+    second = run(fake, "acme", options(max_pages=2), first.cursor)
+    assert [(p["fromdate"], p.get("todate"), p["page"]) for p in fake.requests[n:]] == [
+        (str(BASE + 500), None, "1"), (str(BASE + 500), None, "2")]
+    assert {m.native_id for m in second.mentions} == (
+        {f"stackoverflow:q{5000 + i}" for i in range(150)} | {"stackoverflow:q500"})
+    assert second.gaps == []
+    assert second.cursor["fromdate"] == {"stackoverflow": BASE + 1149}
+    # the backfill is still there, as it was, and counts the polls that left it
+    pending = second.cursor["backfill"]["stackoverflow acme"]
+    assert pending["windows"] == [[BASE, BASE + 301]] and pending["polls"] == 2
+    assert pending["since"] == first.cursor["backfill"]["stackoverflow acme"]["since"]
+    third = run(fake, "acme", options(max_pages=2), second.cursor)
+    assert third.cursor["backfill"]["stackoverflow acme"]["windows"] == [[BASE, BASE + 202]]
+    assert se.high_water(third.cursor) == "2023-11-14T22:32:29Z"  # BASE + 1149; the backfill is no high water
+
+
+def test_series_past_25_pages_starts_again_below_the_oldest_seen():
+    times = [BASE + 1 + i for i in range(600)]
+    fake = SEFake({"stackoverflow": make_items(times)})
+    res = run(fake, "acme", options(max_pages=70, pagesize=10), {"fromdate": {"stackoverflow": BASE}})
+    assert res.errors == [] and res.gaps == []
+    assert max(int(p["page"]) for p in fake.requests) == 25  # the API serves no deeper page without a key
+    assert [p.get("todate") for p in fake.requests if p["page"] == "1"] == [None, str(BASE + 351), str(BASE + 102)]
+    assert {m.extra["creation_date"] for m in res.mentions} == set(times)
+    assert res.requests == 25 + 25 + 11 and "backfill" not in res.cursor
+
+
+def test_more_posts_in_one_second_than_the_api_serves_records_gap():
+    t = BASE + 100
+    times = [t] * 60 + [BASE + 50 + i for i in range(10)]
+    fake = SEFake({"stackoverflow": make_items(times)})
+    res = run(fake, "acme", options(max_pages=60, pagesize=2), {"fromdate": {"stackoverflow": BASE}})
+    assert len(res.gaps) == 1 and "more than 50 posts within one second at 2023-11-14T22:15:00Z" in res.gaps[0]
+    assert res.requests == 25 + 5  # the second in one series, then what is older
+    assert [p.get("todate") for p in fake.requests if p["page"] == "1"] == [None, str(t - 1)]
+    assert len(res.mentions) == 60  # the 50 the API served of that second, and the 10 older ones
+    assert res.cursor == {"fromdate": {"stackoverflow": t}}
 
 
 def test_one_series_per_site_with_own_cursor():
@@ -319,6 +465,30 @@ def test_long_backoff_stops_paging_holds_cursor_and_defers_next_poll():
     assert e.value.until == state["backoff_until"]["/2.3/search/excerpts"]
 
 
+def test_long_backoff_keeps_the_pending_backfill():
+    cursor = {"fromdate": {"stackoverflow": BASE + 400},
+              "backfill": {"stackoverflow acme": {"windows": [[BASE, BASE + 151]], "oldest": "2023-11-14T22:13:20Z",
+                                                   "since": "2023-11-15T00:00:00Z", "polls": 1}}}
+    fake = SEFake({"stackoverflow": make_items([BASE + 1 + i for i in range(500)])}, backoff={1: 600})
+    res = run(fake, "acme", options(), cursor, {}, max_wait=1)
+    assert len(fake.requests) == 1 and len(res.gaps) == 1 and "600s" in res.gaps[0]
+    assert res.cursor["fromdate"] == cursor["fromdate"]
+    pending = res.cursor["backfill"]["stackoverflow acme"]
+    assert pending["windows"] == [[BASE, BASE + 151]] and pending["since"] == "2023-11-15T00:00:00Z"
+
+
+def test_junk_or_stale_backfill_in_the_cursor_is_dropped():
+    cursor = {"fromdate": {"stackoverflow": BASE},
+              "backfill": {"stackoverflow acme": {"windows": [["a", BASE], [BASE + 9, BASE + 2], [True, BASE], "x"]},
+                           "superuser acme": {"windows": [[BASE, BASE + 5]]},  # a site no longer listed
+                           "stackoverflow": "junk"}}
+    fake = SEFake({"stackoverflow": make_items([BASE + 1])})
+    res = run(fake, "acme", options(), cursor)
+    assert res.errors == [] and res.gaps == [] and res.requests == 1
+    assert res.cursor == {"fromdate": {"stackoverflow": BASE + 1}}
+    assert se.high_water({**cursor, "fromdate": {"stackoverflow": BASE + 1}}) == "2023-11-14T22:13:21Z"
+
+
 def test_quota_used_up_stops_and_holds_cursor():
     fake = SEFake({"stackoverflow": make_items([BASE + 1 + i for i in range(250)])}, quota=2)
     res = run(fake, "acme", options(), {"fromdate": {"stackoverflow": BASE}})
@@ -335,6 +505,20 @@ def test_quota_used_up_stops_and_holds_cursor():
 def registered(monkeypatch):
     monkeypatch.setattr(sources, "BUILTIN", {**sources.BUILTIN, "stackexchange": "mentionwatch.sources.stackexchange"})
     monkeypatch.setattr(sources, "_registry", None)
+
+
+def _config(write_config, search: str, extra: str = ""):
+    from mentionwatch import config
+
+    path = write_config(f"""
+sources:
+  stackexchange: {{base_url: {API}, sites: [stackoverflow]{extra}}}
+queries:
+  - name: q
+    search: '{search}'
+    sources: [stackexchange]
+""")
+    return config.load(str(path))
 
 
 def test_config_and_poll(registered, write_config, tmp_path, fixture_json):

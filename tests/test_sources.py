@@ -221,18 +221,25 @@ def test_rss_valid_empty_feed_is_fine():
     assert rss.parse(xml, "https://feeds.test/alerts") == []
 
 
-def test_rss_entries_missing_fields_are_skipped():
+def test_rss_entries_missing_fields_are_kept_or_skipped():
+    """No date: kept, dated when first seen (tests/test_undated.py). No id and no link: known by
+    a hash of its words. Nothing at all to tell it apart: skipped."""
     xml = b"""<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>t</title><id>urn:f</id>
     <updated>2024-01-01T00:00:00Z</updated>
     <entry><title>no date</title><id>urn:1</id><link href="https://x.test/1"/></entry>
     <entry><title>no id no link</title><updated>2024-01-02T00:00:00Z</updated></entry>
     <entry><title>good &lt;b&gt;one&lt;/b&gt;</title><id>urn:3</id><link href="https://x.test/3"/>
       <updated>2024-01-03T10:00:00+02:00</updated></entry>
+    <entry><updated>2024-01-04T00:00:00Z</updated></entry>
     </feed>"""
     ms = rss.parse(xml, "https://feeds.test/alerts")
-    assert [m.extra["entry_id"] for m in ms] == ["urn:3"]
-    assert ms[0].created_at == "2024-01-03T08:00:00Z"
-    assert ms[0].title == "good one"
+    undated, hashed, good = ms
+    assert undated.extra["entry_id"] == "urn:1" and undated.extra["undated"] is True
+    assert hashed.extra["entry_id"].startswith("sha1:") and hashed.created_at == "2024-01-02T00:00:00Z"
+    assert "undated" not in hashed.extra and hashed.url == "https://feeds.test/alerts"
+    assert good.extra["entry_id"] == "urn:3"
+    assert good.created_at == "2024-01-03T08:00:00Z"
+    assert good.title == "good one" and "undated" not in good.extra
 
 
 # --- Hacker News search: a fake Algolia --------------------------------------------------------------
@@ -356,17 +363,31 @@ def test_hn_burst_with_cap_sized_pages_still_walks_windows():
     assert len(res.mentions) == 2500 and res.gaps == []
 
 
-def test_hn_max_pages_too_small_records_gap():
+def test_hn_max_pages_too_small_leaves_a_backfill_later_polls_read():
+    """The page budget is no gap: what it leaves unread waits in the cursor, and the next polls
+    read it (new items first) until every item is stored, each once."""
     times = [BASE + 1 + i // 3 for i in range(2500)]
     fake = AlgoliaFake(make_hits(times))
     res = run_search(fake, "acme", hn_options(max_pages=3), {"created_at_i": BASE})
     assert len(fake.requests) == 3
     assert res.requests == 3
     assert len(res.mentions) == 300
-    assert len(res.gaps) == 1
-    assert "max_pages=3" in res.gaps[0]
-    # the cursor still moves to the newest item seen
-    assert res.cursor == {"created_at_i": max(times)}
+    assert res.gaps == []
+    # the cursor still moves to the newest item seen, and keeps the unread part
+    assert res.cursor["created_at_i"] == max(times)
+    (pending,) = res.cursor["backfill"].values()
+    oldest_read = min(m.extra["created_at_i"] for m in res.mentions)
+    assert pending["windows"] == [[BASE, oldest_read]] and pending["polls"] == 1
+    seen = {m.id for m in res.mentions}
+    cursor, polls = res.cursor, 1
+    while "backfill" in cursor:
+        res = run_search(fake, "acme", hn_options(max_pages=3), cursor)
+        assert res.gaps == [] and res.requests <= 3
+        seen |= {m.id for m in res.mentions}
+        cursor, polls = res.cursor, polls + 1
+        assert polls < 40
+    assert seen == {f"hackernews:{i + 1}" for i in range(2500)}
+    assert cursor == {"created_at_i": max(times)}
 
 
 def test_hn_more_than_cap_in_one_second_records_gap():

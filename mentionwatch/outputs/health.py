@@ -30,12 +30,18 @@ def report(config: Config, conn, now: float | None = None) -> list[dict]:
         lags = store.detection_lags(conn, query.name, source, LAG_SAMPLE)
         gaps = store.gaps_since(conn, query.name, source, since)
         silent_for = seconds_since(last_ok["started_at"], now) if last_ok else None
+        cursor = store.get_cursor(conn, query.name, source)
+        info = sources_mod.get(source)
+        backlog = info.backfill(cursor) or {}
+        behind_for = seconds_since(backlog.get("since"), now)
         if last is None:
             status = "never polled"
         elif last["status"] == "failed":
             status = "failing"
         elif last_ok is None or (silent_for is not None and silent_for > limit):
             status = "silent"
+        elif behind_for is not None and behind_for > limit:
+            status = "behind"  # a backfill pending for longer than max_silence
         else:
             status = last["status"]  # ok, skipped, deferred
         # Silent only counts once the limit has passed since polling began: a new source is not alarming.
@@ -47,11 +53,14 @@ def report(config: Config, conn, now: float | None = None) -> list[dict]:
             "query": query.name,
             "source": source,
             "status": status,
-            "healthy": status not in ("failing", "silent"),
+            "healthy": status not in ("failing", "silent", "behind"),
             "last_success_at": last_ok["started_at"] if last_ok else None,
             "last_poll_at": last["started_at"] if last else None,
             "last_error": last["error"] if last and last["status"] != "ok" else None,
-            "high_water": sources_mod.get(source).high_water(store.get_cursor(conn, query.name, source)),
+            "high_water": info.high_water(cursor),
+            "backfill_oldest": backlog.get("oldest"),
+            "backfill_since": backlog.get("since"),
+            "backfill_polls": backlog.get("polls", 0),
             "lag_median_s": round(statistics.median(lags)) if lags else None,
             "lag_max_s": round(max(lags)) if lags else None,
             "gaps_7d": len(gaps),

@@ -7,10 +7,12 @@ import sys
 import unicodedata
 from typing import IO, Iterable
 
+from mentionwatch.model import created_at_known
+
 # Fields every JSON line of a mention carries (the README documents them; tools rely on them).
 MENTION_FIELDS = (
-    "id", "source", "query", "kind", "url", "author", "title", "text", "created_at", "first_seen_at",
-    "urgency", "rules", "matches", "state", "state_changed_at", "state_by", "queries", "dupe_of",
+    "id", "source", "query", "kind", "url", "author", "title", "text", "created_at", "created_at_known",
+    "first_seen_at", "urgency", "rules", "matches", "state", "state_changed_at", "state_by", "queries", "dupe_of",
     "assignee", "repeat_of", "wake_at", "followup_at", "followup_note", "sla_due_at", "sla_left_s", "due",
 )
 
@@ -51,4 +53,6 @@ def emit_json(rows: Iterable[dict], out: IO[str] | None = None) -> int:
 
 
 def mention_json(m: dict) -> dict:
-    return {k: m.get(k) for k in MENTION_FIELDS}
+    return {**{k: m.get(k) for k in MENTION_FIELDS}, "created_at_known": created_at_known(m)}
+
+

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Iterator
 
-from mentionwatch.model import age_text, duration_text
+from mentionwatch.model import age_text, created_at_known, duration_text
 from mentionwatch.outputs.markdown import event_text
 from mentionwatch.text import safe
 
@@ -179,8 +179,11 @@ def mention_detail(m: dict, detail: dict, now: datetime | None = None):
     field("url", m.get("url"))
     queries = ", ".join(m.get("queries") or [m.get("query") or "?"])
     field("source", f"{m.get('source')} ({m.get('kind')}), query {queries}")
-    field("posted", f"{m.get('created_at')}  ({age_text(m.get('created_at'), now)})")
-    field("first seen", f"{m.get('first_seen_at')}  (detection lag {duration_text(detail['detection_lag_s'])})")
+    posted = f"{m.get('created_at')}  ({age_text(m.get('created_at'), now)})"
+    known = created_at_known(m)
+    field("posted", posted if known else f"unknown — first seen {posted}")
+    lag = duration_text(detail["detection_lag_s"]) if known else "unknown"
+    field("first seen", f"{m.get('first_seen_at')}  (detection lag {lag})")
     if m.get("sla_left_s") is not None:
         left = sla_text(m["sla_left_s"])
         left.append(f" left, due {m['sla_due_at']}" if m["sla_left_s"] >= 0 else f" overdue, was due {m['sla_due_at']}")
@@ -254,8 +257,19 @@ def _matched_terms(matches: list[dict]):
     return idx
 
 
-HEALTH_STYLE = {"ok": "green", "failing": "bold red", "silent": "bold red", "deferred": "yellow",
+HEALTH_STYLE = {"ok": "green", "failing": "bold red", "silent": "bold red", "behind": "bold red", "deferred": "yellow",
                 "skipped": "dim", "never polled": "dim"}
+
+
+def backfill_text(r: dict):
+    """What a backfill has still to read: back to when, and how many polls it has taken so far."""
+    from rich.text import Text
+
+    if not r.get("backfill_polls"):
+        return Text("-", style="dim")
+    polls = r["backfill_polls"]
+    back = age_text(r["backfill_oldest"]) if r.get("backfill_oldest") else "?"
+    return Text(f"to {back}, {polls} poll{'s' if polls != 1 else ''}", style="yellow")
 
 
 def health_table(rows: list[dict]):
@@ -263,7 +277,7 @@ def health_table(rows: list[dict]):
     from rich.text import Text
 
     table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-    for col in ("query", "source", "status", "last success", "high-water", "lag", "gaps 7d"):
+    for col in ("query", "source", "status", "last success", "high-water", "lag", "gaps 7d", "backfill"):
         table.add_column(col, no_wrap=True)
     table.add_column("problem", overflow="fold", ratio=1)
     for r in rows:
@@ -275,6 +289,7 @@ def health_table(rows: list[dict]):
             Text(safe(r["high_water"] or "-", False)),
             Text(duration_text(r["lag_median_s"])),
             Text(str(r["gaps_7d"]), style="yellow" if r["gaps_7d"] else ""),
+            backfill_text(r),
             Text(safe(problem, False), style="dim"),
         )
     return table

@@ -213,6 +213,12 @@ class SourceInfo:
         check = getattr(self.module, "check", None)
         return check(options) if check else None
 
+    def backfill(self, cursor: dict | None) -> dict | None:
+        """What the cursor says is still to be read (sources.backfill.pending), or None."""
+        from mentionwatch.sources.backfill import pending
+
+        return pending(cursor) if isinstance(cursor, dict) else None
+
     def high_water(self, cursor: dict | None) -> str | None:
         """The source's own reading of its cursor; a source without one shows none."""
         read = getattr(self.module, "high_water", None)

@@ -9,12 +9,20 @@ never the password) is kept in the `state` dict the poll stores between runs. Th
 the server calls it expired (HTTP 400 ExpiredToken, or 401); only when the refresh fails too does
 the source log in again. Then the search is retried once.
 
-Query: one request per OR-alternative (phrases quoted; exclusions are left to the local check, the
-search syntax documents none), per `author:` and per `lang:` value, with `sort=latest` and
-`since=`. Cursor: the newest post time seen (sortAt: the earlier of createdAt and indexedAt, which is
-what `since` compares). Each poll asks from `overlap_minutes` before it, since posts reach the
-search index late with their own, earlier time; ids dedupe what is read twice. Pages follow the
-response `cursor` until it runs out; past `max_pages` a gap is recorded.
+Query: one search per OR-alternative (phrases quoted; exclusions are left to the local check, the
+search syntax documents none), per `author:` and per `lang:` value, with `sort=latest`, `since=`
+and `until=`. Cursor: the newest post time seen (sortAt: the earlier of createdAt and indexedAt,
+which is what `since` and `until` compare). Each poll also re-reads `overlap_minutes` behind it,
+since posts reach the search index late with their own, earlier time; ids dedupe what is read twice.
+
+Paging: the searches share `max_pages` (backfill.shares). Each reads time windows [lo, hi] (UTC
+text, whole seconds, both inclusive) newest first, following the response `cursor`. When its share
+runs out, the unread part of what was never read goes into the cursor as a backfill window
+(sources/backfill.py, one per search); later polls read new posts first, then the backfill, then
+the re-read behind the cursor, which is best effort (its unread part is not kept: a note says so).
+The search pages only so deep (Palomar: 10,000 posts, then no cursor), so a full page without a
+cursor starts the window again up to the oldest second seen. The one hard limit: more posts in a
+single second than a search pages through; the API cannot serve the rest, and a gap is recorded.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ import time
 
 from mentionwatch.errors import http_status
 from mentionwatch.model import parse_utc
-from mentionwatch.sources import Mention, Option, SearchResult, env, iso_utc, listing, newest_time, parse_time
+from mentionwatch.sources import Mention, Option, SearchResult, backfill, env, iso_utc, listing, newest_time, parse_time
 
 NAME = "bluesky"
 DESCRIPTION = "Bluesky posts (searchPosts through your PDS, logged in with an app password)"
@@ -34,11 +42,13 @@ OPTIONS = {
     "identifier_env": Option(str, "BLUESKY_HANDLE", "environment variable holding the handle (or DID or email) to log in as"),
     "password_env": Option(str, "BLUESKY_APP_PASSWORD", "environment variable holding an app password (not the account password)"),
     "limit": Option(int, 100, "posts per request (the API allows 1-100)"),
-    "max_pages": Option(int, 10, "most requests per search per poll; beyond it a gap is recorded"),
+    "max_pages": Option(int, 10, "most search requests per query per poll, shared by its OR-alternatives (and "
+                                 "author:/lang: values); what it leaves unread is read by the next polls"),
     "lookback_hours": Option(int, 48, "how far back the first poll of a query looks"),
     "overlap_minutes": Option(int, 15, "each poll re-reads this far behind its cursor (posts indexed late)"),
 }
 POST_URL = "https://bsky.app/profile/{}/post/{}"
+PATH = "/xrpc/app.bsky.feed.searchPosts"
 REFRESH_MARGIN = 120  # seconds: an access token closer than this to its expiry is refreshed first
 
 
@@ -304,15 +314,82 @@ def search_params(search) -> list[dict]:
     return out
 
 
-def _iso_to_epoch(value: str) -> float | None:
-    try:
-        return parse_utc(value).timestamp()
-    except (ValueError, OverflowError):
-        return None
+def _shift(when: str, seconds: float) -> str:
+    """UTC text `seconds` later (earlier when negative)."""
+    return iso_utc(parse_utc(when).timestamp() + seconds)
+
+
+def _key(params: dict) -> str:
+    """The backfill key of one search: its OR-alternative and its author:/lang: value."""
+    return backfill.key([params["q"], *(f"{k}:{params[k]}" for k in ("author", "lang") if k in params)])
+
+
+class _Reader:
+    """Reads one search's time windows, newest first, within its share of the page budget."""
+
+    def __init__(self, client: _Client, params: dict, options: dict, budget: int, mentions: dict, gaps: list):
+        self.client, self.params, self.limit = client, params, options["limit"]
+        self.left = budget
+        self.newest: str | None = None
+        self.mentions, self.gaps = mentions, gaps
+
+    async def window(self, lo: str, hi: str | None) -> tuple[str, str] | None:
+        """Read every post whose sortAt is in [lo, hi] (whole seconds; hi None: up to now). Returns
+        the part not read when the budget ran out, else None. A search pages only so deep (Palomar:
+        10,000 posts, then no cursor): a full page without a cursor starts the window again below,
+        up to the oldest second seen."""
+        from mentionwatch.errors import SourceError
+
+        upper = hi
+        while True:
+            oldest = top = None  # of this run of pages
+            page_cursor = None
+            count = 0
+            while True:
+                if self.left <= 0:
+                    # Unread: from lo up to the oldest second seen (inclusive: a second may hold more).
+                    return lo, oldest or upper or iso_utc(time.time())
+                # `until` is exclusive and compared to the millisecond: one second past hi.
+                params = {**self.params, "sort": "latest", "since": lo, "limit": self.limit}
+                if upper is not None:
+                    params["until"] = _shift(upper, 1)
+                if page_cursor:
+                    params["cursor"] = page_cursor
+                resp = await self.client.get(PATH, params)
+                self.left -= 1
+                payload = resp.json()
+                if not isinstance(payload, dict):
+                    raise SourceError("bluesky: unexpected search response (not a JSON object)")
+                for m in parse(payload):
+                    if (m.extra.get("sort_at") or m.created_at) >= lo:
+                        self.mentions[m.id] = m
+                posts = payload["posts"]
+                count += len(posts)
+                times = [t for t in (sort_at(p) for p in posts if isinstance(p, dict)) if t]
+                if times:
+                    self.newest = max(self.newest or times[0], *times)
+                    oldest, top = min(oldest or times[0], *times), max(top or times[0], *times)
+                page_cursor = payload.get("cursor") if isinstance(payload.get("cursor"), str) else None
+                if not posts or (times and min(times) < lo) or (not page_cursor and len(posts) < self.limit):
+                    return None  # the end of the window (or the API ignored `since`)
+                if not page_cursor:
+                    break  # a full page and no cursor: the search pages no deeper
+            if oldest is None:
+                return None
+            if oldest == top:
+                # The one limit the API itself sets: more posts in one second than a search pages
+                # through. It will not serve them later either; what is older, it will.
+                self.gaps.append(f"search {self.params['q']!r}: more than {count} posts within one second at "
+                                 f"{oldest}; the search cannot page through them all")
+                if oldest <= lo:
+                    return None
+                upper = _shift(oldest, -1)
+            else:
+                upper = oldest  # again, from lo up to the oldest second seen so far
 
 
 async def search(fetcher, query, options: dict, cursor: dict | None, state: dict | None = None) -> SearchResult:
-    from mentionwatch.errors import MissingCredentials, SourceError
+    from mentionwatch.errors import MissingCredentials
 
     problem = check(options)
     if problem:
@@ -325,45 +402,53 @@ async def search(fetcher, query, options: dict, cursor: dict | None, state: dict
         notes.append("no session store: logged in afresh")
     client = _Client(fetcher, options, state, identifier, password)
 
-    now = time.time()
-    last = cursor.get("since") if isinstance(cursor, dict) and isinstance(cursor.get("since"), str) else None
-    last_epoch = _iso_to_epoch(last) if last else None
-    if last_epoch is None:
-        last, floor_epoch = None, now - options["lookback_hours"] * 3600
+    since = cursor.get("since") if isinstance(cursor, dict) else None
+    last = parse_time(since) if isinstance(since, str) else None
+    if last:
+        floor = _shift(last, -options["overlap_minutes"] * 60)
     else:
-        floor_epoch = last_epoch - options["overlap_minutes"] * 60
-    floor = iso_utc(floor_epoch)
+        floor = iso_utc(time.time() - options["lookback_hours"] * 3600)
+    backlog = backfill.Backlog(cursor)
     newest = last
     mentions: dict[str, Mention] = {}
     gaps: list[str] = []
-    path = "/xrpc/app.bsky.feed.searchPosts"
+    recheck_cut = False
 
-    for base_params in search_params(query.search):
-        page_cursor = None
-        for _ in range(options["max_pages"]):
-            params = {**base_params, "sort": "latest", "since": floor, "limit": options["limit"]}
-            if page_cursor:
-                params["cursor"] = page_cursor
-            resp = await client.get(path, params)
-            payload = resp.json()
-            if not isinstance(payload, dict):
-                raise SourceError("bluesky: unexpected search response (not a JSON object)")
-            for m in parse(payload):
-                t = m.extra.get("sort_at") or m.created_at
-                if t >= floor:
-                    mentions[m.id] = m
-            times = [t for t in (sort_at(p) for p in payload["posts"] if isinstance(p, dict)) if t]
-            if times:
-                newest = max(newest, max(times)) if newest else max(times)
-            page_cursor = payload.get("cursor") if isinstance(payload.get("cursor"), str) else None
-            if not payload["posts"] or not page_cursor or (times and min(times) < floor):
-                break
+    searches = search_params(query.search)
+    for params, budget in zip(searches, backfill.shares(options["max_pages"], len(searches))):
+        key = _key(params)
+        reader = _Reader(client, params, options, budget, mentions, gaps)
+        pending = backlog.time_windows(key)
+        # New posts first; then what earlier polls left, newest first; then the re-read behind the
+        # cursor (posts indexed late), last so that it cannot starve the backfill. Without a
+        # backfill, new posts and the re-read are one window.
+        if last and pending:
+            plan = [(last, None), *pending, *([(floor, _shift(last, -1))] if floor < last else [])]
         else:
-            gaps.append(f"search {base_params['q']!r}: stopped after max_pages={options['max_pages']} requests; "
-                        f"older posts since {floor} may be missing")
+            plan = [(floor, None), *pending]
+        unread = []
+        for lo, hi in plan:
+            rest = await reader.window(lo, hi)
+            if rest is None:
+                continue
+            if (lo, hi) in pending:
+                unread.append(rest)
+                continue
+            keep = last or floor  # what is newer was never read: kept for the next polls
+            if rest[1] >= keep:
+                unread.append((max(rest[0], keep), rest[1]))
+            if rest[0] < keep:
+                recheck_cut = True  # the re-read of what was read before is best effort: not kept
+        backlog.leave(key, unread)
+        if reader.newest:
+            newest = max(newest or reader.newest, reader.newest)
+    if recheck_cut:
+        notes.append(f"the re-read of the {options['overlap_minutes']} minutes behind the cursor (posts indexed "
+                     "late) was cut short by max_pages")
 
-    return SearchResult(list(mentions.values()), {"since": newest} if newest else None, gaps, client.requests,
-                        notes=notes)
+    part = backlog.cursor_part()
+    return SearchResult(list(mentions.values()), ({"since": newest} if newest else {}) | part or None, gaps,
+                        client.requests, notes=notes)
 
 
 def high_water(cursor: dict) -> str | None:

@@ -3,8 +3,9 @@
 Cursor: the newest `created_at_i` seen. Each poll asks for `created_at_i>=cursor` (>=, not >, so a
 second shared by several items loses none; ids dedupe them) and pages back until the results run
 out. Algolia serves at most 1000 hits per query, so a burst beyond that is walked in time windows:
-when the cap is reached, the next window ends at the oldest item seen. Only when a single second
-holds more than the cap, or `max_pages` runs out, may items be missed: that is reported as a gap.
+when the cap is reached, the next window ends at the oldest item seen. When `max_pages` runs out,
+the unread window is kept in the cursor and read by the next polls (sources/backfill.py). Only
+when a single second holds more than the cap may items be missed: that is reported as a gap.
 Algolia has no OR, so each OR-alternative of the query is a request of its own; it matches word
 prefixes, so every hit is re-checked locally against the words the user asked for.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import time
 
-from mentionwatch.sources import Mention, Option, SearchResult, iso_utc, newest_time, parse_time
+from mentionwatch.sources import Mention, Option, SearchResult, backfill, iso_utc, newest_time, parse_time
 from mentionwatch.text import strip_html
 
 NAME = "hackernews"
@@ -22,7 +23,8 @@ NEEDS = "nothing"
 OPTIONS = {
     "base_url": Option(str, "https://hn.algolia.com", "API root; a mirror or a test server"),
     "hits_per_page": Option(int, 100, "hits per request (Algolia allows up to 1000)"),
-    "max_pages": Option(int, 30, "most requests per query per poll; beyond it a gap is recorded"),
+    "max_pages": Option(int, 30, "most requests per query per poll, shared by its OR-alternatives; what it "
+                                 "leaves unread is read by the next polls"),
     "lookback_hours": Option(int, 48, "how far back the first poll of a query looks"),
 }
 API_CAP = 1000  # Algolia's paginationLimitedTo for hn.algolia.com
@@ -92,54 +94,48 @@ def tags(authors: tuple[str, ...]) -> str:
     return base + ",(" + ",".join(f"author_{a}" for a in authors) + ")"
 
 
-async def search(fetcher, query, options: dict, cursor: dict | None, state: dict | None = None) -> SearchResult:
-    from mentionwatch.errors import SourceError
+class _Pages:
+    """Reads one OR-alternative's time windows, newest first, within its share of the page budget."""
 
-    now = int(time.time())
-    since = int(cursor["created_at_i"]) if cursor and "created_at_i" in cursor else now - options["lookback_hours"] * 3600
-    url = options["base_url"] + "/api/v1/search_by_date"
-    per_page = options["hits_per_page"]
-    pages_left = options["max_pages"]
-    mentions: dict[str, Mention] = {}
-    gaps: list[str] = []
-    newest = since
-    requests = 0
+    def __init__(self, fetcher, url: str, params: dict, options: dict, budget: int, mentions: dict, gaps: list):
+        self.fetcher, self.url, self.params, self.options = fetcher, url, params, options
+        self.left = budget
+        self.requests = 0
+        self.newest: int | None = None
+        self.mentions, self.gaps = mentions, gaps
 
-    for terms in query.search.alternatives():
-        q = algolia_query(terms, query.search.excluded)
-        upper: int | None = None  # end of the current time window, inclusive
+    async def window(self, lo: int, hi: int | None) -> tuple[int, int] | None:
+        """Read every hit posted in [lo, hi] (hi None: up to now). Returns the part not read when
+        the budget ran out, else None. Algolia serves at most API_CAP hits of one query: past it,
+        the next request ends at the oldest second seen so far."""
+        from mentionwatch.errors import SourceError
+
+        per_page = self.options["hits_per_page"]
+        upper = hi
         while True:
-            window_oldest: int | None = None
+            oldest: int | None = None
             page = 0
             reached_cap = False
             while True:
-                if pages_left <= 0:
-                    gaps.append(f"stopped after max_pages={options['max_pages']} requests; older items since "
-                                f"{iso_utc(since)} may be missing")
-                    break
-                filters = f"created_at_i>={since}" + (f",created_at_i<={upper}" if upper is not None else "")
-                params = {
-                    "query": q,
-                    "tags": tags(query.search.filter("author")),
-                    "numericFilters": filters,
-                    "hitsPerPage": per_page,
-                    "page": page,
-                    "advancedSyntax": "true",
-                    "typoTolerance": "false",
-                }
-                resp = await fetcher.get(url, params=params, timeout=options["timeout"])
-                requests += 1
-                pages_left -= 1
+                if self.left <= 0:
+                    # Unread: from lo up to the oldest second seen (inclusive: a second may hold more).
+                    end = oldest if oldest is not None else upper
+                    return lo, end if end is not None else int(time.time())
+                filters = f"created_at_i>={lo}" + (f",created_at_i<={upper}" if upper is not None else "")
+                resp = await self.fetcher.get(self.url, params={**self.params, "numericFilters": filters, "page": page},
+                                              timeout=self.options["timeout"])
+                self.requests += 1
+                self.left -= 1
                 payload = resp.json()
                 if not isinstance(payload, dict) or not isinstance(payload.get("hits"), list):
                     raise SourceError(f"{resp.url.split('?')[0]}: unexpected response (no 'hits' list)")
                 for m in parse(payload):
-                    mentions[m.id] = m
+                    self.mentions[m.id] = m
                 for hit in payload["hits"]:
                     t = _hit_time(hit) if isinstance(hit, dict) else None
                     if t is not None:
-                        newest = max(newest, t)
-                        window_oldest = t if window_oldest is None else min(window_oldest, t)
+                        self.newest = t if self.newest is None else max(self.newest, t)
+                        oldest = t if oldest is None else min(oldest, t)
                 nb_pages = payload.get("nbPages") if isinstance(payload.get("nbPages"), int) else 0
                 nb_hits = payload.get("nbHits") if isinstance(payload.get("nbHits"), int) else 0
                 page += 1
@@ -153,21 +149,57 @@ async def search(fetcher, query, options: dict, cursor: dict | None, state: dict
                     break
                 if page >= nb_pages:
                     break
-            if pages_left <= 0 and gaps:
-                break
             if not reached_cap:
-                break
-            if window_oldest is None or window_oldest <= since or window_oldest == upper:
-                gaps.append(f"more than {API_CAP} hits within one second at {iso_utc(window_oldest or since)}; "
-                            "the API cannot return them all")
-                break
-            upper = window_oldest  # next window: from `since` up to the oldest item seen so far
-        if pages_left <= 0 and gaps:
-            break
+                return None
+            if oldest is None or oldest == upper or oldest <= lo:
+                # The one limit the API itself sets: more hits in one second than it serves. It will
+                # not serve them later either; what is older, it will.
+                upper = backfill.one_second_gap(self.gaps, oldest if oldest is not None else lo, lo,
+                                                f"{API_CAP} hits")
+                if upper is None:
+                    return None
+            else:
+                upper = oldest  # next window: from lo up to the oldest item seen so far
 
-    # The cursor moves to the newest item seen (never back). After a gap it moves on too: what the
-    # API would not give now it will not give later either, and the gap is recorded for the user.
-    return SearchResult(list(mentions.values()), {"created_at_i": newest}, gaps, requests)
+
+async def search(fetcher, query, options: dict, cursor: dict | None, state: dict | None = None) -> SearchResult:
+    now = int(time.time())
+    since = int(cursor["created_at_i"]) if cursor and "created_at_i" in cursor else now - options["lookback_hours"] * 3600
+    url = options["base_url"] + "/api/v1/search_by_date"
+    backlog = backfill.Backlog(cursor)
+    mentions: dict[str, Mention] = {}
+    gaps: list[str] = []
+    newest = since
+    requests = 0
+    alternatives = query.search.alternatives()
+    for terms, budget in zip(alternatives, backfill.shares(options["max_pages"], len(alternatives))):
+        params = {
+            "query": algolia_query(terms, query.search.excluded),
+            "tags": tags(query.search.filter("author")),
+            "hitsPerPage": options["hits_per_page"],
+            "advancedSyntax": "true",
+            "typoTolerance": "false",
+        }
+        alternative = backfill.key(terms)
+        for_new, kept = backfill.split(budget, backlog, alternative)
+        pages = _Pages(fetcher, url, params, options, for_new, mentions, gaps)
+        unread = []
+        # New items first, then what earlier polls left, newest first.
+        for i, (lo, hi) in enumerate([(since, None), *backlog.epoch_windows(alternative)]):
+            if i == 1:
+                pages.left += kept
+            elif hi is None and pages.left <= 0:
+                continue  # the backfill's turn: new items are read from the same cursor next poll
+            rest = await pages.window(lo, hi) if pages.left > 0 else (lo, hi)
+            if rest is not None:
+                unread.append(rest)
+        backlog.leave(alternative, unread)
+        requests += pages.requests
+        if pages.newest is not None:
+            newest = max(newest, pages.newest)
+    # The cursor moves to the newest item seen (never back); what the budget left unread waits in
+    # the backfill for the next polls.
+    return SearchResult(list(mentions.values()), {"created_at_i": newest, **backlog.cursor_part()}, gaps, requests)
 
 
 def high_water(cursor: dict) -> str | None:

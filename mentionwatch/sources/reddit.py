@@ -5,26 +5,45 @@ OAuth ("application only"): with REDDIT_CLIENT_ID and REDDIT_CLIENT_SECRET in th
 bearer token comes from the client-credentials grant and is kept with its expiry in the source's
 `state` (the secret never is), so a poll asks for a new one only when it has run out. Searches go to
 `<base_url>/search` (or `/r/<sub>/search` for each of `subreddits`), newest first, paged with `after`
-until an item older than the cursor shows up. Reddit's new search has no date filter, and a listing
-ends after a few hundred results: a burst beyond that, or beyond `max_pages`, is reported as a gap.
+until an item older than the cursor shows up, one request series per OR-alternative of the query
+(Reddit has OR, but a burst of one word would hide the others behind the listing's end).
+
+Page budget and backfill: `max_pages` per subreddit is split between the alternatives
+(backfill.shares); each first reads its new posts within its share, then the pages left go whole to
+one walk at a time: new posts a share could not finish, then the longest-waiting backfill. What a
+walk leaves unread is kept as a backfill window [lo, hi] in epoch seconds, per subreddit and
+alternative. Reddit's search has no date filter and `after` tokens are valid only briefly, so a
+later poll finds a window by time: it re-reads `sort=new` from the top and passes over everything
+newer than `hi` (the new posts and what earlier polls read) before the first unread post; that costs
+about as many pages as the walk that left the window had (it read those posts), so a backfill is read
+when a later poll has more pages for its alternative: when the other alternatives are quieter.
+Hard limits, recorded as gaps: Reddit ends a search listing after about LISTING_END results (older
+posts cannot be listed), and a walk that had every page a poll can give it (`max_pages` less one
+per other alternative) leaves what no later poll can reach either (each would have to start from
+the top again); with the defaults (10 pages of 100) one poll reaches the listing's end for up to 8
+alternatives, so only the first applies.
 
 RSS fallback (no credentials): `search.rss` per subreddit or site-wide, one page of the newest
 `limit` results, parsed by the rss source's feedparser code. It sees less: no comments, no scores,
 no link target of link posts, one page only; Reddit throttles and sometimes blocks anonymous feeds.
+One request per subreddit for the whole query: only the newest `limit` results can be read (a hard
+limit: a gap), and a backfill the API left waits in the cursor for the credentials to come back.
 
-Cursor: the newest `created_utc` seen (epoch seconds), the same in both modes. Items of that very
-second are asked for again (>=), and ids dedupe them. Ids are Reddit fullnames (`t3_abc`), which the
-Atom feeds use as entry ids too, so switching modes never stores a post twice.
+Cursor: the newest `created_utc` seen (epoch seconds), the same in both modes, and the backfill
+(sources/backfill.py). Items of that very second are asked for again (>=), and ids dedupe them.
+Ids are Reddit fullnames (`t3_abc`), which the Atom feeds use as entry ids too, so switching modes
+never stores a post twice.
 """
 
 from __future__ import annotations
 
 import re
 import time
+from dataclasses import replace
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from mentionwatch.errors import SourceError, http_status
-from mentionwatch.sources import Mention, Option, SearchResult, env, epoch, iso_utc, newest_time
+from mentionwatch.sources import Mention, Option, SearchResult, backfill, env, epoch, iso_utc, newest_time
 
 NAME = "reddit"
 DESCRIPTION = "Reddit posts (OAuth search API; anonymous RSS search feeds as a fallback)"
@@ -41,7 +60,8 @@ OPTIONS = {
                          "User-Agent sent to Reddit, which requires a unique, descriptive one"),
     "subreddits": Option(list, [], "search only these subreddits, each on its own (empty: all of Reddit)"),
     "limit": Option(int, 100, "results per request (Reddit allows up to 100)"),
-    "max_pages": Option(int, 10, "most requests per subreddit per poll; beyond it a gap is recorded"),
+    "max_pages": Option(int, 10, "most requests per subreddit per poll, shared by the query's OR-alternatives; "
+                                 "what it leaves unread is read by the next polls, as far as one poll reaches"),
     "lookback_hours": Option(int, 48, "how far back the first poll of a query looks"),
 }
 SITE = "https://www.reddit.com"
@@ -158,8 +178,8 @@ def parse_feed(content: bytes, feed_url: str, headers: dict | None = None, max_e
         url = permalink(m.url) if m.url and m.url != feed_url else ""
         entry_id = str(m.extra.get("entry_id") or "")
         name = entry_id if _FULLNAME.fullmatch(entry_id) else _fullname_from_url(url)
-        if not name or not url:
-            continue
+        if not name or not url or m.extra.get("undated"):
+            continue  # Reddit's feeds date every entry: one without a date is not a post
         author = re.sub(r"^/?u/", "", m.author.strip())
         text = _BOILERPLATE.sub("", m.text).strip()
         out.append(
@@ -315,7 +335,7 @@ async def _each_sub(options: dict, one) -> tuple[list[Mention], list[str], list[
     first: SourceError | None = None
     for sub in subs:
         try:
-            found, gap = await one(sub)
+            found, sub_gaps = await one(sub)
         except RateLimited:
             raise  # the whole source is deferred; its cursor stays where it was
         except SourceError as e:
@@ -326,66 +346,135 @@ async def _each_sub(options: dict, one) -> tuple[list[Mention], list[str], list[
             continue
         for m in found:
             mentions.setdefault(m.id, m)
-        if gap:
-            gaps.append(gap)
+        gaps += sub_gaps
     if first is not None and len(errors) == len(subs):
         raise first
     return list(mentions.values()), gaps, errors, bool(errors)
 
 
-def _cursor(newest: int, failed: bool) -> dict | None:
-    # After a failed subreddit the cursor stays (None keeps the stored one): its posts since then
-    # are asked for again next time, and the others' come back as duplicates the store drops.
-    return None if failed else {"created_utc": newest}
+def _cursor(newest: int, failed: bool, backlog: backfill.Backlog) -> dict | None:
+    # After a failed subreddit the cursor stays (None keeps the stored one, backfill and all): its
+    # posts since then are asked for again next time, and the others' come back as duplicates the
+    # store drops.
+    return None if failed else {"created_utc": newest, **backlog.cursor_part()}
 
 
-async def _search_oauth(fetcher, query, options: dict, since: int, state: dict, client_id: str, secret: str) -> SearchResult:
-    q = _q(query.search)
+class _Walk:
+    """One OR-alternative in one subreddit (or all of Reddit): one walk down its `sort=new` listing
+    from the top, through the new posts [since, now] first, then the backfill windows, newest first.
+    Reddit's search has no date filter and its `after` tokens are valid only briefly, so a window
+    is found again by time: the walk passes over what earlier polls read (pages spent on no new
+    post) until it reaches the window's `hi`."""
+
+    def __init__(self, url: str, sub: str | None, q: str, key: str, share: int, windows: list):
+        self.url, self.sub, self.q, self.key, self.share = url, sub, q, key, share
+        self.windows: list[tuple[int, int | None]] = windows  # still to read; hi None: up to now
+        self.after: str | None = None
+        self.pages = self.seen = 0
+        self.oldest: int | None = None
+        self.found: list[Mention] = []
+        self.done = False
+        self.cut = False  # Reddit ended the listing before the windows were read: its hard limit
+
+    @property
+    def new_done(self) -> bool:
+        return not self.windows or self.windows[0][1] is not None
+
+    def take(self, items: list[Mention], children: list, after) -> None:
+        """One page of the listing: keep what falls in a window; a window is read once an item
+        older than its `lo` shows up (the same second may hold more: `lo` is inclusive)."""
+        self.pages += 1
+        self.seen += len(children)
+        for m in items:
+            t = m.extra["created_utc"]
+            self.oldest = t if self.oldest is None else min(self.oldest, t)
+            if any(lo <= t and (hi is None or t <= hi) for lo, hi in self.windows):
+                self.found.append(m)
+        if self.oldest is not None:
+            self.windows = [(lo, hi) for lo, hi in self.windows if self.oldest >= lo]
+        self.after = after if isinstance(after, str) and after else None
+        if not children or self.after is None:
+            # The listing ended: past about LISTING_END results it is Reddit's limit (what is left
+            # of the windows is lost), before that there is nothing older to read.
+            self.cut = bool(self.windows) and self.seen >= LISTING_END
+            self.windows = self.windows if self.cut else []
+            self.done = True
+        self.done = self.done or not self.windows
+
+    def unread(self, now: int) -> list[tuple[int, int]]:
+        """The part of the windows not read yet, newest first."""
+        out = []
+        for lo, hi in self.windows:
+            end = hi if hi is not None else now
+            out.append((lo, min(end, self.oldest) if self.oldest is not None else end))
+        return out
+
+
+async def _search_oauth(fetcher, query, options: dict, since: int, backlog: backfill.Backlog, state: dict,
+                        client_id: str, secret: str) -> SearchResult:
     auth = _Auth(fetcher, options, state, client_id, secret)
     limit = max(1, min(100, options["limit"]))
+    max_pages = options["max_pages"]
+    alternatives = query.search.alternatives()
+    qs = [_q(replace(query.search, clauses=tuple((t,) for t in terms))) for terms in alternatives]
+    now = int(time.time())
     newest = since
     remaining = None
 
-    async def one(sub: str | None) -> tuple[list[Mention], str | None]:
+    async def read(walk: _Walk) -> None:
         nonlocal newest, remaining
+        params = {"q": walk.q, "sort": "new", "limit": limit, "type": "link", "raw_json": 1}
+        if walk.sub:
+            params["restrict_sr"] = "on"
+        if walk.after:
+            params["after"] = walk.after
+        resp = await auth.get(walk.url, params)
+        if resp.headers.get("x-ratelimit-remaining") is not None:
+            remaining = resp.headers.get("x-ratelimit-remaining")
+        payload = resp.json()
+        items = parse(payload)
+        walk.take(items, payload["data"]["children"], payload["data"].get("after"))
+        newest = max([newest, *(m.extra["created_utc"] for m in items)])
+
+    async def one(sub: str | None) -> tuple[list[Mention], list[str]]:
         where = f"r/{sub}" if sub else "Reddit"
         url = options["base_url"] + (f"/r/{quote(sub, safe='+_-')}/search" if sub else "/search")
+        walks = [_Walk(url, sub, q, key, share, [(since, None), *backlog.epoch_windows(key)])
+                 for q, key, share in zip(qs, [backfill.key([f"r/{sub}", *t] if sub else t) for t in alternatives],
+                                          backfill.shares(max_pages, len(alternatives)))]
+        # New posts first, each alternative within its share of the pages.
+        for walk in walks:
+            while not walk.done and not walk.new_done and walk.pages < walk.share:
+                await read(walk)
+        # The pages left go whole to one walk at a time (spread thin, none would get past what
+        # earlier polls read): new posts a share could not finish, then the longest-waiting backfill.
+        left = max_pages - sum(w.pages for w in walks)
+        waited = {w.key: backlog.polls(w.key) for w in walks}
+        for walk in sorted(walks, key=lambda w: (w.new_done, -waited[w.key])):
+            while not walk.done and left > 0:
+                await read(walk)
+                left -= 1
+        # A later poll reaches at most this many pages down a listing (each other walk takes one):
+        # a walk that had them all and did not finish leaves what no later poll can reach either.
+        reach = max(1, max_pages - (len(walks) - 1))
         found: list[Mention] = []
-        after = None
-        pages = seen = 0
-        while True:
-            if pages >= options["max_pages"]:
-                return found, (f"{where}: stopped after max_pages={options['max_pages']} pages of {limit}; "
-                               f"older posts since {iso_utc(since)} may be missing")
-            params = {"q": q, "sort": "new", "limit": limit, "type": "link", "raw_json": 1}
-            if sub:
-                params["restrict_sr"] = "on"
-            if after:
-                params["after"] = after
-            resp = await auth.get(url, params)
-            pages += 1
-            if resp.headers.get("x-ratelimit-remaining") is not None:
-                remaining = resp.headers.get("x-ratelimit-remaining")
-            payload = resp.json()
-            items = parse(payload)
-            children = payload["data"]["children"]
-            seen += len(children)
-            reached = False
-            for m in items:
-                t = m.extra["created_utc"]
-                newest = max(newest, t)
-                if t < since:
-                    reached = True
-                else:
-                    found.append(m)
-            after = payload["data"].get("after")
-            if reached or not children:
-                return found, None
-            if not isinstance(after, str) or not after:
-                if seen >= LISTING_END:
-                    return found, (f"{where}: Reddit ended the listing after {seen} results, all newer than "
-                                   f"{iso_utc(since)}; older ones may be missing")
-                return found, None
+        gaps: list[str] = []
+        for walk, terms in zip(walks, alternatives):
+            found += walk.found
+            unread = walk.unread(now)
+            label = where if len(walks) == 1 else f"{where} ({' '.join(terms)})"
+            span = f"{iso_utc(min(lo for lo, _ in unread))} to {iso_utc(max(hi for _, hi in unread))}" if unread else ""
+            if walk.cut:
+                gaps.append(f"{label}: Reddit ended the listing after {walk.seen} results; posts from {span} "
+                            "may be missing")
+            elif unread and walk.pages >= reach:
+                need = -(-LISTING_END // limit) + len(walks) - 1
+                gaps.append(f"{label}: stopped after {walk.pages} pages of {limit} (max_pages={max_pages}), and "
+                            f"Reddit's search cannot start lower down in a later poll (no date filter); posts from "
+                            f"{span} may be missing (max_pages={need} reaches the end of Reddit's listing)")
+            else:
+                backlog.leave(walk.key, unread)
+        return found, gaps
 
     mentions, gaps, errors, failed = await _each_sub(options, one)
     notes = []
@@ -394,13 +483,13 @@ async def _search_oauth(fetcher, query, options: dict, since: int, state: dict, 
             notes.append(f"{float(remaining):g} Reddit API requests left in this rate-limit window")
         except ValueError:
             pass
-    return SearchResult(mentions, _cursor(newest, failed), gaps, auth.requests, errors=errors, notes=notes)
+    return SearchResult(mentions, _cursor(newest, failed, backlog), gaps, auth.requests, errors=errors, notes=notes)
 
 
 # --- RSS fallback ----------------------------------------------------------------------------------
 
 
-async def _search_rss(fetcher, query, options: dict, since: int) -> SearchResult:
+async def _search_rss(fetcher, query, options: dict, since: int, backlog: backfill.Backlog) -> SearchResult:
     from mentionwatch.errors import RateLimited
 
     q = _q(query.search)
@@ -408,7 +497,7 @@ async def _search_rss(fetcher, query, options: dict, since: int) -> SearchResult
     newest = since
     requests = 0
 
-    async def one(sub: str | None) -> tuple[list[Mention], str | None]:
+    async def one(sub: str | None) -> tuple[list[Mention], list[str]]:
         nonlocal newest, requests
         where = f"r/{sub}" if sub else "Reddit"
         url = options["rss_url"] + (f"/r/{quote(sub, safe='+_-')}/search.rss" if sub else "/search.rss")
@@ -437,15 +526,18 @@ async def _search_rss(fetcher, query, options: dict, since: int) -> SearchResult
             else:
                 found.append(m)
         if not reached and len(items) >= limit:
-            return found, (f"{where}: the RSS fallback reads only the newest {limit} results and all were newer "
-                           f"than {iso_utc(since)}; older ones may be missing")
-        return found, None
+            return found, [f"{where}: the RSS fallback reads only the newest {limit} results and all were newer "
+                           f"than {iso_utc(since)}; older ones may be missing"]
+        return found, []
 
     mentions, gaps, errors, failed = await _each_sub(options, one)
+    # The feeds cannot read a backfill the API left: it waits for the credentials to come back.
+    for key in backlog.before:
+        backlog.leave(key, backlog.epoch_windows(key))
     note = (f"reddit runs on the RSS fallback ({options['client_id_env']}/{options['client_secret_env']} not set): "
             f"it sees only the newest {limit} posts per search, no comments and no link targets, "
             "and Reddit may throttle or block it")
-    return SearchResult(mentions, _cursor(newest, failed), gaps, requests, errors=errors, notes=[note])
+    return SearchResult(mentions, _cursor(newest, failed, backlog), gaps, requests, errors=errors, notes=[note])
 
 
 async def search(fetcher, query, options: dict, cursor: dict | None, state: dict | None = None) -> SearchResult:
@@ -459,12 +551,14 @@ async def search(fetcher, query, options: dict, cursor: dict | None, state: dict
         since = int(cursor["created_utc"])
     if since is None:
         since = int(time.time()) - options["lookback_hours"] * 3600
+    backlog = backfill.Backlog(cursor)
     client_id, secret = env(options["client_id_env"]), env(options["client_secret_env"])
     if client_id and secret:
-        return await _search_oauth(fetcher, query, options, since, state if state is not None else {}, client_id, secret)
-    return await _search_rss(fetcher, query, options, since)
+        return await _search_oauth(fetcher, query, options, since, backlog, state if state is not None else {},
+                                   client_id, secret)
+    return await _search_rss(fetcher, query, options, since, backlog)
 
 
 def high_water(cursor: dict) -> str | None:
-    """The newest `created_utc` seen (see _cursor)."""
+    """The newest `created_utc` seen (see _cursor; a "backfill" part beside it is older)."""
     return newest_time([cursor.get("created_utc")])

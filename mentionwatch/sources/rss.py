@@ -3,6 +3,10 @@
 Feeds have no server-side search and no cursor: every entry is fetched, kept when it matches the
 query's words (poll.py re-checks every source that way), and de-duplicated by id in the store.
 The bytes are fetched with httpx and handed to feedparser, which never sees a URL.
+
+An entry without a date (hand-written RSS, some forum and CMS feeds) is kept: its time is when it
+was first seen, and extra["undated"] says so. The store never overwrites a stored mention, so that
+time stays the first poll's however often the feed repeats the entry.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import io
 import re
 from urllib.parse import unquote_plus, urlsplit
 
+from mentionwatch.model import utcnow
 from mentionwatch.sources import Mention, Option, SearchResult, iso_utc
 from mentionwatch.sources import feedxml
 from mentionwatch.sources.feedxml import Entry
@@ -96,7 +101,8 @@ def parse(content: bytes, feed_url: str, headers: dict | None = None, max_entrie
 
 
 def mentions_of(entries: list[Entry], feed_url: str, max_entries: int) -> list[Mention]:
-    mentions = (mention_of(e, feed_url) for e in entries[:max_entries])
+    seen_at = utcnow()  # the time of an undated entry: one for the whole feed
+    mentions = (mention_of(e, feed_url, seen_at) for e in entries[:max_entries])
     return [m for m in mentions if m is not None]
 
 
@@ -136,23 +142,40 @@ def entry_of(e) -> Entry:
     )
 
 
-def mention_of(e: Entry, feed_url: str) -> Mention | None:
-    """The mention an entry is, or None for one with no id or no date."""
+def mention_of(e: Entry, feed_url: str, seen_at: str | None = None) -> Mention | None:
+    """The mention an entry is, or None for one with nothing to tell it apart: no id, link, title,
+    text or author. Its identity is its id, else its link, else a hash of its words; an entry
+    without a date is dated `seen_at` (default: now) and marked extra["undated"]."""
     link = unwrap_link(e.link)
-    eid = e.id or link
-    if not eid or not e.stamp:
-        return None  # no way to tell it apart from the others, or to place it on any clock
+    author, title, text = strip_html(e.author), strip_html(e.title), strip_html(e.content or e.summary)
+    eid = e.id or link or content_id(title, text, author)
+    if not eid:
+        return None
+    extra = {"feed": feed_url, "entry_id": eid}
+    if e.stamp:
+        created_at = iso_utc(calendar.timegm(e.stamp))
+    else:
+        created_at = seen_at or utcnow()
+        extra["undated"] = True
     return Mention(
         source=NAME,
         native_id=entry_key(feed_url, eid),
         url=link or feed_url,
-        author=strip_html(e.author),
-        title=strip_html(e.title),
-        text=strip_html(e.content or e.summary),
-        created_at=iso_utc(calendar.timegm(e.stamp)),
+        author=author,
+        title=title,
+        text=text,
+        created_at=created_at,
         kind="entry",
-        extra={"feed": feed_url, "entry_id": eid},
+        extra=extra,
     )
+
+
+def content_id(title: str, text: str, author: str) -> str:
+    """The id of an entry with neither id nor link: a hash of its words, the same each time the
+    feed repeats it; "" for an entry with no words at all."""
+    if not (title or text or author):
+        return ""
+    return "sha1:" + hashlib.sha1(f"{title}\n{text}\n{author}".encode("utf-8", "surrogatepass")).hexdigest()
 
 
 async def search(fetcher, query, options: dict, cursor: dict | None, state: dict | None = None,

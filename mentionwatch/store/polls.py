@@ -73,5 +73,7 @@ def detection_lags(conn, query: str, source: str, sample: int) -> list[float]:
     rows = conn.execute(
         "SELECT (julianday(m.first_seen_at) - julianday(m.created_at)) * 86400 FROM mentions m "
         "WHERE m.source = ? AND (m.query = ? OR m.id IN (SELECT mention_id FROM mention_more_queries WHERE query = ?)) "
+        # A mention without a posting time (its created_at is when it was first seen) has no lag.
+        "AND json_extract(m.extra, '$.undated') IS NOT 1 "
         "ORDER BY m.first_seen_at DESC LIMIT ?", (source, query, query, sample))
     return [r[0] for r in rows if r[0] is not None]

@@ -7,21 +7,22 @@ from datetime import datetime
 from mentionwatch import store
 from mentionwatch.config import Config
 from mentionwatch.errors import MentionwatchError
-from mentionwatch.model import now_utc, parse_utc, utc_text
+from mentionwatch.model import created_at_known, now_utc, parse_utc, utc_text
 from mentionwatch.workflow.clocks import with_clock
 
 
 def details(conn, m: dict) -> dict:
     """What `show` adds to a mention: detection lag, the author's other mentions (the
     conversation) with their outcomes, linked issues, cross-post copies and the history."""
-    lag = (parse_utc(m["first_seen_at"]) - parse_utc(m["created_at"])).total_seconds()
+    # No posting time, no lag to tell (created_at is the first-seen time then).
+    lag = (parse_utc(m["first_seen_at"]) - parse_utc(m["created_at"])).total_seconds() if created_at_known(m) else None
     others = [
         {"id": c["id"], "created_at": c["created_at"], "urgency": c["urgency"], "state": c["state"],
          "title": c["title"], "url": c["url"]}
         for c in store.conversation(conn, m["source"], m["author"]) if c["id"] != m["id"]
     ]
     return {
-        "detection_lag_s": round(lag),
+        "detection_lag_s": round(lag) if lag is not None else None,
         "conversation": others,
         "links": store.links_of(conn, m["id"]),
         "copies": store.copies_of(conn, m["id"]),
