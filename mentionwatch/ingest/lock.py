@@ -20,8 +20,8 @@ class PollLock:
         import fcntl
 
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)  # owner-only, like the database
         except OSError as e:
             raise MentionwatchError(
                 f"{self.path}: cannot create the poll's lock file ({e.strerror or e}): poll writes in the "

@@ -65,18 +65,26 @@ def pairs(config: Config, only: tuple[str, ...] = ()) -> list[tuple[Query, str]]
 
 
 class _Sources:
-    """What the poll knows per source: its module, its saved state (sessions, not-before times,
-    notices already given), and whether it can run at all this time."""
+    """What the poll knows per source: its module, its saved state (not-before times, notices
+    already given: in the database; sessions: in the owner-only session store), and whether it
+    can run at all this time."""
 
     def __init__(self, conn, config: Config):
         self.conn = conn
         self.config = config
         self.states: dict[str, dict] = {}
+        self.sessions = store.Sessions()
 
     def state(self, source: str) -> dict:
         if source not in self.states:
-            self.states[source] = store.get_source_state(self.conn, source)
+            self.states[source] = {**store.get_source_state(self.conn, source), **self.sessions.get(source)}
         return self.states[source]
+
+    def save(self, conn, source: str) -> None:
+        """The source's state where each part belongs; its sessions never into the database."""
+        public, secret = store.split_state(self.states[source], sources_mod.get(source).secret_state)
+        store.set_source_state(conn, source, public)
+        self.sessions.put(source, secret)
 
     def blocked(self, source: str, now: float) -> str | None:
         """Why this source must not run now (rate-limit deferral, missing setup), or None."""
@@ -189,7 +197,7 @@ async def _run_one(fetcher, conn, config: Config, query: Query, source: str, tag
             store.set_cursor(conn, query.name, source, res.cursor)
         store.save_poll(conn, query.name, source, started, utcnow(), run.fetched, new,
                         res.requests if res else 0, run.error, run.gaps, run.status, run.notes)
-        store.set_source_state(conn, source, state)
+        srcs.save(conn, source)
 
     run.new_ids = save_found(conn, kept, query.name, tagger, config.repeat_window, result.rule_timeouts, finish,
                              tagged)

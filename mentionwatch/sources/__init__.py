@@ -157,6 +157,9 @@ class Source(Protocol):
     OPTIONS: dict[str, "Option"]  # validated by config.py, defaults filled in; COMMON_OPTIONS come on top
     DEFAULT_ON: bool  # optional, default True: searched by queries that list no `sources:`
     CHECKS_ARRIVALS: bool  # optional, default False: search() takes `arrived` (see Arrivals)
+    SECRET_STATE: tuple[str, ...]  # optional: keys of `state` that hold a session or token (kept
+    # in the owner-only session store, never in the database; keys named like session, token,
+    # oauth, ... are treated so anyway)
 
     async def search(self, fetcher, query, options: dict, cursor: dict | None, state: dict,
                      **kw) -> "SearchResult":
@@ -202,6 +205,11 @@ class SourceInfo:
     @property
     def checks_arrivals(self) -> bool:
         return getattr(self.module, "CHECKS_ARRIVALS", False)
+
+    @property
+    def secret_state(self) -> tuple[str, ...]:
+        """Keys of its `state` that hold credentials: kept in the session store, never the database."""
+        return tuple(getattr(self.module, "SECRET_STATE", ()))
 
     def search(self, fetcher, query, options: dict, cursor: dict | None, state: dict,
                arrived: Arrivals | None = None):

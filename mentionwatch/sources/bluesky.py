@@ -37,6 +37,7 @@ NAME = "bluesky"
 DESCRIPTION = "Bluesky posts (searchPosts through your PDS, logged in with an app password)"
 NEEDS = "BLUESKY_HANDLE and BLUESKY_APP_PASSWORD"
 DEFAULT_ON = False
+SECRET_STATE = ("session",)  # the login session: kept in the session store, never in the database
 OPTIONS = {
     "base_url": Option(str, "https://bsky.social", "your PDS: login, token refresh and search go through it"),
     "identifier_env": Option(str, "BLUESKY_HANDLE", "environment variable holding the handle (or DID or email) to log in as"),

@@ -50,6 +50,7 @@ DESCRIPTION = "Reddit posts (OAuth search API; anonymous RSS search feeds as a f
 NEEDS = "REDDIT_CLIENT_ID and REDDIT_CLIENT_SECRET (optional: without them, RSS feeds that see less)"
 # Off unless asked for: Reddit's anonymous feeds are throttled hard; with credentials, list it.
 DEFAULT_ON = False
+SECRET_STATE = ("oauth",)  # the app-only OAuth token: kept in the session store, never in the database
 OPTIONS = {
     "base_url": Option(str, "https://oauth.reddit.com", "OAuth API root; a mirror or a test server"),
     "auth_url": Option(str, "https://www.reddit.com/api/v1/access_token", "where app-only tokens come from"),

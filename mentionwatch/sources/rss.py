@@ -21,7 +21,7 @@ from mentionwatch.model import utcnow
 from mentionwatch.sources import Mention, Option, SearchResult, iso_utc
 from mentionwatch.sources import feedxml
 from mentionwatch.sources.feedxml import Entry
-from mentionwatch.text import strip_html
+from mentionwatch.text import redact, strip_html
 
 NAME = "rss"
 DESCRIPTION = "any RSS or Atom feed listed in a query's feeds: (Google Alerts, Google News, forums)"
@@ -58,6 +58,12 @@ def _first_values(query: str, names: tuple[str, ...]) -> dict[str, str]:
         if name in names and name not in found:
             found[name] = unquote_plus(value)
     return found
+
+
+def feed_key(feed_url: str) -> str:
+    """A feed in the cursor: a hash of its URL, not the URL (a private feed's URL is the key to it,
+    and cursors are in the database people share)."""
+    return "sha1:" + hashlib.sha1(feed_url.encode()).hexdigest()[:16]
 
 
 def entry_key(feed_url: str, entry_id: str) -> str:
@@ -151,7 +157,9 @@ def mention_of(e: Entry, feed_url: str, seen_at: str | None = None) -> Mention |
     eid = e.id or link or content_id(title, text, author)
     if not eid:
         return None
-    extra = {"feed": feed_url, "entry_id": eid}
+    # The feed's address without its secret parts: a private feed's URL is the key to it, and
+    # mentions end up in databases people share.
+    extra = {"feed": redact(feed_url), "entry_id": eid}
     if e.stamp:
         created_at = iso_utc(calendar.timegm(e.stamp))
     else:
@@ -160,7 +168,7 @@ def mention_of(e: Entry, feed_url: str, seen_at: str | None = None) -> Mention |
     return Mention(
         source=NAME,
         native_id=entry_key(feed_url, eid),
-        url=link or feed_url,
+        url=link or redact(feed_url),
         author=author,
         title=title,
         text=text,
@@ -188,7 +196,7 @@ async def search(fetcher, query, options: dict, cursor: dict | None, state: dict
 
     from mentionwatch.errors import SourceError
 
-    validators: dict = dict((cursor or {}).get("feeds", {}))
+    validators: dict = dict((cursor or {}).get("feeds", {}))  # feed_key(url) -> its validators
     gaps: list[str] = []
     from mentionwatch import workers
 
@@ -200,7 +208,7 @@ async def search(fetcher, query, options: dict, cursor: dict | None, state: dict
     check = getattr(arrived, "in_worker", None)
 
     async def one(url: str):
-        seen = validators.get(url, {})
+        seen = validators.get(feed_key(url), {})
         headers = {}
         if seen.get("etag"):
             headers["If-None-Match"] = seen["etag"]
@@ -223,9 +231,9 @@ async def search(fetcher, query, options: dict, cursor: dict | None, state: dict
         fresh = {k: v for k, v in (("etag", resp.headers.get("etag")),
                                    ("last_modified", resp.headers.get("last-modified"))) if v}
         if fresh:
-            validators[url] = fresh
+            validators[feed_key(url)] = fresh
         else:
-            validators.pop(url, None)
+            validators.pop(feed_key(url), None)
         if found is not None:
             arrived(mentions, found)
         elif arrived is not None:
@@ -247,7 +255,7 @@ async def search(fetcher, query, options: dict, cursor: dict | None, state: dict
             mentions.extend(r)
     # A feed that failed is this source's error (the poll exits non-zero), but it never throws
     # away what the other feeds of the query returned.
-    kept = {u: v for u, v in validators.items() if u in query.feeds}
+    kept = {k: v for k, v in validators.items() if k in {feed_key(u) for u in query.feeds}}
     new_cursor = {"feeds": kept} if kept != (cursor or {}).get("feeds", {}) else None  # None: unchanged
     return SearchResult(mentions, new_cursor, gaps=gaps, requests=len(query.feeds), errors=errors)
 

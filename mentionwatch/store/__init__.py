@@ -4,6 +4,7 @@
   mentions.py    the one insert a poll stores through, and what triage, show and retag read
   events.py      the workflow's changes (states, owners, notes, follow-ups, links) and their history
   polls.py       poll runs, cursors, per-source state, health figures
+  sessions.py    sources' sessions and tokens, kept out of the database in an owner-only file
   migrations.py  the numbered schema steps
 
 Callers use the names below, through this package.
@@ -20,6 +21,8 @@ from mentionwatch.store.mentions import (
     MIN_CROSSPOST_CHARS, author_key, content_hash, conversation, copies_of, due_now, fts_query, get_mention,
     iter_all, list_mentions, open_contacts, open_count, save_rows, stored_ids, update_tags,
 )
+from mentionwatch.store.sessions import Sessions
+from mentionwatch.store.sessions import split as split_state
 from mentionwatch.store.polls import (
     detection_lags, first_poll_at, gaps_since, get_cursor, get_source_state, last_poll, save_poll, set_cursor,
     set_source_state,
@@ -32,4 +35,5 @@ __all__ = [
     "get_cursor", "get_mention", "get_source_state", "issues_summary", "iter_all", "last_poll", "link", "linked_to",
     "links_of", "list_mentions", "open_contacts", "open_count", "open_db", "row_to_dict", "save_poll", "save_rows",
     "set_cursor", "set_followup", "set_source_state", "set_state", "stored_ids", "update_tags", "write",
+    "Sessions", "split_state",
 ]

@@ -8,6 +8,7 @@ IMMEDIATE (a deferred BEGIN that reads then writes fails next to another writer)
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,7 +36,11 @@ def open_db(path: str | Path, read_only_ok: bool = False) -> sqlite3.Connection:
         raise MentionwatchError(f"{path}: is a directory, not a database file")
     conn = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not path.exists():
+            # Owner-only from the first byte, whatever the umask: SQLite gives the -wal and -shm
+            # files the database file's mode, so they are owner-only too.
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -58,12 +63,42 @@ def open_db(path: str | Path, read_only_ok: bool = False) -> sqlite3.Connection:
         raise MentionwatchError(f"{path}: made by a newer mentionwatch (schema {version} > {LATEST}); upgrade")
     if version < LATEST:
         _migrate(conn, path)
+    _move_sessions_out(conn, path)
     return conn
 
 
-def _not_writable_hint(path: Path) -> str:
-    import os
+def _move_sessions_out(conn: sqlite3.Connection, path: Path) -> None:
+    """A database written by an older mentionwatch may hold sources' sessions and tokens in
+    `source_state`: move them to the session store and scrub every copy (secure_delete zeroes the
+    old cells; a truncating checkpoint leaves no frame of them in the WAL)."""
+    from mentionwatch.store.sessions import Sessions, split
 
+    rows = conn.execute("SELECT source, value FROM source_state").fetchall()
+    found = {}
+    for source, value in rows:
+        try:
+            state = json.loads(value)
+        except (TypeError, ValueError):
+            continue
+        if isinstance(state, dict):
+            public, secret = split(state)
+            if secret:
+                found[source] = (public, secret)
+    if not found:
+        return
+    sessions = Sessions()
+    conn.execute("PRAGMA secure_delete = ON")  # what the update replaces is zeroed, not left in free space
+    try:
+        with write(conn):
+            for source, (public, secret) in found.items():
+                sessions.put(source, {**secret, **sessions.get(source)})  # a newer session already there wins
+                conn.execute("UPDATE source_state SET value = ? WHERE source = ?", (json.dumps(public), source))
+    finally:
+        conn.execute("PRAGMA secure_delete = OFF")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+
+
+def _not_writable_hint(path: Path) -> str:
     for place in (path, path.parent):
         if place.exists() and not os.access(place, os.W_OK):
             return (f"; {place} is not writable: make it writable (chmod u+w {place}), or point --db or "
@@ -102,6 +137,8 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
     from mentionwatch.store.migrations import MIGRATIONS
 
     db = sqlite_utils.Database(conn)
+    # What a migration replaces or drops is zeroed, not left in free pages (see m007).
+    conn.execute("PRAGMA secure_delete = ON")
     try:
         with write(conn):
             # Re-read inside the write lock: another process may have migrated meanwhile.
@@ -111,6 +148,9 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
                 conn.execute(f"PRAGMA user_version = {i}")
     except sqlite3.DatabaseError as e:
         raise MentionwatchError(f"{path}: cannot prepare the database ({e})") from None
+    finally:
+        conn.execute("PRAGMA secure_delete = OFF")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()  # no frame of the old text left in the WAL
 
 
 @contextmanager

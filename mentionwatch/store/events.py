@@ -6,13 +6,16 @@ from __future__ import annotations
 from mentionwatch.errors import MentionwatchError
 from mentionwatch.model import ACTIVE_STATES, STATES, utcnow
 from mentionwatch.store.db import current, literals, write
+from mentionwatch.text import redact
 
 
 def _event(conn, mid: str, at: str, who: str, kind: str, before: str | None, after: str | None,
            note: str | None) -> None:
+    # Notes, references and drafts are typed by people and may carry a URL with a token in it:
+    # kept out of the database, which people share, as they are out of errors.
     conn.execute(
         "INSERT INTO events (mention_id, at, who, kind, from_state, to_state, note) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (mid, at, who, kind, before, after, note),
+        (mid, at, who, kind, redact(before), redact(after), redact(note)),
     )
 
 
@@ -77,7 +80,7 @@ def set_followup(conn, ids: list[str], at: str, text: str | None, who: str) -> N
     with write(conn):
         current(conn, ids)
         for mid in dict.fromkeys(ids):
-            conn.execute("UPDATE mentions SET followup_at = ?, followup_note = ? WHERE id = ?", (at, text, mid))
+            conn.execute("UPDATE mentions SET followup_at = ?, followup_note = ? WHERE id = ?", (at, redact(text), mid))
             _event(conn, mid, now, who, "followup", None, at, text)
 
 
@@ -88,7 +91,7 @@ def link(conn, ids: list[str], ref: str, who: str) -> int:
         current(conn, ids)
         for mid in dict.fromkeys(ids):
             cur = conn.execute("INSERT INTO links (mention_id, ref, at, who) VALUES (?, ?, ?, ?) "
-                               "ON CONFLICT(mention_id, ref) DO NOTHING", (mid, ref, now, who))
+                               "ON CONFLICT(mention_id, ref) DO NOTHING", (mid, redact(ref), now, who))
             if cur.rowcount:
                 _event(conn, mid, now, who, "link", None, ref, None)
                 added += 1
@@ -100,7 +103,7 @@ def links_of(conn, mention_id: str) -> list[str]:
 
 
 def linked_to(conn, ref: str) -> list[str]:
-    return [r[0] for r in conn.execute("SELECT mention_id FROM links WHERE ref = ? ORDER BY at", (ref,))]
+    return [r[0] for r in conn.execute("SELECT mention_id FROM links WHERE ref = ? ORDER BY at", (redact(ref),))]
 
 
 def issues_summary(conn) -> list[dict]:

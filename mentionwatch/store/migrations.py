@@ -167,6 +167,28 @@ def m006_one_author_index(db) -> None:
     db.execute("CREATE INDEX idx_mentions_author ON mentions(source, author COLLATE NOCASE, content_hash)")
 
 
+def m007_no_secret_urls(db) -> None:
+    # People share the database (Datasette, a copy to the team): secret URL parts (token=, key=,
+    # sig=, user:password@, a private feed's id) written by earlier versions into cursors, events,
+    # links, follow-up notes and feed mentions are replaced by *** (the migration runs with
+    # secure_delete, so the old text does not stay in free pages either).
+    from mentionwatch.text import redact
+
+    def scrub(table: str, key: str, columns: tuple[str, ...], where: str = "1") -> None:
+        rows = db.execute(f"SELECT {key}, {', '.join(columns)} FROM {table} WHERE {where}").fetchall()
+        for row in rows:
+            values = [redact(v) if isinstance(v, str) else v for v in row[1:]]
+            if values != list(row[1:]):
+                db.execute(f"UPDATE {table} SET {', '.join(c + ' = ?' for c in columns)} WHERE {key} = ?",
+                           [*values, row[0]])
+
+    scrub("cursors", "rowid", ("value",))
+    scrub("polls", "rowid", ("error", "gaps", "notes"))
+    scrub("events", "rowid", ("from_state", "to_state", "note"))
+    scrub("links", "rowid", ("ref",))
+    scrub("mentions", "id", ("url", "extra", "followup_note"), "source = 'rss' OR followup_note IS NOT NULL")
+
+
 MIGRATIONS = [m001_initial, m002_sources_and_dedup, m003_workflow, m004_open_index, m005_more_queries,
-              m006_one_author_index]
+              m006_one_author_index, m007_no_secret_urls]
 LATEST = len(MIGRATIONS)
