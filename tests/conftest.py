@@ -20,7 +20,9 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
     monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
-    for var in ("MENTIONWATCH_CONFIG", "MENTIONWATCH_DB", "MENTIONWATCH_USER", "NO_COLOR", "FORCE_COLOR"):
+    monkeypatch.setenv("XDG_STATE_HOME", str(home / ".local" / "state"))
+    for var in ("MENTIONWATCH_CONFIG", "MENTIONWATCH_DB", "MENTIONWATCH_USER", "MENTIONWATCH_STATE_DIR", "NO_COLOR",
+                "FORCE_COLOR"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("COLUMNS", "200")
     # Retries back off for a second in real use; tests need the behaviour, not the wait.
