@@ -679,26 +679,40 @@ def sources_command(config_path, db_path, json_out):
 
 @cli.command()
 @output_options
-def demo(json_out):
+@click.option("--db", "db_path", metavar="PATH",
+              help="Keep the recorded mentions in this database to practise on [env: MENTIONWATCH_DB; "
+                   "default: a throwaway one].")
+def demo(json_out, db_path):
     """See mentionwatch work, offline, with no config: recorded Hacker News and Google Alerts
-    payloads go through the real poll, store and rules into a throwaway database, then triage.
+    payloads go through the real poll, store and rules into a database, then triage. With --db
+    (or MENTIONWATCH_DB) the database is kept, to try show, reply, resolve... on.
 
     \b
-    Example:
+    Examples:
       mentionwatch demo
+      mentionwatch demo --db demo.db && mentionwatch show hackernews:45104022 --db demo.db
     """
+    from pathlib import Path
+
+    from mentionwatch.config import ENV_DB
     from mentionwatch.demo import run_demo
     from mentionwatch.outputs.funnel import emit
     from mentionwatch.outputs.jsonl import mention_json
     from mentionwatch.outputs.render import triage_table
 
-    rows, stored = run_demo()
+    kept = db_path or os.environ.get(ENV_DB)
+    path = Path(kept).expanduser() if kept else None
+    rows, stored = run_demo(path)
     if not json_out:
+        where = f"kept in {path}" if path else "throwaway database"
         click.echo(f"Demo: {stored} recorded mentions of \"Acme Cloud\" replayed through poll → store → rules "
-                   "(no network, throwaway database). mentionwatch triage would show:\n", err=True)
+                   f"(no network, {where}). mentionwatch triage would show:\n", err=True)
     emit(rows, json_out, triage_table, project=mention_json)
     if not json_out:
-        click.echo("\nNext: mentionwatch init, put your brand in the config, then mentionwatch poll.", err=True)
+        if path:
+            click.echo(f"\nPractise on it: mentionwatch show hackernews:45104022 --db {path}", err=True)
+        else:
+            click.echo("\nNext: mentionwatch init, put your brand in the config, then mentionwatch poll.", err=True)
 
 
 def main():

@@ -51,18 +51,22 @@ def transport(now: float | None = None):
     return httpx.MockTransport(handler)
 
 
-def run_demo() -> tuple[list[dict], int]:
-    """Poll the example config against the recorded payloads; return (open mentions, stored count)."""
+def run_demo(db_path: Path | None = None) -> tuple[list[dict], int]:
+    """Poll the example config against the recorded payloads into `db_path` (None: a throwaway
+    database); return (open mentions, how many were new)."""
     from mentionwatch import config, ingest, store
     from mentionwatch.workflow import triage_rows
 
     cfg = config.parse(config.example_config_text(), None)
     with tempfile.TemporaryDirectory(prefix="mentionwatch-demo-") as tmp:
-        conn = store.open_db(Path(tmp) / "demo.db")
-        try:
-            # The recordings are of these two sources; the example's other sources are not replayed.
-            result = ingest.poll(cfg, conn, transport=transport(), only=("hackernews", "rss"))
-            rows = triage_rows(conn, cfg, limit=None)
-        finally:
-            conn.close()
+        path = db_path or Path(tmp) / "demo.db"
+        with ingest.PollLock(path):
+            conn = store.open_db(path)
+            try:
+                # The recordings are of these two sources; the example's other sources are not
+                # replayed. `force`: a practice database is filled again whenever asked.
+                result = ingest.poll(cfg, conn, transport=transport(), only=("hackernews", "rss"), force=True)
+                rows = triage_rows(conn, cfg, limit=None)
+            finally:
+                conn.close()
     return rows, len(result.new_ids)
