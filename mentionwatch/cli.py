@@ -183,6 +183,9 @@ def poll(config_path, db_path, as_json, only, quiet, force):
             raise click.BadParameter(f"unknown source {name!r} (known: {', '.join(cfg.sources)})", param_hint="--source")
     path = resolve_db_path(db_path, cfg)
     interactive = sys.stderr.isatty() and not quiet
+    if interactive:  # which config this is: a first run on the bundled example must not pass for the user's
+        click.echo(f"Config: {cfg.path}" if cfg.path else
+                   "Config: the bundled example (its fictional brand; write yours with: mentionwatch init)", err=True)
     with ingest.PollLock(path):
         conn = store.open_db(path)
         if interactive:
@@ -261,6 +264,12 @@ def triage(config_path, db_path, json_out, urgency, sources, queries, states, si
     note = workflow.staffing_note(cfg, now)
     if note and (not json_out or sys.stderr.isatty()):
         click.echo(note, err=True)
+    if not json_out:
+        from mentionwatch.outputs.health import triage_hint
+
+        hint = triage_hint(cfg, conn)
+        if hint:
+            click.echo(hint, err=True)
     empty = ("Nothing to answer: no mentions match." if (urgency or sources or queries or since or search or mine)
              else "Nothing to answer: no open mentions.")
     shown = emit(rows, json_out, lambda rows: triage_table(rows, now), project=mention_json, empty=empty)
