@@ -7,6 +7,7 @@ that need them, so `mentionwatch --help` starts fast.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from functools import wraps
 
@@ -105,17 +106,43 @@ def open_store(config_path: str | None, db_path: str | None, cfg=None, reading: 
 
 def when_option(value: str, option: str, cfg=None):
     """A time typed for `option`, as a UTC datetime: `--since` looks back (30m, 2h, 3d, 1w, a
-    date; UTC), the others ahead in the team's zone (2h, tomorrow 9:00, mon 9:00, a date)."""
-    from datetime import timezone
+    date; UTC), `--in` ahead by a duration, the others to a time ahead in the team's zone (2h,
+    tomorrow 9:00, mon 9:00, a date). A time ahead that has passed already is refused."""
+    from datetime import timedelta, timezone
 
     from mentionwatch import model, workflow
 
     try:
         if option == "--since":
             return model.parse_when(value, timezone.utc, ago=True)
-        return workflow.parse_when(value, cfg)
+        if option == "--in":
+            secs = model.parse_duration(value) if re.fullmatch(r"\s*\d+(\.\d+)?\s*[smhdw]\s*", value) else None
+            if not secs:
+                raise ValueError(f"{value!r}: --in takes a duration: 30m, 2h, 3d, 1w")
+            return model.now_utc() + timedelta(seconds=secs)
+        when = workflow.parse_when(value, cfg)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint=option)
+    if when <= model.now_utc():
+        local = when.astimezone(workflow.local_zone(cfg))
+        raise click.BadParameter(f"{value!r} is in the past ({local:%Y-%m-%d %H:%M %Z}): give a time ahead",
+                                 param_hint=option)
+    return when
+
+
+def complete_ids(ctx, param, incomplete: str) -> list:
+    """Shell completion of mention ids: the open ones (what triage shows), from the database the
+    command line names so far. Quiet: a completion never prints an error."""
+    from click.shell_completion import CompletionItem
+
+    try:
+        from mentionwatch import config, store
+
+        cfg = config.load(ctx.params.get("config_path"))
+        conn = store.open_db(config.resolve_db_path(ctx.params.get("db_path"), cfg), read_only_ok=True)
+        return [CompletionItem(i) for i in store.open_ids(conn, incomplete)]
+    except Exception:
+        return []
 
 
 # --- init ----------------------------------------------------------------------------------------------
@@ -286,7 +313,7 @@ def triage(config_path, db_path, json_out, urgency, sources, queries, states, si
 @cli.command()
 @config_options
 @output_options
-@click.argument("mention_id", metavar="ID")
+@click.argument("mention_id", metavar="ID", shell_complete=complete_ids)
 def show(config_path, db_path, json_out, mention_id):
     """One mention in full: why it got its urgency, its SLA clock and detection lag, the author's
     earlier mentions and their outcomes, linked issues, and its whole history.
@@ -304,7 +331,7 @@ def show(config_path, db_path, json_out, mention_id):
     conn, cfg = open_store(config_path, db_path, reading=True)
     m = store.get_mention(conn, mention_id)
     if m is None:
-        fail(f"no such mention: {mention_id}")
+        raise store.no_such_mention(conn, [mention_id])
     workflow.with_clock(m, cfg, now_utc())
     detail = workflow.details(conn, m)
     emit([m], json_out, lambda rows: mention_detail(m, detail),
@@ -345,7 +372,7 @@ def who_am_i(option: str | None, cfg) -> str:
 def _state_command(name: str, state: str, doc: str):
     @cli.command(name=name, help=doc)
     @config_options
-    @click.argument("ids", nargs=-1, metavar="ID... | -")
+    @click.argument("ids", nargs=-1, metavar="ID... | -", shell_complete=complete_ids)
     @who_option
     @click.option("--note", metavar="TEXT", help="A note kept with the change.")
     def command(config_path, db_path, ids, who, note):
@@ -386,7 +413,7 @@ def split_last(args: tuple[str, ...], what: str) -> tuple[list[str], str]:
 
 @cli.command()
 @config_options
-@click.argument("ids", nargs=-1, metavar="ID... | -")
+@click.argument("ids", nargs=-1, metavar="ID... | -", shell_complete=complete_ids)
 @click.option("--until", "until", required=True, metavar="WHEN",
               help="When it comes back: 2h, 3d, tomorrow 9:00, mon 9:00, 2026-11-25 14:30.")
 @who_option
@@ -411,7 +438,7 @@ def snooze(config_path, db_path, ids, until, who, note):
 
 @cli.command()
 @config_options
-@click.argument("ids", nargs=-1, metavar="ID... | -")
+@click.argument("ids", nargs=-1, metavar="ID... | -", shell_complete=complete_ids)
 @click.option("--to", "to", metavar="NAME", help="The new owner.")
 @click.option("--nobody", is_flag=True, help="Remove the owner.")
 @who_option
@@ -435,7 +462,7 @@ def assign(config_path, db_path, ids, to, nobody, who):
 
 @cli.command()
 @config_options
-@click.argument("args", nargs=-1, metavar="ID... TEXT")
+@click.argument("args", nargs=-1, metavar="ID... TEXT", shell_complete=complete_ids)
 @who_option
 def note(config_path, db_path, args, who):
     """Add a note to mentions; notes are kept in their history and in handovers.
@@ -447,6 +474,8 @@ def note(config_path, db_path, args, who):
     from mentionwatch import store
 
     id_list, text = split_last(args, "note text")
+    if not text.strip():
+        raise click.UsageError("the note is empty: give the text to keep")
     conn, cfg = open_store(config_path, db_path)
     store.add_note(conn, id_list, text, who_am_i(who, cfg))
     click.echo(f"noted on {len(set(id_list))} mention(s)", err=True)
@@ -454,7 +483,7 @@ def note(config_path, db_path, args, who):
 
 @cli.command()
 @config_options
-@click.argument("args", nargs=-1, metavar="[ID... TEXT]")
+@click.argument("args", nargs=-1, metavar="[ID... TEXT]", shell_complete=complete_ids)
 @click.option("--in", "in_", metavar="DURATION", help="Due after this long: 2h, 3d, 1w.")
 @click.option("--at", "at", metavar="WHEN", help="Due at: tomorrow 9:00, mon 9:00, 2026-11-25 14:30.")
 @click.option("--issue", "issue", metavar="REF", help="Every mention linked to this fixed issue, due now, with a reply draft.")
@@ -494,7 +523,7 @@ def followup(config_path, db_path, args, in_, at, issue, who):
 
 @cli.command()
 @config_options
-@click.argument("args", nargs=-1, metavar="ID... REF")
+@click.argument("args", nargs=-1, metavar="ID... REF", shell_complete=complete_ids)
 @who_option
 def link(config_path, db_path, args, who):
     """Link mentions to an issue (a URL or any reference), so they hear about the fix.
@@ -532,8 +561,9 @@ def issues_command(config_path, db_path, json_out):
 
 @cli.command()
 @config_options
-@click.argument("mention_id", metavar="ID")
-@click.option("--format", "fmt", type=click.Choice(["md", "json"]), default="md", show_default=True)
+@click.argument("mention_id", metavar="ID", shell_complete=complete_ids)
+@click.option("--format", "fmt", type=click.Choice(["md", "json"]), default="md", show_default=True,
+              help="md: Markdown for a ticket or a chat; json: one JSON object for tools.")
 def handover(config_path, db_path, mention_id, fmt):
     """The whole story of a mention's conversation, for a ticket or the team taking over:
     every mention of the author with links and times, notes, state changes, owner, SLA.
@@ -559,7 +589,7 @@ def handover(config_path, db_path, mention_id, fmt):
 
 @cli.command()
 @config_options
-@click.argument("mention_id", metavar="ID")
+@click.argument("mention_id", metavar="ID", shell_complete=complete_ids)
 @click.argument("text")
 @who_option
 def reply(config_path, db_path, mention_id, text, who):
@@ -572,10 +602,12 @@ def reply(config_path, db_path, mention_id, text, who):
     """
     from mentionwatch import store, workflow
 
+    if not text.strip():
+        raise click.UsageError("the reply is empty: give its text")
     conn, cfg = open_store(config_path, db_path)
     m = store.get_mention(conn, mention_id)
     if m is None:
-        fail(f"no such mention: {mention_id}")
+        raise store.no_such_mention(conn, [mention_id])
     me = who_am_i(who, cfg)
     draft = workflow.reply_draft(m, text, me)
     store.add_note(conn, [mention_id], draft, me, kind="reply")

@@ -16,6 +16,7 @@ from typing import Any
 
 from mentionwatch import sources as sources_mod
 from mentionwatch.errors import ConfigError
+from mentionwatch.text import did_you_mean
 from mentionwatch.matching import QueryError, Search, parse_search
 from mentionwatch.model import URGENCIES, parse_duration
 
@@ -342,7 +343,7 @@ def _mapping(doc, key, value, allowed: tuple[str, ...]) -> dict:
     for k in value:
         if not isinstance(k, str) or k not in allowed:
             sub = f"{key}.{k}" if key else str(k)
-            raise doc.err(sub, f"unknown key (expected one of: {', '.join(allowed)})")
+            raise doc.err(sub, f"unknown key (expected one of: {', '.join(allowed)}){did_you_mean(k, allowed)}")
     return value
 
 
@@ -490,7 +491,7 @@ def _or_empty(mapping: dict, key: str, empty):
 
 def _urgency(doc, key, value) -> str:
     if value not in URGENCIES:
-        raise doc.err(key, f"must be one of {', '.join(URGENCIES)} (got {value!r})")
+        raise doc.err(key, f"must be one of {', '.join(URGENCIES)} (got {value!r}){did_you_mean(value, URGENCIES)}")
     return value
 
 
@@ -511,7 +512,8 @@ def _sources(doc, raw) -> SourceOptions:
     out = SourceOptions()
     for name in raw:
         if not isinstance(name, str) or not sources_mod.is_known(name):
-            raise doc.err(f"sources.{name}", f"unknown key (expected one of: {', '.join(sources_mod.names())})")
+            raise doc.err(f"sources.{name}", f"unknown key (expected one of: {', '.join(sources_mod.names())})"
+                                             f"{did_you_mean(name, sources_mod.names())}")
         options = sources_mod.options_for(name)
         given = _or_empty(raw, name, {})
         key = f"sources.{name}"
@@ -599,7 +601,8 @@ def _source_names(doc, key, value) -> tuple[str, ...]:
     names = _str_list(doc, key, value, "a list of source names")
     for i, n in enumerate(names):
         if not sources_mod.is_known(n):
-            raise doc.err(f"{key}[{i}]", f"unknown source {n!r} (known: {', '.join(sources_mod.names())})")
+            raise doc.err(f"{key}[{i}]", f"unknown source {n!r} (known: {', '.join(sources_mod.names())})"
+                                         f"{did_you_mean(n, sources_mod.names())}")
     return names
 
 

@@ -153,3 +153,13 @@ def redact(text: str | None, secrets: tuple[str, ...] = ()) -> str | None:
     text = _SECRET_PARAM.sub(r"\1***", text)
     text = _USERINFO.sub(r"\1***@", text)
     return _ALERTS_FEED.sub(r"\1***", text)
+
+
+def did_you_mean(word: object, choices) -> str:
+    """ "; did you mean 'x'?" when one of `choices` is close to `word` (a typo), else ""."""
+    import difflib
+
+    if not isinstance(word, str):
+        return ""
+    close = difflib.get_close_matches(word, [c for c in choices if isinstance(c, str)], n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""

@@ -277,5 +277,16 @@ def current(conn, ids: list[str], columns: str = "id, state") -> dict[str, sqlit
     rows = {r[0]: r for r in in_chunks(conn, f"SELECT {columns} FROM mentions WHERE id IN ({{}})", ids)}
     missing = [i for i in ids if i not in rows]
     if missing:
-        raise MentionwatchError(f"no such mention: {', '.join(missing[:5])}" + (" ..." if len(missing) > 5 else ""))
+        raise no_such_mention(conn, missing)
     return rows
+
+
+def no_such_mention(conn, missing: list[str]) -> MentionwatchError:
+    """The error for unknown ids; a bare number that is one stored mention's native id gets its
+    full id suggested (`45104022` -> `hackernews:45104022`)."""
+    hint = ""
+    if len(missing) == 1 and ":" not in missing[0]:
+        found = [r[0] for r in conn.execute("SELECT id FROM mentions WHERE native_id = ? LIMIT 2", (missing[0],))]
+        if len(found) == 1:
+            hint = f" (did you mean {found[0]}?)"
+    return MentionwatchError(f"no such mention: {', '.join(missing[:5])}" + (" ..." if len(missing) > 5 else "") + hint)

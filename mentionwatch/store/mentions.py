@@ -281,6 +281,14 @@ def open_count(conn, cap: int = 10_000) -> int:
         "LIMIT ?)", (cap + 1,)).fetchone()[0]
 
 
+def open_ids(conn, prefix: str = "", limit: int = 200) -> list[str]:
+    """Ids of open mentions starting with `prefix`, most urgent first (for shell completion)."""
+    like = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return [r[0] for r in conn.execute(
+        f"SELECT id FROM mentions WHERE state IN ({literals(OPEN_STATES)}) AND dupe_of IS NULL "
+        "AND id LIKE ? ESCAPE '\\' ORDER BY urgency_rank, created_at LIMIT ?", (like, limit))]
+
+
 def get_mention(conn, mention_id: str) -> dict | None:
     row = conn.execute(
         f"SELECT m.*, {_QUERIES} FROM mentions m WHERE id = ?", (mention_id,)).fetchone()

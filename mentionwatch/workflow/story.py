@@ -6,7 +6,6 @@ from datetime import datetime
 
 from mentionwatch import store
 from mentionwatch.config import Config
-from mentionwatch.errors import MentionwatchError
 from mentionwatch.model import created_at_known, now_utc, parse_utc, utc_text
 from mentionwatch.workflow.clocks import with_clock
 
@@ -35,7 +34,7 @@ def story(conn, config: Config, mention_id: str, now: datetime | None = None) ->
     now = now or now_utc()
     m = store.get_mention(conn, mention_id)
     if m is None:
-        raise MentionwatchError(f"no such mention: {mention_id}")
+        raise store.no_such_mention(conn, [mention_id])
     with_clock(m, config, now)
     convo = store.conversation(conn, m["source"], m["author"]) or [m]
     items = []
