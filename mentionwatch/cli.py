@@ -486,9 +486,10 @@ def note(config_path, db_path, args, who):
 @click.argument("args", nargs=-1, metavar="[ID... TEXT]", shell_complete=complete_ids)
 @click.option("--in", "in_", metavar="DURATION", help="Due after this long: 2h, 3d, 1w.")
 @click.option("--at", "at", metavar="WHEN", help="Due at: tomorrow 9:00, mon 9:00, 2026-11-25 14:30.")
-@click.option("--issue", "issue", metavar="REF", help="Every mention linked to this fixed issue, due now, with a reply draft.")
+@click.option("--issue", "issue", metavar="REF", help="Every mention linked to this fixed issue, due now, with a reply draft (printed).")
+@click.option("--json", "as_json", is_flag=True, help="With --issue: the drafts as JSON Lines (id, url, author, draft).")
 @who_option
-def followup(config_path, db_path, args, in_, at, issue, who):
+def followup(config_path, db_path, args, in_, at, issue, as_json, who):
     """Bring mentions back into triage later, marked as a follow-up: check the fix reached them.
 
     \b
@@ -509,10 +510,20 @@ def followup(config_path, db_path, args, in_, at, issue, who):
             fail(f"no mention is linked to {issue!r} (see mentionwatch issues)")
         text = workflow.fix_followup_text(issue)
         store.set_followup(conn, ids, utcnow(), text, me)
+        drafts = []
         for mid in ids:
-            store.add_note(conn, [mid], workflow.reply_draft(store.get_mention(conn, mid), text, me), me, kind="reply")
+            m = store.get_mention(conn, mid)
+            draft = workflow.reply_draft(m, text, me)
+            store.add_note(conn, [mid], draft, me, kind="reply")
+            drafts.append({"id": mid, "url": m["url"], "author": m["author"], "draft": draft})
         click.echo(f"{len(ids)} mention(s) linked to {issue} are back in triage with a reply draft", err=True)
+        from mentionwatch.outputs.funnel import emit
+        from mentionwatch.outputs.render import reply_drafts
+
+        emit(drafts, as_json, reply_drafts)
         return
+    if as_json:
+        raise click.UsageError("--json goes with --issue")
     if bool(in_) == bool(at):
         raise click.UsageError("give --in DURATION or --at WHEN (or --issue REF)")
     id_list, text = split_last(args, "follow-up text") if len(args) > 1 else (read_ids(args), "")

@@ -20,7 +20,7 @@ def json_wanted(as_json: bool, as_table: bool) -> bool:
 def emit(rows: Iterable[dict], json_out: bool, table: Callable[[list[dict]], Any] | None = None, *,
          project: Callable[[dict], dict] | None = None, empty: str | None = None) -> int:
     """Print `rows`: as JSON Lines (each through `project`, the documented fields) or as
-    `table(rows)` (a rich renderable). With no rows at a terminal, `empty` goes to stderr
+    `table(rows)` (a rich renderable, or text printed as it is). With no rows at a terminal, `empty` goes to stderr
     instead of an empty table. Returns how many rows there were."""
     if json_out:
         from mentionwatch.outputs.jsonl import emit_json
@@ -31,7 +31,12 @@ def emit(rows: Iterable[dict], json_out: bool, table: Callable[[list[dict]], Any
         print(empty, file=sys.stderr)
         return 0
     if table is not None:
-        from mentionwatch.outputs.render import console
+        shown = table(rows)
+        if isinstance(shown, str):  # text to paste: printed as it is, never wrapped
+            sys.stdout.write(shown)
+            sys.stdout.flush()
+        else:
+            from mentionwatch.outputs.render import console
 
-        console().print(table(rows))
+            console().print(shown)
     return len(rows)

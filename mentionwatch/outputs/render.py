@@ -396,3 +396,12 @@ def rules_verdict(verdict: dict):
         t.append(" matched " + ", ".join(repr(safe(x, False)) for x in m["terms"]))
         lines.append(t)
     return Group(*lines)
+
+
+def reply_drafts(drafts: list[dict]) -> str:
+    """`followup --issue`: each draft under the mention it answers, as plain text with its line
+    breaks (stranger-written names in it made inert): never wrapped to the terminal's width, as a
+    draft is pasted as it is and a URL split over two lines can be neither clicked nor copied."""
+    blocks = [f"── {safe(d['id'], False)}  {safe(d['url'] or '', False)}\n"
+              f"{safe(d['draft'], keep_newlines=True).rstrip()}\n" for d in drafts]
+    return "\n".join(blocks)
