@@ -258,7 +258,7 @@ def triage_at(world):
     return run
 
 
-@pytest.mark.parametrize("cols", [60, 100, 200])
+@pytest.mark.parametrize("cols", [60, 80, 100, 200])
 def test_triage_table_fits_the_terminal(world, triage_at, cols):
     code, out, err = triage_at(cols)
     assert code == 0, plain(err)
@@ -333,3 +333,23 @@ def test_sources_table_at_a_terminal(world):
     starts = {x.split()[0]: x for x in lines[1:] if not x.startswith(" ")}
     assert set(starts) == set(expected), lines  # one row per source, its name in the first column
     assert starts["hackernews"].rstrip().endswith("ready")
+
+
+@pytest.mark.parametrize("cols", [60, 80])
+def test_long_ids_stay_whole_on_narrow_terminals(cols):
+    """Real ids are longer than the fake's: at 60 columns the mention gives way, the id never."""
+    from rich.console import Console
+
+    from mentionwatch.outputs.render import triage_table
+
+    rows = [{"id": f"hackernews:4510{i:04d}", "urgency": u, "state": state, "source": "hackernews",
+             "author": "mkessler", "title": "Ask HN: Is Acme Cloud down for anyone else?", "text": "x" * 200,
+             "created_at": "2026-12-02T10:00:00Z", "sla_left_s": -13_000, "rules": ["outage", "still-waiting"],
+             "matches": [], "assignee": None, "due": ["follow-up"] if i == 1 else [], "repeat_of": "x" if i == 2 else None}
+            for i, (u, state) in enumerate([("critical", "new"), ("normal", "acked"), ("high", "snoozed")])]
+    console = Console(width=cols, record=True, highlight=False, soft_wrap=False)
+    console.print(triage_table(rows))
+    lines = console.export_text().splitlines()
+    assert len(lines) == 1 + len(rows)
+    for row, line in zip(rows, lines[1:]):
+        assert cell_len(line) <= cols and line.rstrip().endswith(row["id"]), (cols, line)

@@ -94,6 +94,7 @@ TRIAGE_COLUMNS = (
     ("rules", 24, False, 6), ("id", 40, False, 0),
 )
 MIN_MENTION = 24
+MIN_MENTION_NARROW = 6  # on a very narrow terminal: a hint of the text, the id whole
 
 
 class TriageTable:
@@ -115,7 +116,13 @@ class TriageTable:
                 break
             shown.remove(name)
         widths = {n: natural[n] for n in shown if n != "mention"}
-        widths["mention"] = max(MIN_MENTION, width - sum(w + 2 for w in widths.values()))
+        # The id is never cut (it is what people copy): on a terminal too narrow for the mention's
+        # least width, the mention gives way, down to a few characters, then the urgency's extras.
+        room = width - sum(w + 2 for w in widths.values())
+        if room < MIN_MENTION_NARROW and widths["urgency"] > len("critical"):
+            widths["urgency"] = max(len("critical"), widths["urgency"] - (MIN_MENTION_NARROW - room))
+            room = width - sum(w + 2 for w in widths.values())
+        widths["mention"] = max(MIN_MENTION_NARROW, room)
         right = {name for name, _, r, _ in TRIAGE_COLUMNS if r}
 
         def line(cells: dict) -> Text:
@@ -380,7 +387,8 @@ def poll_report(result, interactive: bool) -> Iterator[str]:
 
 
 def rules_verdict(verdict: dict):
-    """`rules test`: the urgency, and each rule that fired with the words that made it fire."""
+    """`rules test`: the urgency, and each rule that fired with the words that made it fire (and,
+    for a word prefix, the word it matched: 'crash*' (crashing))."""
     from rich.console import Group
     from rich.text import Text
 
@@ -393,7 +401,9 @@ def rules_verdict(verdict: dict):
         t = Text("  ")
         t.append(m["rule"], style="bold")
         t.append(f" ({m['urgency']})", style=URGENCY_STYLE[m["urgency"]])
-        t.append(" matched " + ", ".join(repr(safe(x, False)) for x in m["terms"]))
+        words = m.get("words") or {}
+        t.append(" matched " + ", ".join(repr(safe(x, False)) + (f" ({safe(words[x], False)})" if x in words else "")
+                                         for x in m["terms"]))
         lines.append(t)
     return Group(*lines)
 
