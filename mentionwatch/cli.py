@@ -172,6 +172,7 @@ def init(config_path, force):
         target.parent.mkdir(parents=True, exist_ok=True)
         # Owner-only from the start: configs come to hold private feed URLs.
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # --force over an existing file: owner-only too
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
     except OSError as e:

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from mentionwatch.errors import RateLimited, SourceError
+from mentionwatch.text import host_of
 
 
 @dataclass
@@ -39,10 +40,6 @@ class Response:
         except (ValueError, RecursionError) as e:
             kind = "HTML" if self.content.lstrip()[:1] == b"<" else "invalid JSON"
             raise SourceError(f"{host_of(self.url)} sent {kind} where JSON was expected ({str(e)[:80]})") from None
-
-
-def host_of(url: str) -> str:
-    return urlsplit(url).netloc or url
 
 
 BACKOFF = 1.0  # seconds before the first retry (tests make it tiny)

@@ -163,3 +163,14 @@ def did_you_mean(word: object, choices) -> str:
         return ""
     close = difflib.get_close_matches(word, [c for c in choices if isinstance(c, str)], n=1, cutoff=0.6)
     return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def host_of(url: str) -> str:
+    """The host (and port) of a URL for messages: never the user:password@ part before it."""
+    from urllib.parse import urlsplit
+
+    try:
+        netloc = urlsplit(url).netloc
+    except ValueError:
+        return "?"
+    return netloc.rpartition("@")[2] or "?"

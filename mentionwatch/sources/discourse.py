@@ -25,10 +25,9 @@ from __future__ import annotations
 
 import re
 import time
-from urllib.parse import urlsplit
 
 from mentionwatch.sources import Mention, Option, SearchResult, backfill, epoch, iso_utc, newest_time, parse_time
-from mentionwatch.text import strip_html
+from mentionwatch.text import host_of, strip_html
 
 NAME = "discourse"
 DESCRIPTION = "a Discourse forum's posts (its search API); set sources.discourse.base_url"
@@ -55,7 +54,7 @@ def check(options: dict) -> str | None:
 
 
 def _host(base_url: str) -> str:
-    return urlsplit(base_url).netloc or base_url
+    return host_of(base_url)
 
 
 def parse(payload: dict, base_url: str) -> list[Mention]:

@@ -20,7 +20,7 @@ from urllib.parse import quote, urlsplit
 
 from mentionwatch.errors import http_status
 from mentionwatch.sources import DURATION, Mention, Option, SearchResult, iso_utc, newest_time, parse_time
-from mentionwatch.text import strip_html
+from mentionwatch.text import host_of, strip_html
 
 NAME = "lobsters"
 DESCRIPTION = "Lobsters stories from tag and domain feeds (no keyword search: matched locally)"
@@ -52,7 +52,7 @@ def parse(payload: list, base_url: str = SITE) -> list[Mention]:
         from mentionwatch.errors import SourceError
 
         got = "an object" if isinstance(payload, dict) else type(payload).__name__
-        raise SourceError(f"{urlsplit(base_url).netloc or base_url}: unexpected response ({got}, not a list of stories)")
+        raise SourceError(f"{host_of(base_url)}: unexpected response ({got}, not a list of stories)")
     out = []
     for s in payload:
         if not isinstance(s, dict):

@@ -39,7 +39,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 from mentionwatch.errors import http_status
 from mentionwatch.model import parse_utc
 from mentionwatch.sources import Mention, Option, SearchResult, backfill, env, iso_utc, listing, newest_time, parse_time
-from mentionwatch.text import strip_html
+from mentionwatch.text import host_of, strip_html
 
 NAME = "mastodon"
 DESCRIPTION = "Mastodon statuses on one instance (hashtag timelines; full-text search with a token)"
@@ -263,7 +263,7 @@ class _Run:
         wait = self.not_before - time.time()
         if wait > 0:
             if wait > getattr(self.fetcher, "max_wait", 30.0):
-                raise RateLimited(f"mastodon rate limit on {urlsplit(url).netloc} spent until "
+                raise RateLimited(f"mastodon rate limit on {host_of(url)} spent until "
                                   f"{iso_utc(self.not_before)}; deferred", self.not_before)
             import asyncio
             
@@ -347,7 +347,7 @@ async def _tag_page(run: _Run, url: str, tag: str, params: dict) -> tuple[list, 
     resp = await run.get(url, params)
     statuses = resp.json()
     if not isinstance(statuses, list):
-        raise SourceError(f"{urlsplit(url).netloc}: unexpected response for #{tag} (not a list of statuses)")
+        raise SourceError(f"{host_of(url)}: unexpected response for #{tag} (not a list of statuses)")
     return statuses, link_params(resp.headers.get("link"))
 
 
@@ -442,7 +442,7 @@ async def _search_window(run: _Run, url: str, q: str, lo: str | None, hi: str | 
         resp = await run.get(url, {**params, "offset": offset} if offset else params)
         payload = resp.json()
         if not isinstance(payload, dict):
-            raise SourceError(f"{urlsplit(url).netloc}: unexpected search response (not a JSON object)")
+            raise SourceError(f"{host_of(url)}: unexpected search response (not a JSON object)")
         mentions = parse(payload)  # raises when there is no 'statuses' list
         statuses = payload["statuses"]
         if not statuses:
@@ -450,7 +450,7 @@ async def _search_window(run: _Run, url: str, q: str, lo: str | None, hi: str | 
         run.add(mentions, cutoff if lo is None else None)
         ids = _ids(statuses)
         if not ids and not mentions:
-            raise SourceError(f"{urlsplit(url).netloc}: search result without status ids")
+            raise SourceError(f"{host_of(url)}: search result without status ids")
         if ids:
             newest, bottom = _newest(newest, max(ids, key=id_key)), _oldest(bottom, min(ids, key=id_key))
         if lo is None:

@@ -21,7 +21,7 @@ from mentionwatch.model import utcnow
 from mentionwatch.sources import Mention, Option, SearchResult, iso_utc
 from mentionwatch.sources import feedxml
 from mentionwatch.sources.feedxml import Entry
-from mentionwatch.text import redact, strip_html
+from mentionwatch.text import host_of, redact, strip_html
 
 NAME = "rss"
 DESCRIPTION = "any RSS or Atom feed listed in a query's feeds: (Google Alerts, Google News, forums)"
@@ -127,7 +127,7 @@ def by_feedparser(content: bytes, feed_url: str, headers: dict | None, problems:
         from mentionwatch.errors import SourceError
 
         reason = str(getattr(d, "bozo_exception", "") or "") or "not an RSS or Atom feed"
-        raise SourceError(f"{urlsplit(feed_url).netloc}: cannot read the feed ({reason.splitlines()[0][:120]})")
+        raise SourceError(f"{host_of(feed_url)}: cannot read the feed ({reason.splitlines()[0][:120]})")
     if d.bozo and problems is not None and not isinstance(d.bozo_exception, feedparser.CharacterEncodingOverride):
         reason = (str(d.bozo_exception) or "malformed").splitlines()[0][:120]
         problems.append(f"{feed_url}: feed is malformed ({reason}); entries after the damage may be missing")

@@ -87,14 +87,11 @@ def _move_sessions_out(conn: sqlite3.Connection, path: Path) -> None:
     if not found:
         return
     sessions = Sessions()
-    conn.execute("PRAGMA secure_delete = ON")  # what the update replaces is zeroed, not left in free space
-    try:
+    with _secure_delete(conn):  # what the update replaces is zeroed, not left in free space
         with write(conn):
             for source, (public, secret) in found.items():
                 sessions.put(source, {**secret, **sessions.get(source)})  # a newer session already there wins
                 conn.execute("UPDATE source_state SET value = ? WHERE source = ?", (json.dumps(public), source))
-    finally:
-        conn.execute("PRAGMA secure_delete = OFF")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
 
@@ -137,10 +134,9 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
     from mentionwatch.store.migrations import MIGRATIONS
 
     db = sqlite_utils.Database(conn)
-    # What a migration replaces or drops is zeroed, not left in free pages (see m007).
-    conn.execute("PRAGMA secure_delete = ON")
     try:
-        with write(conn):
+        # What a migration replaces or drops is zeroed, not left in free pages (see m007).
+        with _secure_delete(conn), write(conn):
             # Re-read inside the write lock: another process may have migrated meanwhile.
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             for i, step in enumerate(MIGRATIONS[version:], start=version + 1):
@@ -148,9 +144,18 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
                 conn.execute(f"PRAGMA user_version = {i}")
     except sqlite3.DatabaseError as e:
         raise MentionwatchError(f"{path}: cannot prepare the database ({e})") from None
-    finally:
-        conn.execute("PRAGMA secure_delete = OFF")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()  # no frame of the old text left in the WAL
+
+
+@contextmanager
+def _secure_delete(conn: sqlite3.Connection) -> Iterator[None]:
+    """secure_delete on for a while, then as it was (some SQLite builds have it on by default)."""
+    before = conn.execute("PRAGMA secure_delete").fetchone()[0]
+    conn.execute("PRAGMA secure_delete = ON")
+    try:
+        yield
+    finally:
+        conn.execute(f"PRAGMA secure_delete = {int(before)}")
 
 
 @contextmanager
