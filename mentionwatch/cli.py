@@ -251,13 +251,15 @@ def poll(config_path, db_path, as_json, only, quiet, force):
 @click.option("--search", metavar="WORDS", help='Full-text search: words, "phrases", OR, -exclusions.')
 @click.option("--limit", "-n", type=click.IntRange(min=1), default=None, help="At most this many [default: 50 at a terminal, all otherwise].")
 @click.option("--sort", type=click.Choice(["sla", "urgency"]), default="sla", show_default=True,
-              help="sla: least SLA time left first (overdue first); urgency: most urgent, then oldest.")
+              help="sla: overdue first (most urgent first among them), then least SLA time left; "
+                   "urgency: most urgent, then oldest.")
 @click.option("--mine", is_flag=True, help="Only mentions assigned to me (--as, MENTIONWATCH_USER, config me).")
 @who_option
 def triage(config_path, db_path, json_out, urgency, sources, queries, states, since, search, limit, sort,
            mine, who):
-    """What needs an answer first: open mentions, due follow-ups and ended snoozes, ordered by
-    SLA time left (overdue first), then urgency, then the longest waiting.
+    """What needs an answer first: open mentions, due follow-ups and ended snoozes. Overdue ones
+    first, most urgent first among them; then by SLA time left, then urgency, then the longest
+    waiting; mentions already answered last.
 
     \b
     Examples:

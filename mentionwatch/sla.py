@@ -173,14 +173,20 @@ class Clock:
     paused: bool  # nobody on duty right now: the clock is not running
 
 
+def budget(budgets: dict[str, float], urgency: str) -> float:
+    """Staffed seconds allowed for an answer at this urgency: the configured SLA, else the default."""
+    return budgets.get(urgency, DEFAULT_SLA.get(urgency, DEFAULT_SLA["normal"]))
+
+
 def clock(staff: Staffing, budgets: dict[str, float], urgency: str, published: datetime, now: datetime) -> Clock:
-    budget = budgets.get(urgency, DEFAULT_SLA.get(urgency, DEFAULT_SLA["normal"]))
-    due = due_at(staff, published, budget)
+    """A running clock started at `published` (or at a reopen: a next-response clock)."""
+    allowed = budget(budgets, urgency)
+    due = due_at(staff, published, allowed)
     paused = not on_duty(staff, now)
     if due is None:
-        return Clock(budget, budget - staffed_seconds(staff, published, now), None, paused)
+        return Clock(allowed, allowed - staffed_seconds(staff, published, now), None, paused)
     if now < due:
-        return Clock(budget, staffed_seconds(staff, now, due), due, paused)
+        return Clock(allowed, staffed_seconds(staff, now, due), due, paused)
     if now - due > OVERDUE_SCAN:
-        return Clock(budget, -(now - due).total_seconds(), due, paused)
-    return Clock(budget, -staffed_seconds(staff, due, now), due, paused)
+        return Clock(allowed, -(now - due).total_seconds(), due, paused)
+    return Clock(allowed, -staffed_seconds(staff, due, now), due, paused)

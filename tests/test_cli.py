@@ -465,9 +465,11 @@ def test_demo_offline_no_config(monkeypatch, tmp_path):
     assert r.exit_code == 0, r.output
     rows = jsonl(r.stdout)
     assert len(rows) == 10
-    # triage's default order: least SLA time left first (the most overdue)
-    lefts = [m["sla_left_s"] for m in rows]
-    assert lefts == sorted(lefts)
+    # triage's default order: overdue first, the most urgent first among them (then the most
+    # overdue), then the least SLA time left
+    rank = {"critical": 0, "high": 1, "normal": 2, "low": 3}
+    keys = [(0, rank[m["urgency"]], m["sla_left_s"]) if m["sla_left_s"] < 0 else (1, 0, m["sla_left_s"]) for m in rows]
+    assert keys == sorted(keys)
     assert rows[0]["urgency"] == "critical" and rows[0]["sla_left_s"] < 0
     assert {m["source"] for m in rows} == {"hackernews", "rss"}
     for m in rows:

@@ -281,6 +281,20 @@ def test_clock_budgets_from_config_and_fallbacks():
     assert c.budget == 86400 and c.due == posted + timedelta(days=1)
 
 
+def test_budget_is_the_configured_sla_else_the_default():
+    assert sla.budget({"critical": 600}, "critical") == 600
+    assert sla.budget({"critical": 600}, "high") == 3600
+    assert sla.budget({}, "unheard-of") == sla.DEFAULT_SLA["normal"]
+
+
+def test_a_next_response_clock_is_a_clock_from_the_reopen():
+    """A reopen starts a clock with the same SLA: over a weekend it pauses like the first one."""
+    reopened = berlin(2026, 11, 20, 19, 50)
+    c = clock(WEEKDAYS_BERLIN, sla.DEFAULT_SLA, "critical", reopened, berlin(2026, 11, 23, 8, 3))
+    assert c.due == berlin(2026, 11, 23, 8, 5) and c.left == 120
+    assert staffed_seconds(WEEKDAYS_BERLIN, reopened, berlin(2026, 11, 23, 8, 9)) == 19 * 60
+
+
 def test_clock_always_staffed_overdue_is_wall_clock():
     posted = utc(2026, 11, 18, 9)
     c = clock(Staffing(), sla.DEFAULT_SLA, "normal", posted, posted + timedelta(hours=5))

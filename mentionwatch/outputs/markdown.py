@@ -17,14 +17,16 @@ def handover_markdown(s: dict) -> str:
         flat = " ".join(safe(text or "", keep_newlines=False).split())
         return "".join("\\" + ch if ch in "\\`*_[]#<>|!" else ch for ch in flat)
 
-    sla_text = f"due {s['sla_due_at']}, " + (f"{duration_text(s['sla_left_s'])} left" if s["sla_left_s"] >= 0
-                                             else f"overdue by {duration_text(-s['sla_left_s'])}")
     lines = [
         f"# Handover: {esc(s['id'])}",
         "",
         f"- **Customer:** {esc(s['author']) or '(unknown)'} on {s['source']}",
         f"- **Urgency:** {s['urgency']} · **State:** {s['state']} · **Owner:** {esc(s['assignee']) or 'unassigned'}",
-        f"- **SLA:** {sla_text}",
+        f"- **SLA:** {clock_text(s)}",
+    ]
+    if next_clock(s):
+        lines.append(f"- **First response:** {first_response_text(s)}")
+    lines += [
         f"- **Linked issues:** {', '.join(esc(x) for x in s['links']) or 'none'}",
         f"- **Generated:** {s['generated_at']}",
         "",
@@ -42,6 +44,38 @@ def handover_markdown(s: dict) -> str:
             for e in c["events"]:
                 lines.append("- " + event_text(e, esc))
     return "\n".join(lines) + "\n"
+
+
+def next_clock(m: dict) -> bool:
+    """Whether the current response clock is a next-response one (started by a reopen)."""
+    return bool(m.get("clock_started_at")) and m["clock_started_at"] != m.get("created_at")
+
+
+def answered_text(response_s: int | None, sla_s: int, met: bool | None) -> str:
+    """How long (in staffed time) an answer took, against the SLA: "answered in 12m (SLA 15m: met)"."""
+    if response_s is None:
+        return "answered (time not recorded)"
+    return f"answered in {duration_text(response_s)} (SLA {duration_text(sla_s)}: {'met' if met else 'missed'})"
+
+
+def clock_text(m: dict) -> str:
+    """The current response clock in words: time left or overdue only while it runs."""
+    prefix = "next response " if next_clock(m) else ""
+    left = m.get("sla_left_s")
+    if left is not None:
+        due = f"{prefix}due {m['sla_due_at']}, "
+        return due + (f"{duration_text(left)} left" if left >= 0 else f"overdue by {duration_text(-left)}")
+    if m.get("responded_at") or m.get("state") != "ignored":
+        at = f" at {m['responded_at']}" if m.get("responded_at") else ""
+        return prefix + answered_text(m.get("response_s"), m["sla_s"], m.get("sla_met")) + at
+    return f"{prefix}no answer needed (ignored)"
+
+
+def first_response_text(m: dict) -> str:
+    if not m.get("first_response_at"):
+        return "none"
+    return (answered_text(m.get("first_response_s"), m["sla_s"], m.get("first_response_met"))
+            + f" at {m['first_response_at']}")
 
 
 def event_text(e: dict, esc=lambda x: x or "") -> str:

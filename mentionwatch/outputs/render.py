@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Iterator
 
 from mentionwatch.model import age_text, created_at_known, duration_text
-from mentionwatch.outputs.markdown import event_text
+from mentionwatch.outputs.markdown import clock_text, event_text, first_response_text, next_clock
 from mentionwatch.text import safe
 
 URGENCY_STYLE = {"critical": "bold white on red", "high": "bold red", "normal": "yellow", "low": "dim"}
@@ -58,6 +58,33 @@ def sla_text(left: float | None):
     return Text(duration_text(left), style="yellow" if left < 900 else "")
 
 
+def clock_cell(m: dict):
+    """The triage SLA cell: time left (or overdue) while the clock runs; once it stopped, whether
+    the answer kept the SLA (`met`, `missed`), or `-` when none was owed."""
+    from rich.text import Text
+
+    if m.get("sla_left_s") is not None or "sla_met" not in m:
+        return sla_text(m.get("sla_left_s"))
+    if m["sla_met"] is None:
+        return Text("-", style="dim")
+    return Text("met", style="green") if m["sla_met"] else Text("missed", style="red")
+
+
+def clock_detail(m: dict):
+    """`show`'s SLA line: the current clock, styled; a stopped one is never overdue."""
+    from rich.text import Text
+
+    note = f" (next response since {m['clock_started_at']})" if next_clock(m) else ""
+    left = m.get("sla_left_s")
+    if left is not None:
+        line = sla_text(left)
+        line.append(f" left, due {m['sla_due_at']}" if left >= 0 else f" overdue, was due {m['sla_due_at']}")
+        line.append(note, style="dim")
+        return line
+    style = {True: "green", False: "red"}.get(m.get("sla_met"), "")
+    return Text(clock_text(m).removeprefix("next response "), style=style) + Text(note, style="dim")
+
+
 def triage_cells(m: dict, now: datetime | None = None) -> dict:
     """The triage columns of one mention, as rich Text (untrusted text made inert)."""
     from rich.text import Text
@@ -75,7 +102,7 @@ def triage_cells(m: dict, now: datetime | None = None) -> dict:
         Text("unassigned", style="bold red") if m["urgency"] == "critical" else Text("-", style="dim"))
     return {
         "urgency": urgency,
-        "SLA": sla_text(m.get("sla_left_s")),
+        "SLA": clock_cell(m),
         "age": Text(age_text(m.get("created_at"), now)),
         "owner": owner,
         "source": Text(safe(m.get("source"), False)),
@@ -191,10 +218,10 @@ def mention_detail(m: dict, detail: dict, now: datetime | None = None):
     field("posted", posted if known else f"unknown — first seen {posted}")
     lag = duration_text(detail["detection_lag_s"]) if known else "unknown"
     field("first seen", f"{m.get('first_seen_at')}  (detection lag {lag})")
-    if m.get("sla_left_s") is not None:
-        left = sla_text(m["sla_left_s"])
-        left.append(f" left, due {m['sla_due_at']}" if m["sla_left_s"] >= 0 else f" overdue, was due {m['sla_due_at']}")
-        field("SLA", left)
+    if "sla_s" in m:
+        field("SLA", clock_detail(m))
+        if next_clock(m):
+            field("first reply", first_response_text(m))
     field("owner", m.get("assignee") or "unassigned", "" if m.get("assignee") else "dim")
     if m.get("followup_at"):
         field("follow-up", f"{m['followup_at']}  {m.get('followup_note') or ''}".strip())

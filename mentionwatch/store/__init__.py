@@ -15,7 +15,8 @@ from mentionwatch.store.db import (
     no_such_mention, open_db, row_to_dict, write,
 )
 from mentionwatch.store.events import (
-    add_note, assign, events_for, issues_summary, link, linked_to, links_of, set_followup, set_state,
+    ANSWER_STATES, CLOCK_STOPPED_STATES, add_note, assign, events_for, issues_summary, link, linked_to, links_of,
+    set_followup, set_state,
 )
 from mentionwatch.store.mentions import (
     MIN_CROSSPOST_CHARS, author_key, content_hash, conversation, copies_of, due_now, fts_query, get_mention,
@@ -29,6 +30,7 @@ from mentionwatch.store.polls import (
 )
 
 __all__ = [
+    "ANSWER_STATES", "CLOCK_STOPPED_STATES",
     "AUTOCHECKPOINT_PAGES", "BURST_AUTOCHECKPOINT_PAGES", "BUSY_TIMEOUT_MS", "JSON_COLUMNS", "MIN_CROSSPOST_CHARS",
     "add_note", "assign", "author_key", "checkpoints_beside", "content_hash", "conversation", "copies_of",
     "detection_lags", "due_now", "encode_json", "events_for", "first_poll_at", "fts_query", "gaps_since",

@@ -8,6 +8,26 @@ from mentionwatch.model import ACTIVE_STATES, STATES, utcnow
 from mentionwatch.store.db import current, literals, write
 from mentionwatch.text import redact
 
+# Response clocks. The team answers by drafting a reply or by moving a mention to one of
+# ANSWER_STATES; the first answer is kept for good (first_response_at). `ack` is not an answer.
+# Ignoring stops the clock without being an answer: nobody was owed one. The clock of a mention in
+# one of CLOCK_STOPPED_STATES never runs, whatever its columns say.
+ANSWER_STATES = ("waiting", "resolved")
+CLOCK_STOPPED_STATES = ANSWER_STATES + ("ignored",)
+
+
+def clock_after(state: str, first_response_at: str | None, clock_started_at: str | None,
+                responded_at: str | None, kind: str, to_state: str | None, at: str) -> tuple:
+    """(first_response_at, clock_started_at, responded_at) after an event of `kind` ("state" to
+    `to_state`, or "reply") at `at` on a mention in `state`. An answer stops a running clock; a
+    reopen (state new) of a stopped clock starts a next-response clock; nothing else touches them."""
+    if kind == "reply" or (kind == "state" and to_state in ANSWER_STATES):
+        if responded_at is None:
+            return first_response_at or at, clock_started_at, at
+    elif kind == "state" and to_state == "new" and (responded_at is not None or state in CLOCK_STOPPED_STATES):
+        return first_response_at, at, None
+    return first_response_at, clock_started_at, responded_at
+
 
 def _event(conn, mid: str, at: str, who: str, kind: str, before: str | None, after: str | None,
            note: str | None) -> None:
@@ -17,6 +37,9 @@ def _event(conn, mid: str, at: str, who: str, kind: str, before: str | None, aft
         "INSERT INTO events (mention_id, at, who, kind, from_state, to_state, note) VALUES (?, ?, ?, ?, ?, ?, ?)",
         (mid, at, who, kind, redact(before), redact(after), redact(note)),
     )
+
+
+_CLOCK = "first_response_at, clock_started_at, responded_at"  # read last: row[-3:] is the clock
 
 
 def set_state(conn, ids: list[str], state: str, who: str, note: str | None = None,
@@ -34,17 +57,20 @@ def set_state(conn, ids: list[str], state: str, who: str, note: str | None = Non
     now = utcnow()
     changed = []
     with write(conn):
-        now_rows = current(conn, ids, "id, state, wake_at, followup_at")
+        now_rows = current(conn, ids, f"id, state, wake_at, followup_at, {_CLOCK}")
         for mid in dict.fromkeys(ids):
-            before = now_rows[mid]["state"]
-            followup_due = bool(now_rows[mid]["followup_at"]) and now_rows[mid]["followup_at"] <= now
-            if before == state and not followup_due and (state != "snoozed" or now_rows[mid]["wake_at"] == wake_at):
+            row = now_rows[mid]
+            before = row["state"]
+            followup_due = bool(row["followup_at"]) and row["followup_at"] <= now
+            if before == state and not followup_due and (state != "snoozed" or row["wake_at"] == wake_at):
                 continue
+            clock = clock_after(before, *row[-3:], "state", state, now)
             conn.execute(
                 "UPDATE mentions SET state = ?, state_changed_at = ?, state_by = ?, wake_at = ?, "
                 "followup_at = CASE WHEN followup_at <= ? THEN NULL ELSE followup_at END, "
-                "followup_note = CASE WHEN followup_at <= ? THEN NULL ELSE followup_note END WHERE id = ?",
-                (state, now, who, wake_at if state == "snoozed" else None, now, now, mid),
+                "followup_note = CASE WHEN followup_at <= ? THEN NULL ELSE followup_note END, "
+                "first_response_at = ?, clock_started_at = ?, responded_at = ? WHERE id = ?",
+                (state, now, who, wake_at if state == "snoozed" else None, now, now, *clock, mid),
             )
             _event(conn, mid, now, who, "state", before, state,
                    note if state != "snoozed" else " ".join(x for x in (f"until {wake_at}", note) if x))
@@ -68,10 +94,16 @@ def assign(conn, ids: list[str], to: str | None, who: str) -> list[tuple[str, st
 
 
 def add_note(conn, ids: list[str], text: str, who: str, kind: str = "note") -> None:
+    """A note, or (kind "reply") a reply draft: the team's answer, which stops a running clock."""
     now = utcnow()
     with write(conn):
-        current(conn, ids)
+        rows = current(conn, ids, f"id, state, {_CLOCK}")
         for mid in dict.fromkeys(ids):
+            if kind == "reply":
+                clock = clock_after(rows[mid]["state"], *rows[mid][-3:], kind, None, now)
+                if clock != tuple(rows[mid][-3:]):
+                    conn.execute("UPDATE mentions SET first_response_at = ?, clock_started_at = ?, responded_at = ? "
+                                 "WHERE id = ?", (*clock, mid))
             _event(conn, mid, now, who, kind, None, None, text)
 
 

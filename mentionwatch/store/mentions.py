@@ -9,6 +9,7 @@ from typing import Iterable, Iterator
 from mentionwatch.errors import MentionwatchError
 from mentionwatch.model import ACTIVE_STATES, OPEN_STATES, STATES, URGENCY_RANK, MentionRow
 from mentionwatch.store.db import in_chunks, literals, row_to_dict
+from mentionwatch.store.events import CLOCK_STOPPED_STATES
 
 _INSERT = (
     f"INSERT INTO mentions ({', '.join(MentionRow._fields)}) VALUES ({', '.join('?' * len(MentionRow._fields))}) "
@@ -220,10 +221,23 @@ def list_mentions(
     limit: int | None = None,
     copies: bool = False,
     assignee: str | None = None,
+    clock: str | None = None,
 ) -> list[dict]:
     """Mentions most urgent first, then oldest first (the one that has waited longest).
-    Cross-posts (dupe_of set) are left out unless `copies`: their first post stands for them."""
+    Cross-posts (dupe_of set) are left out unless `copies`: their first post stands for them.
+
+    `clock` picks by response clock: "first" (still running since the post was published),
+    "next" (running since a reopen: ordered by when it started), "stopped" (answered, or in a
+    state whose clock never runs)."""
     where, params = [], []
+    states = list(states)
+    order = "m.urgency_rank, m.created_at, m.id"
+    if clock == "stopped" and states and not set(states) & set(CLOCK_STOPPED_STATES):
+        where.append("m.responded_at IS NOT NULL")  # as idx_mentions_answered_open states it
+    elif clock is not None:
+        where.append(_CLOCK_WHERE[clock])
+        if clock == "next":  # the order of idx_mentions_next_clock
+            order = "m.urgency_rank, m.clock_started_at, m.id"
     if not copies:
         where.append("m.dupe_of IS NULL")
     if assignee is not None:
@@ -236,7 +250,6 @@ def list_mentions(
             where.append(f"m.{column} IN ({', '.join('?' * len(values))})")
             params.extend(values)
 
-    states = list(states)
     if states:
         # Inlined (they are checked against STATES) rather than bound: SQLite only uses the partial
         # triage index when it can see the literal states the index was built for.
@@ -266,11 +279,19 @@ def list_mentions(
     sql = f"SELECT m.*, {_QUERIES} FROM mentions m {join}"
     if where:
         sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY m.urgency_rank, m.created_at, m.id"
+    sql += f" ORDER BY {order}"
     if limit:
         sql += " LIMIT ?"
         params.append(limit)
     return [row_to_dict(r) for r in conn.execute(sql, params)]
+
+
+_RUNNING = f"m.responded_at IS NULL AND m.state NOT IN ({literals(CLOCK_STOPPED_STATES)})"
+_CLOCK_WHERE = {
+    "first": f"m.clock_started_at IS NULL AND {_RUNNING}",
+    "next": f"m.clock_started_at IS NOT NULL AND {_RUNNING}",
+    "stopped": f"NOT ({_RUNNING})",
+}
 
 
 def open_count(conn, cap: int = 10_000) -> int:

@@ -189,6 +189,39 @@ def m007_no_secret_urls(db) -> None:
     scrub("mentions", "id", ("url", "extra", "followup_note"), "source = 'rss' OR followup_note IS NOT NULL")
 
 
+def m008_response_clocks(db) -> None:
+    # Response clocks: when the team first answered (kept forever), when the current clock started
+    # (NULL: when the post was published; a reopen starts a next-response clock) and when the
+    # current clock was answered (NULL while it runs). Earlier answers are read back from the
+    # history, by the same rule set_state and reply drafts follow now.
+    from mentionwatch.store.events import clock_after
+
+    for column in ("first_response_at", "clock_started_at", "responded_at"):
+        db["mentions"].add_column(column, str)
+    rows = db.execute(
+        "SELECT mention_id, at, kind, from_state, to_state FROM events WHERE kind IN ('state', 'reply') "
+        "ORDER BY mention_id, at, id"
+    ).fetchall()
+    clocks: dict[str, tuple] = {}  # id -> (first_response_at, clock_started_at, responded_at)
+    states: dict[str, str] = {}  # id -> its state as the history has got so far
+    for mid, at, kind, before, after in rows:
+        state = (before if kind == "state" else None) or states.get(mid, "new")
+        clocks[mid] = clock_after(state, *clocks.get(mid, (None, None, None)), kind, after, at)
+        if kind == "state":
+            states[mid] = after
+    db.conn.executemany(
+        "UPDATE mentions SET first_response_at = ?, clock_started_at = ?, responded_at = ? WHERE id = ?",
+        [(*c, mid) for mid, c in clocks.items() if c != (None, None, None)])
+    # Triage reads first clocks in publishing order (idx_mentions_open); these two hold the open
+    # mentions that order does not fit, so it never sorts them all: next-response clocks, in the
+    # order they started, and open mentions answered already. A mention gets an entry only once
+    # reopened or answered, so a poll pays nothing for them.
+    db.execute("CREATE INDEX idx_mentions_next_clock ON mentions(urgency_rank, clock_started_at) "
+               "WHERE clock_started_at IS NOT NULL")
+    db.execute("CREATE INDEX idx_mentions_answered_open ON mentions(urgency_rank, created_at) "
+               "WHERE state IN ('new', 'acked') AND dupe_of IS NULL AND responded_at IS NOT NULL")
+
+
 MIGRATIONS = [m001_initial, m002_sources_and_dedup, m003_workflow, m004_open_index, m005_more_queries,
-              m006_one_author_index, m007_no_secret_urls]
+              m006_one_author_index, m007_no_secret_urls, m008_response_clocks]
 LATEST = len(MIGRATIONS)

@@ -29,6 +29,11 @@ def details(conn, m: dict) -> dict:
     }
 
 
+# The response clock as with_clock tells it: what a handover carries of it.
+CLOCK_FIELDS = ("sla_s", "clock_started_at", "sla_due_at", "sla_left_s", "responded_at", "response_s", "sla_met",
+                "first_response_at", "first_response_s", "first_response_met")
+
+
 def story(conn, config: Config, mention_id: str, now: datetime | None = None) -> dict:
     """Everything about a mention's conversation, for a handover or a ticket."""
     now = now or now_utc()
@@ -47,7 +52,7 @@ def story(conn, config: Config, mention_id: str, now: datetime | None = None) ->
         })
     return {
         "id": m["id"], "source": m["source"], "author": m["author"], "urgency": m["urgency"], "state": m["state"],
-        "assignee": m.get("assignee"), "sla_due_at": m["sla_due_at"], "sla_left_s": m["sla_left_s"],
+        "assignee": m.get("assignee"), "created_at": m["created_at"], **{k: m[k] for k in CLOCK_FIELDS},
         "links": store.links_of(conn, m["id"]), "conversation": items, "generated_at": utc_text(now),
     }
 
