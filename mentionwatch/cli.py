@@ -92,6 +92,10 @@ def load_config(config_path: str | None):
     cfg = config.load(config_path)
     for warning in cfg.warnings:
         click.echo(f"mentionwatch: warning: {warning}", err=True)
+    from mentionwatch.outputs.when import use_zone
+    from mentionwatch.workflow import local_zone
+
+    use_zone(local_zone(cfg))  # every time a person reads, in the team's zone
     return cfg
 
 
@@ -431,12 +435,13 @@ def snooze(config_path, db_path, ids, until, who, note):
     """
     from mentionwatch import store
     from mentionwatch.model import utc_text
+    from mentionwatch.outputs.when import shown
 
     id_list = read_ids(ids)
     conn, cfg = open_store(config_path, db_path)
     wake = utc_text(when_option(until, "--until", cfg))
     for mid, before, after in store.set_state(conn, id_list, "snoozed", who_am_i(who, cfg), note, wake_at=wake):
-        click.echo(f"{mid}: {before} → {after} until {wake}", err=True)
+        click.echo(f"{mid}: {before} → {after} until {shown(wake)}", err=True)
 
 
 @cli.command()
@@ -502,6 +507,7 @@ def followup(config_path, db_path, args, in_, at, issue, as_json, who):
     """
     from mentionwatch import store, workflow
     from mentionwatch.model import utc_text, utcnow
+    from mentionwatch.outputs.when import shown
 
     conn, cfg = open_store(config_path, db_path)
     me = who_am_i(who, cfg)
@@ -532,7 +538,7 @@ def followup(config_path, db_path, args, in_, at, issue, as_json, who):
     id_list, text = split_last(args, "follow-up text") if len(args) > 1 else (read_ids(args), "")
     when = when_option(in_ if in_ else at, "--in" if in_ else "--at", cfg)
     store.set_followup(conn, id_list, utc_text(when), text or None, me)
-    click.echo(f"follow-up on {len(set(id_list))} mention(s) due {utc_text(when)}", err=True)
+    click.echo(f"follow-up on {len(set(id_list))} mention(s) due {shown(when)}", err=True)
 
 
 @cli.command()

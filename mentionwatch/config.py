@@ -17,7 +17,7 @@ from typing import Any
 from mentionwatch import sources as sources_mod
 from mentionwatch.errors import ConfigError
 from mentionwatch.text import did_you_mean
-from mentionwatch.matching import QueryError, Search, parse_search
+from mentionwatch.matching import QueryError, Search, parse_search, term_error
 from mentionwatch.model import URGENCIES, parse_duration
 
 FIELDS = ("title", "text", "author", "url")
@@ -66,6 +66,7 @@ class Config:
     queries: tuple[Query, ...]
     rules: tuple[Rule, ...]
     warnings: tuple[str, ...] = ()  # for stderr: problems that do not stop the command
+    display_zone: str | None = None  # display.timezone: the zone times are shown in to people
 
 
 # --- where things live -----------------------------------------------------------------------------
@@ -371,7 +372,8 @@ def _number(doc, key, value, minimum=0, integer=False):
 
 
 TOP_KEYS = ("database", "me", "default_urgency", "http", "health", "sla", "staffed", "repeat_window",
-            "sources", "queries", "rules")
+            "display", "sources", "queries", "rules")
+DISPLAY_KEYS = ("timezone",)
 CALENDAR_KEYS = ("timezone", "hours", "holidays")
 STAFFED_KEYS = CALENDAR_KEYS + ("message", "calendars")
 HEALTH_KEYS = ("max_silence",)
@@ -417,6 +419,8 @@ def parse(text: str, file: str | None) -> Config:
     budgets = {u: _duration(doc, f"sla.{u}", sla_raw.get(u, sla_mod.DEFAULT_SLA[u])) for u in URGENCIES}
     staffing = _staffing(doc, _or_empty(raw, "staffed", {}))
     repeat_window = _duration(doc, "repeat_window", raw.get("repeat_window", 7 * 86400))
+    display = _mapping(doc, "display", _or_empty(raw, "display", {}), DISPLAY_KEYS)
+    display_zone = _zone_name(doc, "display.timezone", display["timezone"]) if "timezone" in display else None
 
     srcs = _sources(doc, _or_empty(raw, "sources", {}))
     queries = _queries(doc, raw.get("queries"))
@@ -425,6 +429,7 @@ def parse(text: str, file: str | None) -> Config:
         path=file, database=database, me=me, default_urgency=default_urgency, user_agent=user_agent,
         per_host=per_host, max_bytes=max_bytes, retries=retries, max_wait=max_wait, max_silence=max_silence, sla=budgets,
         staffing=staffing, repeat_window=repeat_window, sources=srcs, queries=queries, rules=rules,
+        display_zone=display_zone,
     )
 
 
@@ -451,18 +456,11 @@ def _staffing(doc, raw):
 
 def _calendar(doc, key, raw):
     import datetime as dt
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     from mentionwatch import sla as sla_mod
 
     _mapping(doc, key, raw, CALENDAR_KEYS)
-    tz = raw.get("timezone", "UTC")
-    _expect(doc, f"{key}.timezone", tz, str, "a time zone name like Europe/Berlin")
-    if tz.upper() != "UTC":
-        try:
-            ZoneInfo(tz)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise doc.err(f"{key}.timezone", f"unknown time zone {tz!r} (use a name like Europe/Berlin)") from None
+    tz = _zone_name(doc, f"{key}.timezone", raw.get("timezone", "UTC"))
     if "hours" not in raw:
         raise doc.err(key, "missing required key 'hours' (e.g. hours: {mon-fri: \"08:00-20:00\"})")
     hours = _expect(doc, f"{key}.hours", raw["hours"], dict, "a mapping of days to time ranges")
@@ -480,6 +478,19 @@ def _calendar(doc, key, raw):
         except ValueError:
             raise doc.err(f"{key}.holidays[{i}]", f"must be a date like 2026-12-24 (got {h!r})") from None
     return sla_mod.Calendar(tz, parsed, frozenset(holidays))
+
+
+def _zone_name(doc, key: str, tz) -> str:
+    """An IANA time zone name (or UTC), checked against the tz database."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    _expect(doc, key, tz, str, "a time zone name like Europe/Berlin")
+    if tz.upper() != "UTC":
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise doc.err(key, f"unknown time zone {tz!r} (use a name like Europe/Berlin)") from None
+    return tz
 
 
 def _or_empty(mapping: dict, key: str, empty):
@@ -614,6 +625,10 @@ def _rules(doc, raw) -> tuple[Rule, ...]:
     for key, r, name in _named_entries(doc, "rules", raw, RULE_KEYS, ("name", "urgency"), "rule"):
         urgency = _urgency(doc, f"{key}.urgency", r["urgency"])
         lists = {k: _str_list(doc, f"{key}.{k}", r[k]) for k in ("any", "all", "none") if k in r}
+        for k, terms in lists.items():
+            for j, term in enumerate(terms):
+                if problem := term_error(term):
+                    raise doc.err(f"{key}.{k}[{j}]", problem)
         pattern = r.get("regex")
         if pattern is not None:
             _expect(doc, f"{key}.regex", pattern, str, "a regular expression string")

@@ -4,6 +4,9 @@ Both rules and queries ask "does this text contain these words?". Text is split 
 once; a term (a word or a phrase) matches when its tokens appear consecutively. That gives word
 boundaries for free (`down` never matches `download`), works for every script `\\w` knows, and costs
 one pass over the text however many terms there are — 100 rules must not mean 100 scans.
+
+A term whose last word ends in `*` is a word prefix: `crash*` matches crash, crashes and crashing
+(whole-word on the left: not "uncrashable"), `"card declin*"` matches "card declined".
 """
 
 from __future__ import annotations
@@ -62,27 +65,86 @@ def _is_plain(term: str) -> bool:
     return stripped == "".join(tokens(term))
 
 
+MIN_PREFIX = 2  # `a*` matches too many words to mean anything
+_INNER_STAR = re.compile(r"\w\*\s")  # `log* in`: only the last word may be a prefix
+
+
+def term_error(term: str) -> str | None:
+    """Why `term` is not a usable rule or search term, or None. Only the word-prefix form (a
+    trailing `*`) can be wrong; any other text is matched as written."""
+    t = term.strip()
+    if _INNER_STAR.search(t):
+        return f"{term!r}: only the last word of a term may end in '*' (a word prefix)"
+    if not t.endswith("*"):
+        return None
+    stem = t[:-1]
+    words = tokens(stem)
+    if not words:
+        return f"{term!r}: a bare '*' would match every word; put at least {MIN_PREFIX} letters or digits before it (crash*)"
+    if stem != stem.rstrip() or not tokens(stem[-1]) or not _is_plain(stem):
+        return f"{term!r}: '*' (a word prefix) must directly follow a word, in a term of words only (crash*, \"card declin*\")"
+    if len(words[-1]) < MIN_PREFIX:
+        return f"{term!r}: a word prefix needs at least {MIN_PREFIX} letters or digits before '*'"
+    return None
+
+
+def prefix_form(term: str) -> tuple[str, ...] | None:
+    """The words of a word-prefix term, the last one being the prefix (`"card declin*"` gives
+    ("card", "declin")); None for any other term, an invalid prefix term included (see term_error)."""
+    t = term.strip()
+    if not t.endswith("*") or term_error(term):
+        return None
+    return tuple(tokens(t[:-1]))
+
+
+_CACHE_LIMIT = 100_000  # words remembered per index; past it the memory starts over
+
+
 @dataclass
 class TermIndex:
     """Finds which of many terms occur in a text, in one pass over its tokens.
 
     Terms made only of words use the token index; terms with other characters (`c++`, `#123`)
-    fall back to one regex each, bounded by non-word characters on both sides.
+    fall back to one regex each, bounded by non-word characters on both sides. A one-word prefix
+    (`crash*`) is looked up once per distinct word ever seen, and the answer remembered, so a text
+    whose words are all known to start with no prefix costs one C-level subset test. A phrase
+    ending in a prefix is a phrase whose padded text has no trailing space.
     """
 
-    _first: dict[str, list[tuple[tuple[str, ...], str]]] = field(default_factory=dict)
+    _first: dict[str, list[tuple[tuple[str, ...], str, bool]]] = field(default_factory=dict)  # (words, term, prefix?)
     _single: dict[str, list[str]] = field(default_factory=dict)  # token -> one-word terms
     _phrases: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # first token -> (" a b ", term)
     _odd: dict[str, re.Pattern] = field(default_factory=dict)
     _terms: set[str] = field(default_factory=set)
+    _stems: dict[str, list[str]] = field(default_factory=dict)  # one-word prefix -> terms
+    _stem_lengths: list[int] = field(default_factory=list)
+    _forms: dict[str, tuple[str, ...]] = field(default_factory=dict)  # prefix term -> its words
+    _form_res: dict[str, re.Pattern] = field(default_factory=dict)  # prefix term -> its match in ASCII text
+    _no_prefix: set[str] = field(default_factory=set)  # words known to start with no prefix
+    _prefixed: dict[str, list[str]] = field(default_factory=dict)  # word -> the prefix terms it matches
 
     def add(self, term: str) -> None:
         if term in self._terms:
             return
         self._terms.add(term)
+        form = prefix_form(term)
+        if form:
+            self._forms[term] = form
+            # Tokens are runs of \w, so in ASCII text (where \w is the tokens' alphabet) a regex
+            # finds the same words as the token loop in word(), in C.
+            self._form_res[term] = re.compile(r"(?<!\w)" + r"\W+".join(map(re.escape, form)) + r"\w*")
+            if len(form) == 1:
+                self._stems.setdefault(form[0], []).append(term)
+                self._stem_lengths = sorted({len(s) for s in self._stems})
+                self._no_prefix.clear()
+                self._prefixed.clear()
+            else:  # no trailing space: the last word may go on
+                self._first.setdefault(form[0], []).append((form, term, True))
+                self._phrases.setdefault(form[0], []).append((" " + " ".join(form), term))
+            return
         toks = tuple(tokens(term))
         if toks and _is_plain(term):
-            self._first.setdefault(toks[0], []).append((toks, term))
+            self._first.setdefault(toks[0], []).append((toks, term, False))
             if len(toks) == 1:
                 self._single.setdefault(toks[0], []).append(term)
             else:
@@ -90,6 +152,11 @@ class TermIndex:
         else:
             body = r"\s+".join(re.escape(part) for part in normalize(term).split())
             self._odd[term] = re.compile(r"(?<!\w)" + body + r"(?!\w)")
+
+    def _stem_terms(self, word: str) -> list[str]:
+        """The one-word prefix terms `word` starts with."""
+        stems = self._stems
+        return [t for n in self._stem_lengths if n <= len(word) and word[:n] in stems for t in stems[word[:n]]]
 
     def find(self, text: str) -> set[str]:
         """The terms (as the user wrote them) that occur in `text`.
@@ -104,6 +171,19 @@ class TermIndex:
         # Both operands are sets, so the intersection walks the smaller one.
         for tok in present & self._single.keys():
             found.update(self._single[tok])
+        if self._stems and not present <= self._no_prefix:  # after the first texts: rarely
+            for tok in present - self._no_prefix:  # the words that start with a prefix, or are new
+                terms = self._prefixed.get(tok)
+                if terms is None:
+                    terms = self._stem_terms(tok)
+                    memory = self._prefixed if terms else self._no_prefix
+                    if len(memory) >= _CACHE_LIMIT:
+                        memory.clear()
+                    if terms:
+                        self._prefixed[tok] = terms
+                    else:
+                        self._no_prefix.add(tok)
+                found.update(terms)
         starts = present & self._phrases.keys()
         if starts:
             joined = " " + " ".join(toks) + " "
@@ -118,16 +198,44 @@ class TermIndex:
                     found.add(term)
         return found
 
+    def _candidates(self, word: str):
+        """(words, term, prefix?) of the token terms that may start at `word`."""
+        yield from self._first.get(word, ())
+        for term in self._stem_terms(word) if self._stems else ():
+            yield self._forms[term], term, True
+
+    @staticmethod
+    def _at(words: list[str], i: int, form: tuple[str, ...], prefix: bool) -> bool:
+        k = len(form)
+        got = words[i : i + k]
+        if len(got) < k or tuple(got[:-1]) != form[:-1]:
+            return False
+        return got[-1].startswith(form[-1]) if prefix else got[-1] == form[-1]
+
+    def word(self, text: str, term: str) -> str | None:
+        """What the prefix term `term` matched first in `text` (`crashing` for `crash*`, `card
+        declined` for `"card declin*"`), normalized; None when it did not match or is no prefix term."""
+        form = self._forms.get(term)
+        if not form or not text:
+            return None
+        if text.isascii():
+            m = self._form_res[term].search(text.lower())
+            return " ".join(tokens(m.group())) if m else None
+        words = tokens(text)
+        for i in range(len(words)):
+            if self._at(words, i, form, True):
+                return " ".join(words[i : i + len(form)])
+        return None
+
     def spans(self, text: str) -> list[tuple[int, int]]:
         """Where the terms occur in `text` (original offsets), for highlighting."""
         out = []
         ts = token_spans(text)
         words = [t for t, _, _ in ts]
         for i, tok in enumerate(words):
-            for phrase, _term in self._first.get(tok, ()):
-                k = len(phrase)
-                if tuple(words[i : i + k]) == phrase:
-                    out.append((ts[i][1], ts[i + k - 1][2]))
+            for form, _term, prefix in self._candidates(tok):
+                if self._at(words, i, form, prefix):
+                    out.append((ts[i][1], ts[i + len(form) - 1][2]))
         if self._odd:
             # Normalizing can change lengths ("ß" -> "ss"), so map each normalized character back
             # to the original one it came from.
@@ -148,7 +256,8 @@ class TermIndex:
 # --- the search query language -------------------------------------------------------------------
 #   "acme cloud" OR acmecloud -anvil author:alice lang:en source:github
 # Terms next to each other must all appear (AND); OR joins the terms on either side of it and binds
-# tighter than AND, as in web search engines; a leading "-" excludes a word or phrase.
+# tighter than AND, as in web search engines; a leading "-" excludes a word or phrase; a trailing
+# "*" makes the (last) word a prefix, as in rules.
 # author:, source: and lang: filter (several values of one filter: any may match); sources pass
 # them to their APIs where the API allows, and every mention is re-checked locally.
 
@@ -232,6 +341,9 @@ def parse_search(text: str) -> Search:
             continue
         if not tokens(term) and not term.strip():
             raise QueryError("empty phrase")
+        problem = term_error(term)
+        if problem:
+            raise QueryError(problem)
         if not tokens(term):
             raise QueryError(f"{term!r} has no letters or digits to search for")
         if neg:

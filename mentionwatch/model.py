@@ -146,6 +146,19 @@ def seconds_since(value: str | None, now: float) -> float | None:
         return None
 
 
+def local_text(value: str | datetime | None, zone: tzinfo | None = None) -> str:
+    """A stored time as a person reads it: in `zone` (None: this machine's), to the minute, the
+    zone named ("2026-12-02 09:05 PST"). Text that is no time is returned as it is."""
+    if value is None:
+        return "-"
+    try:
+        dt = value if isinstance(value, datetime) else parse_utc(value)
+    except (ValueError, OverflowError):
+        return str(value)
+    dt = dt.astimezone(zone) if zone is not None else dt.astimezone()
+    return f"{dt:%Y-%m-%d %H:%M} {dt.tzname() or ''}".rstrip()
+
+
 # --- durations --------------------------------------------------------------------------------------
 
 _DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*")

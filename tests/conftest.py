@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,9 @@ def isolated(tmp_path, monkeypatch):
                 "FORCE_COLOR"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("COLUMNS", "200")
+    # Times people read are shown in the machine's zone when no zone is configured: pin it.
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
     # Retries back off for a second in real use; tests need the behaviour, not the wait.
     monkeypatch.setattr("mentionwatch.http.BACKOFF", 0.001)
     return tmp_path

@@ -17,7 +17,7 @@ from helpers import iso
 from test_workflow import World, ids
 
 from mentionwatch import store, workflow
-from mentionwatch.model import now_utc, parse_utc
+from mentionwatch.model import local_text, now_utc, parse_utc
 
 
 class Frozen:
@@ -77,8 +77,8 @@ def test_an_answer_stops_the_clock_and_records_the_first_response_once(w, clock,
         assert m["first_response_met"] is True and m["sla_met"] is True
         assert m["sla_left_s"] is None and m["sla_s"] == 4 * 3600
         assert m["clock_started_at"] == m["created_at"]
-    assert show_line(w, mid, "SLA") == f"answered in 30m (SLA 4h00m: met) at {answered}"
-    assert sla_line(w("handover", mid).stdout) == f"- **SLA:** answered in 30m (SLA 4h00m: met) at {answered}"
+    assert show_line(w, mid, "SLA") == f"answered in 30m (SLA 4h00m: met) at {local_text(answered)}"
+    assert sla_line(w("handover", mid).stdout) == f"- **SLA:** answered in 30m (SLA 4h00m: met) at {local_text(answered)}"
     # a later answer is not the first one: nothing moves
     clock += timedelta(hours=1)
     for again in (("reply", mid, "more"), ("wait", mid), ("resolve", mid)):
@@ -155,11 +155,11 @@ def test_reopen_starts_a_next_response_clock(w, clock):
     assert m["clock_started_at"] == reopened and m["responded_at"] is None and m["response_s"] is None
     assert m["sla_left_s"] == 10 * 60 and m["sla_due_at"] == iso(parse_utc(reopened) + timedelta(minutes=15))
     assert (m["first_response_at"], m["first_response_s"], m["first_response_met"]) == (first, 600, True)
-    assert show_line(w, mid, "SLA") == f"10m left, due {m['sla_due_at']} (next response since {reopened})"
-    assert show_line(w, mid, "first reply") == f"answered in 10m (SLA 15m: met) at {first}"
+    assert show_line(w, mid, "SLA") == f"10m left, due {local_text(m['sla_due_at'])} (next response since {local_text(reopened)})"
+    assert show_line(w, mid, "first reply") == f"answered in 10m (SLA 15m: met) at {local_text(first)}"
     md = w("handover", mid).stdout
-    assert sla_line(md) == f"- **SLA:** next response due {m['sla_due_at']}, 10m left"
-    assert f"- **First response:** answered in 10m (SLA 15m: met) at {first}\n" in md
+    assert sla_line(md) == f"- **SLA:** next response due {local_text(m['sla_due_at'])}, 10m left"
+    assert f"- **First response:** answered in 10m (SLA 15m: met) at {local_text(first)}\n" in md
     # overdue on the next clock: the first answer was on time, this one is late
     clock += timedelta(minutes=20)
     assert triage_row(w, mid)["sla_left_s"] == -10 * 60
@@ -168,9 +168,9 @@ def test_reopen_starts_a_next_response_clock(w, clock):
     m = triage_row(w, mid)
     assert (m["responded_at"], m["response_s"], m["sla_met"], m["sla_left_s"]) == (second, 25 * 60, False, None)
     assert (m["first_response_at"], m["first_response_met"]) == (first, True)
-    assert show_line(w, mid, "SLA") == f"answered in 25m (SLA 15m: missed) at {second} (next response since {reopened})"
+    assert show_line(w, mid, "SLA") == f"answered in 25m (SLA 15m: missed) at {local_text(second)} (next response since {local_text(reopened)})"
     assert sla_line(w("handover", mid).stdout) == (f"- **SLA:** next response answered in 25m (SLA 15m: missed) "
-                                                   f"at {second}")
+                                                   f"at {local_text(second)}")
 
 
 def test_reopen_of_an_ignored_mention_starts_a_clock(w, clock):

@@ -108,3 +108,16 @@ def test_shell_completion_offers_the_ids_of_open_mentions(db, tmp_path):
     out = subprocess.run([sys.executable, "-m", "mentionwatch"], env=env, capture_output=True, text=True,
                          timeout=30).stdout
     assert out.split() == ["plain,hackernews:45104022"]
+
+
+def test_triage_search_takes_the_word_prefix_form(tmp_path):
+    db = tmp_path / "m.db"
+    conn = store.open_db(db)
+    store_mentions(conn, None, [mention("1", "acme app keeps crashing", iso(1_796_000_000)),
+                                mention("2", "acme is fine", iso(1_796_000_100), author="bo")])
+    conn.close()
+    r = run("triage", "--json", "--state", "all", "--search", "crash*", "--db", db)
+    assert r.exit_code == 0, r.output
+    assert [line.split('"id": "')[1].split('"')[0] for line in r.stdout.splitlines()] == ["hackernews:1"]
+    r = run("triage", "--json", "--state", "all", "--search", "crash", "--db", db)
+    assert r.stdout == ""  # the word itself: whole words only

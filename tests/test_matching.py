@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mentionwatch.matching import QueryError, Search, TermIndex, normalize, parse_search
+from mentionwatch.matching import QueryError, Search, TermIndex, normalize, parse_search, prefix_form, term_error
 
 
 def index(*terms: str) -> TermIndex:
@@ -338,9 +338,184 @@ def test_spans_never_highlight_the_wrong_characters():
         assert normalize(text[a:b]) == "c++", (a, b, text[a:b])
 
 
+# --- word prefixes (`crash*`) ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["crash", "it CRASHES", "keeps crashing!", "Crashed.", "(crashy)", "crash's log"])
+def test_prefix_matches_every_word_starting_with_it(text):
+    assert index("crash*").find(text) == {"crash*"}
+
+
+@pytest.mark.parametrize("text", ["uncrashable", "a_crash", "no cras here", "cra sh", ""])
+def test_prefix_is_whole_word_on_the_left(text):
+    assert index("crash*").find(text) == set()
+
+
+def test_prefix_term_is_reported_as_written():
+    ti = index("Crash*", "down")
+    assert ti.find("crashing and down") == {"Crash*", "down"}
+
+
+def test_prefix_and_exact_term_of_the_same_word_both_fire():
+    ti = index("crash", "crash*")
+    assert ti.find("it crashed") == {"crash*"}
+    assert ti.find("a crash") == {"crash", "crash*"}
+
+
+def test_prefixes_sharing_a_start_and_of_different_lengths():
+    ti = index("fail*", "failover*", "fa*", "cancel*")
+    assert ti.find("failover failing") == {"fail*", "failover*", "fa*"}
+    assert ti.find("fast cancellation") == {"fa*", "cancel*"}
+    assert ti.find("nothing here") == set()
+
+
+def test_phrase_ending_in_a_prefix():
+    ti = index("card declin*")
+    for text in ["My card declined", "CARD DECLINING again", "card\n declines", "card declin"]:
+        assert ti.find(text) == {"card declin*"}, text
+    for text in ["card was declined", "cards declined", "declined card", "card redeclined", "card"]:
+        assert ti.find(text) == set(), text
+
+
+def test_phrase_prefix_after_the_same_first_word_as_an_exact_phrase():
+    ti = index("card declined", "card declin*", "card")
+    assert ti.find("card declines") == {"card declin*", "card"}
+    assert ti.find("card declined") == {"card declined", "card declin*", "card"}
+
+
+@pytest.mark.parametrize(
+    "term, text, expected",
+    [
+        ("straß*", "STRASSENBAHN fährt nicht", True),  # casefolded on both sides
+        ("Müll*", "MÜLLER GmbH", True),
+        ("ошиб*", "ОШИБКА оплаты", True),
+        ("σφαλ*", "ΣΦΑΛΜΑ", True),
+        ("İstan*", "İSTANBUL uçuşu", True),
+        ("stan*", "İstanbul", False),  # the dotted İ does not split the word
+        ("हिम्*", "हिम्मत रखो", True),
+        ("मत*", "हिम्मत रखो", False),
+        ("caf*", "CAFÉ ouvert", True),
+    ],
+)
+def test_prefix_unicode(term, text, expected):
+    assert found(term, text) is expected
+
+
+def test_prefix_survives_many_texts_and_new_terms():
+    # Words are remembered per index: adding a prefix later must not leave a stale answer.
+    ti = index("crash*")
+    assert ti.find("failing") == set()
+    ti.add("fail*")
+    assert ti.find("failing") == {"fail*"}
+    for i in range(300):
+        assert ti.find(f"word{i} crashing") == {"crash*"}
+
+
+def test_prefix_word_reports_what_matched_first():
+    ti = index("crash*", "card declin*", "down")
+    assert ti.word("It crashes, then keeps CRASHING", "crash*") == "crashes"
+    assert ti.word("my card declined twice", "card declin*") == "card declined"
+    assert ti.word("nothing", "crash*") is None
+    assert ti.word("down", "down") is None  # not a prefix term: the term is the word
+
+
+@pytest.mark.parametrize(
+    "term, form",
+    [("crash*", ("crash",)), ("Crash*", ("crash",)), (" crash* ", ("crash",)), ("card declin*", ("card", "declin")),
+     ("crash", None), ("c++", None), ("f*ck", None), ("a*", None), ("*", None)],
+)
+def test_prefix_form(term, form):
+    assert prefix_form(term) == form
+
+
+@pytest.mark.parametrize(
+    "term, message",
+    [
+        ("*", "bare '*'"),
+        ("**", "bare '*'"),
+        ("a*", "at least 2 letters or digits"),
+        ("card d*", "at least 2 letters or digits"),
+        ("crash *", "must directly follow a word"),
+        ("c++*", "must directly follow a word"),
+        ("can'*", "must directly follow a word"),
+        ("crash**", "must directly follow a word"),
+        ("log* in", "only the last word"),
+        ("log* in*", "only the last word"),
+    ],
+)
+def test_bad_prefix_terms(term, message):
+    assert message in term_error(term)
+
+
+@pytest.mark.parametrize("term", ["crash*", "ab*", "card declin*", "down", "c++", "#123", "f*ck", "5 * 3"])
+def test_good_terms(term):
+    assert term_error(term) is None
+
+
+def test_search_with_a_prefix():
+    s = parse_search('acme* "card declin*" -anvil*')
+    assert s.clauses == (("acme*",), ("card declin*",))
+    assert s.excluded == ("anvil*",)
+    ti = index(*s.terms())
+    assert s.matches(ti.find("AcmeCorp: card declined"))
+    assert s.matches(ti.find("acme's card declines"))
+    assert not s.matches(ti.find("myacme card declined"))  # whole word on the left
+    assert not s.matches(ti.find("acmes card declined, anvils too"))
+
+
+@pytest.mark.parametrize("query, message", [("acme *", "bare '*'"), ("a* acme", "at least 2"), ('"log* in"', "only the last word"),
+                                            ("acme -x*", "at least 2")])
+def test_search_prefix_errors(query, message):
+    with pytest.raises(QueryError, match=message):
+        parse_search(query)
+
+
+def test_spans_for_prefix_terms():
+    text = "It CRASHED, crashes; uncrashable. My card\ndeclined."
+    spans = index("crash*", "card declin*").spans(text)
+    assert [text[a:b] for a, b in spans] == ["CRASHED", "crashes", "card\ndeclined"]
+
+
+def test_spans_for_unicode_prefix():
+    text = "Die Straßenbahn"
+    [(a, b)] = index("straß*").spans(text)
+    assert text[a:b] == "Straßenbahn"
+
+
+@given(st.lists(st.sampled_from(["crash", "crashing", "cr", "uncrash", "card", "declined", "decl", " ", "\n", ".", "ß", "’", "_", "x"]),
+                max_size=30))
+@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_prefix_find_agrees_with_word_lists(parts):
+    text = "".join(parts)
+    ti = index("crash*", "card declin*")
+    got = ti.find(text)
+    import re
+
+    words = re.findall(r"\w+", text.casefold())
+    assert ("crash*" in got) == any(w.startswith("crash") for w in words)
+    pairs = list(zip(words, words[1:]))
+    assert ("card declin*" in got) == any(a == "card" and b.startswith("declin") for a, b in pairs)
+    spans = [text[a:b].casefold() for a, b in ti.spans(text)]
+    assert all(x.startswith(("crash", "card")) for x in spans)
+    assert sum(x.startswith("crash") for x in spans) == sum(w.startswith("crash") for w in words)
+
+
+@given(st.lists(st.sampled_from(["crash", "crashing", "uncrash", "card", "declined", "decl", " ", "\n", ".", "'", "_", "x", "CARD"]),
+                max_size=30))
+@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_prefix_word_is_the_same_in_ascii_and_other_text(parts):
+    # ASCII text takes a regex shortcut; a trailing " é" sends the same words down the token path.
+    text = "".join(parts)
+    ti = index("crash*", "card declin*")
+    for term in ("crash*", "card declin*"):
+        assert ti.word(text, term) == ti.word(text + " é", term)
+        assert (ti.word(text, term) is not None) == (term in ti.find(text))
+
+
 # --- never raises --------------------------------------------------------------------------------
 
-TERMS = ["down", "can't log in", "charged twice", "c++", "#123", "straße", "İstanbul", "e-mail", "!!!", "ok."]
+TERMS = ["down", "can't log in", "charged twice", "c++", "#123", "straße", "İstanbul", "e-mail", "!!!", "ok.",
+         "crash*", "card declin*", "straß*"]
 
 
 @given(st.text(alphabet=st.characters(codec=None, exclude_categories=()), max_size=200))

@@ -87,6 +87,162 @@ def test_none_counts_in_title_too():
     assert summary(tag(t, "I want a refund", title="Refund policy question")) == ("normal", [])
 
 
+# --- word prefixes --------------------------------------------------------------------------------
+
+PREFIXES = "  - {name: outage, urgency: critical, any: [down, \"crash*\", \"card declin*\"], none: [\"not down with\"]}\n"
+
+
+def test_prefix_in_any_fires_and_records_the_word():
+    t = tagger(PREFIXES)
+    for text, word in [("the app keeps crashing", "crashing"), ("it Crashes", "crashes"), ("crash", "crash")]:
+        [m] = tag(t, text).matches
+        assert (m.terms, m.words) == (["crash*"], {"crash*": word}), text
+    assert tag(t, "uncrashable").matches == []
+
+
+def test_prefix_phrase_records_the_words_it_matched():
+    [m] = tag(tagger(PREFIXES), "down again and my card DECLINED").matches
+    assert m.terms == ["down", "card declin*"]
+    assert m.words == {"card declin*": "card declined"}  # exact terms need no word: they are the word
+
+
+def test_prefix_word_comes_from_the_field_that_matched():
+    [m] = tag(tagger(PREFIXES), "nothing", title="Crashed again").matches
+    assert m.words == {"crash*": "crashed"}
+
+
+def test_prefix_in_all_and_none():
+    t = tagger("  - {name: travel, urgency: high, all: [\"flight*\", \"cancel*\"], none: [\"refund*\"]}\n")
+    [m] = tag(t, "Flights cancelled tonight").matches
+    assert (m.terms, m.words) == (["flight*", "cancel*"], {"flight*": "flights", "cancel*": "cancelled"})
+    assert tag(t, "flight cancelled, refunded already").matches == []
+    assert tag(t, "flight delayed").matches == []
+
+
+def test_none_phrase_defuses_a_prefix_rule_too():
+    t = tagger(PREFIXES)
+    assert tag(t, "I'm not down with the new logo").matches == []
+    assert summary(tag(t, "acme is down")) == ("critical", [("outage", "critical", ["down"])])
+
+
+def test_prefix_match_as_dict_adds_words_only_when_a_prefix_fired():
+    t = tagger(PREFIXES)
+    [m] = tag(t, "crashing, down").matches
+    assert m.as_dict() == {"rule": "outage", "urgency": "critical", "terms": ["down", "crash*"],
+                           "words": {"crash*": "crashing"}}
+    [m] = tag(t, "down").matches
+    assert m.as_dict() == {"rule": "outage", "urgency": "critical", "terms": ["down"]}
+
+
+@pytest.mark.parametrize(
+    "term, message",
+    [("*", "bare '*'"), ("a*", "at least 2 letters or digits"), ("log* in", "only the last word"),
+     ("c++*", "must directly follow a word")],
+)
+@pytest.mark.parametrize("key", ["any", "all", "none"])
+def test_bad_prefix_term_is_a_config_error(term, message, key):
+    rules = f"  - name: r\n    urgency: high\n    any: [ok]\n    {key}: ['{term}']\n"
+    if key == "any":
+        rules = f"  - name: r\n    urgency: high\n    any: [ok, '{term}']\n"
+    with pytest.raises(config.ConfigError) as e:
+        make_config(rules)
+    index = 1 if key == "any" else 0
+    assert f"rules[0].{key}[{index}]: " in str(e.value)
+    assert message in str(e.value)
+
+
+def test_bad_prefix_in_query_search_is_a_config_error():
+    with pytest.raises(config.ConfigError, match=r"queries\[0\]\.search: .*at least 2 letters"):
+        config.parse("queries:\n  - {name: q, search: 'a* acme'}\n", "q.yaml")
+
+
+def test_bad_prefix_term_exits_2_on_the_command_line(write_config):
+    path = write_config("queries:\n  - {name: q, search: acme}\nrules:\n  - {name: r, urgency: high, any: ['*']}\n")
+    res = invoke("rules", "test", "--config", str(path), "--json", "anything")
+    assert res.exit_code == 2
+    assert "rules[0].any[0]" in res.stderr and "bare '*'" in res.stderr
+
+
+def test_query_with_a_prefix_keeps_what_starts_with_it(write_config):
+    from mentionwatch.ingest.tagging import QueryCheck
+
+    cfg = config.parse("queries:\n  - {name: q, search: 'acme* -anvil*'}\n", "q.yaml")
+    check = QueryCheck(cfg.queries[0].search, Tagger(cfg.rules))
+
+    def mention(text):
+        return Mention("rss", "1", "https://x.test/1", "ann", "", text, "2026-11-20T10:00:00Z", "entry")
+
+    assert check.matches(mention("AcmeCorp is great"))
+    assert check.matches(mention("ACMES everywhere"))
+    assert not check.matches(mention("myacme is great"))
+    assert not check.matches(mention("acmecorp vs anvils"))
+
+
+def test_highlighting_finds_prefix_words():
+    from mentionwatch.outputs.render import highlighted, highlighted_full
+
+    matches = [{"rule": "outage", "urgency": "critical", "terms": ["crash*", "card declin*"],
+                "words": {"crash*": "crashing"}}]
+    text = "Uncrashable? It keeps CRASHING and my card declined"
+    for t in (highlighted(text, matches), highlighted_full(text, matches)):
+        assert [t.plain[s.start:s.end] for s in t.spans] == ["CRASHING", "card declined"]
+
+
+# --- the example config's rule pack --------------------------------------------------------------
+
+
+def example_tagger() -> Tagger:
+    cfg = config.parse(config.example_config_text(), None)
+    return Tagger(cfg.rules, cfg.default_urgency)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["I'm not down with the new logo", "Just counting down the days until AcmeConf!", "the countdown to AcmeConf",
+     "Acme support is so down to earth", "down the road we may move to acme", "it came down to the wire",
+     "we count down to launch", "saving for a down payment", "what is the acme cloud refund policy?"],
+)
+def test_example_pack_false_alarms_are_not_critical(text):
+    r = tag(example_tagger(), text)
+    assert "outage" not in r.rule_names
+    assert r.urgency != "critical"
+
+
+@pytest.mark.parametrize(
+    "text, rule, urgency, terms, words",
+    [
+        ("acme api is down", "outage", "critical", ["down", "is down"], {}),
+        ("outages all over acme cloud", "outage", "critical", ["outage*"], {"outage*": "outages"}),
+        ("the app keeps crashing", "bug", "normal", ["crash*"], {"crash*": "crashing"}),
+        ("login is broken", "bug", "normal", ["broken"], {}),
+        ("the deploy keeps failing", "bug", "normal", ["fail*"], {"fail*": "failing"}),
+        ("my card declined at checkout", "payment", "high", ["card declin*"], {"card declin*": "card declined"}),
+        ("I was double charged", "payment", "high", ["double charg*"], {"double charg*": "double charged"}),
+        ("I cancelled acme cloud", "churn", "high", ["cancel*"], {"cancel*": "cancelled"}),
+        ("our database got corrupted", "data-loss", "critical", ["corrupt*"], {"corrupt*": "corrupted"}),
+        ("two vulnerabilities reported", "security", "critical", ["vulnerabilit*"], {"vulnerabilit*": "vulnerabilities"}),
+    ],
+)
+def test_example_pack_true_alarms(text, rule, urgency, terms, words):
+    r = tag(example_tagger(), text)
+    [m] = [m for m in r.matches if m.rule == rule]
+    assert (r.urgency, m.terms, m.words) == (urgency, terms, words)
+
+
+def test_example_pack_idioms_veto_only_the_outage_rule():
+    r = tag(example_tagger(), "not down with this: the app keeps crashing")
+    assert summary(r) == ("normal", [("bug", "normal", ["crash*"])])
+
+
+def test_example_pack_uses_prefixes_where_it_listed_inflections():
+    from mentionwatch.matching import prefix_form
+
+    rules = {r.name: r for r in config.parse(config.example_config_text(), None).rules}
+    assert "crash*" in rules["bug"].any and "crashes" not in rules["bug"].any
+    assert "cancel*" in rules["churn"].any and "cancelling" not in rules["churn"].any
+    assert sum(1 for r in rules.values() for t in (*r.any, *r.all) if prefix_form(t)) >= 10
+
+
 # --- regex ---------------------------------------------------------------------------------------
 
 
@@ -342,6 +498,24 @@ def test_rules_test_table(minimal_config):
     assert "\x1b[" not in res.stdout
 
 
+def test_rules_test_json_shows_the_word_a_prefix_matched(write_config):
+    path = write_config("queries:\n  - {name: q, search: acme}\nrules:\n" + PREFIXES)
+    res = invoke("rules", "test", "--config", str(path), "--json", "acme is down and keeps crashing, then crashed")
+    assert res.exit_code == 0, res.output
+    assert res.stdout == (
+        '{"urgency": "critical", "rules": ["outage"], "matches": ['
+        '{"rule": "outage", "urgency": "critical", "terms": ["down", "crash*"], "words": {"crash*": "crashing"}}]}\n'
+    )
+
+
+def test_rules_test_table_shows_which_form_matched(write_config):
+    path = write_config("queries:\n  - {name: q, search: acme}\nrules:\n" + PREFIXES)
+    res = invoke("rules", "test", "--config", str(path), "--table", "my card declined, app crashing")
+    assert res.exit_code == 0, res.output
+    lines = [line.rstrip() for line in res.stdout.splitlines()]
+    assert lines == ["urgency critical", "  outage (critical) matched 'crash*' (crashing), 'card declin*' (card declined)"]
+
+
 def test_rules_test_table_nothing_fires(minimal_config):
     res = invoke("rules", "test", "--config", str(minimal_config), "--table", "lovely weather")
     assert res.exit_code == 0, res.output
@@ -417,6 +591,21 @@ def snapshot(db) -> dict[str, dict]:
     try:
         return {m.id: store.get_mention(conn, m.id) for m in MENTIONS} | {
             "events": conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]}
+    finally:
+        conn.close()
+
+
+def test_stored_matches_keep_the_word_a_prefix_matched(tmp_path):
+    cfg = config.parse("queries:\n  - {name: acme, search: acme}\nrules:\n" + PREFIXES, "p.yaml")
+    conn = store.open_db(tmp_path / "m.db")
+    try:
+        mentions = [Mention("rss", "p1", "https://blog.test/p1", "eve", "Acme", "acme keeps crashing", "2026-11-20T10:00:00Z", "entry"),
+                    Mention("rss", "p2", "https://blog.test/p2", "fay", "Acme", "acme is down", "2026-11-20T10:00:00Z", "entry")]
+        store_mentions(conn, cfg, mentions, seen_at="2026-11-21T09:00:00Z")
+        assert store.get_mention(conn, "rss:p1")["matches"] == [
+            {"rule": "outage", "urgency": "critical", "terms": ["crash*"], "words": {"crash*": "crashing"}}]
+        assert store.get_mention(conn, "rss:p2")["matches"] == [
+            {"rule": "outage", "urgency": "critical", "terms": ["down"]}]
     finally:
         conn.close()
 

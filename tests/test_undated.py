@@ -18,7 +18,7 @@ from source_harness import SourceHarness
 
 from mentionwatch import store
 from mentionwatch.cli import cli
-from mentionwatch.model import now_utc, parse_utc, utc_text
+from mentionwatch.model import local_text, now_utc, parse_utc, utc_text
 from mentionwatch.sources import feedxml, rss
 
 RSS_URL = "https://forum.test/feed.rss"
@@ -140,7 +140,7 @@ def test_show_says_the_time_is_when_it_was_first_seen(mw, clock):
 
     table = mw("show", undated["id"], "--table").stdout
     [posted] = [line for line in table.splitlines() if line.strip().startswith("posted")]
-    assert f"unknown — first seen {clock()}" in posted
+    assert f"unknown — first seen {local_text(clock())}" in posted
     assert "detection lag unknown" in table  # no posting time: no lag to tell
     assert "unknown" not in next(line for line in mw("show", dated["id"], "--table").stdout.splitlines()
                                  if line.strip().startswith("posted"))

@@ -17,7 +17,7 @@ from helpers import iso, store_mentions
 from payloads import SEARCH_ECHO, ago, algolia, hn_hit
 
 from mentionwatch import config, store, workflow
-from mentionwatch.model import now_utc, parse_utc
+from mentionwatch.model import local_text, now_utc, parse_utc
 from mentionwatch.cli import cli
 from mentionwatch.sources import Mention
 
@@ -162,7 +162,7 @@ def test_snooze_changes_state_and_writes_one_event(w):
     [e] = w.events(mid)
     assert (e["kind"], e["who"], e["from_state"], e["to_state"]) == ("state", "ann", "new", "snoozed")
     assert e["note"] == f"until {m['wake_at']} after their deploy"
-    assert m["wake_at"] in r.stderr
+    assert local_text(m["wake_at"]) in r.stderr  # people read it in their zone; the event keeps UTC
     # acting on it again clears the wake time
     assert w("ack", mid, "--as", "ann").exit_code == 0
     assert w.get(mid)["wake_at"] is None and w.get(mid)["state"] == "acked"
@@ -283,7 +283,7 @@ def test_triage_outside_staffed_hours_says_when_the_next_shift_starts(tmp_path):
     notes = [line for line in r.stderr.splitlines() if line.startswith("Outside staffed hours")]
     assert len(notes) == 1, r.stderr
     after = datetime.now(timezone.utc).date()
-    expected = {f"{today + timedelta(days=2)}T00:00:00Z", f"{after + timedelta(days=2)}T00:00:00Z"}
+    expected = {f"{today + timedelta(days=2)} 00:00 UTC", f"{after + timedelta(days=2)} 00:00 UTC"}
     assert any(f"next shift starts {e}" in notes[0] for e in expected), notes[0]
     assert 'we answer 8:00-20:00 CET' in notes[0]
     assert "Outside staffed hours" not in r.stdout
@@ -588,7 +588,7 @@ def test_handover_markdown_tells_the_whole_story(w):
     f, s = w.get(first), w.get(second)
     assert md.startswith(f"# Handover: {second}\n")
     for m in (f, s):
-        assert m["url"] in md and m["created_at"] in md
+        assert m["url"] in md and local_text(m["created_at"]) in md  # times in the team's zone, named
         assert f"[{m['id']}]({m['url']})" in md
     assert md.index(f["url"]) < md.index(s["url"])  # oldest first
     assert "> acme billing is confusing" in md and "> acme billing charged me again" in md
@@ -599,7 +599,7 @@ def test_handover_markdown_tells_the_whole_story(w):
     sla_line = [line for line in md.splitlines() if line.startswith("- **SLA:**")]
     assert len(sla_line) == 1
     assert s["urgency"] == "high" and s["repeat_of"] == first
-    assert sla_line[0].startswith(f"- **SLA:** due {iso(parse_utc(s['created_at']) + timedelta(hours=1))}, ")
+    assert sla_line[0].startswith(f"- **SLA:** due {local_text(parse_utc(s['created_at']) + timedelta(hours=1))}, ")
     assert sla_line[0].endswith((" 30m left", " 29m left")), sla_line[0]
     assert "## Conversation (2 mentions)" in md
 

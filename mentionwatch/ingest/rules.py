@@ -1,8 +1,9 @@
 """Urgency rules: pure, no I/O.
 
 Tagger(rules) compiles a config's rules once; tagger.tag(fields, source) says which rules fire, with
-the words or regex text that made each fire, and the resulting urgency (the highest of the fired
-rules). Only words decide urgency: follower counts, points and karma are never looked at.
+the words or regex text that made each fire (and, for a word prefix such as `crash*`, the word it
+matched), and the resulting urgency (the highest of the fired rules). Only words decide urgency:
+follower counts, points and karma are never looked at.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mentionwatch.config import Rule
-from mentionwatch.matching import TermIndex
+from mentionwatch.matching import TermIndex, prefix_form
 from mentionwatch.model import URGENCY_RANK
 
 REGEX_TIMEOUT = 0.05  # seconds per regex per field: a user's regex must never hang a poll
@@ -21,9 +22,14 @@ class Match:
     rule: str
     urgency: str
     terms: list[str]
+    words: dict[str, str] = field(default_factory=dict)  # prefix term -> the word it matched
 
     def as_dict(self) -> dict:
-        return {"rule": self.rule, "urgency": self.urgency, "terms": self.terms}
+        # `words` only when a prefix fired, so every other match keeps its stored shape.
+        d = {"rule": self.rule, "urgency": self.urgency, "terms": self.terms}
+        if self.words:
+            d["words"] = self.words
+        return d
 
 
 @dataclass
@@ -79,6 +85,7 @@ class Tagger:
             for t in (*r.any, *r.all):
                 self.by_term.setdefault(t, []).append(i)
         self.regex_only = [i for i, r in enumerate(self.rules) if not r.any and not r.all]
+        self.prefixes = frozenset(t for r in self.rules for t in (*r.any, *r.all) if prefix_form(t))
 
     def tag(self, values: dict[str, str], source: str | None = None) -> TagResult:
         """values: field name -> text (title, text, author, url)."""
@@ -126,12 +133,26 @@ class Tagger:
                 if not m:
                     continue
                 terms.append(m.group(0))
-            matches.append(Match(r.name, r.urgency, terms))
+            words = {}
+            if self.prefixes and not self.prefixes.isdisjoint(terms):  # which form fired: looked up only now
+                for t in terms:
+                    w = self._word(values, r.fields, t) if t in self.prefixes else None
+                    if w:
+                        words[t] = w
+            matches.append(Match(r.name, r.urgency, terms, words))
         if matches:
             urgency = min((m.urgency for m in matches), key=URGENCY_RANK.__getitem__)
         else:
             urgency = self.default
         return TagResult(urgency, matches, timeouts)
+
+    def _word(self, values: dict[str, str], fields: tuple[str, ...], term: str) -> str | None:
+        """The word a prefix term matched, in the first of `fields` where it did."""
+        for f in fields:
+            w = self.index.word(values.get(f) or "", term)
+            if w:
+                return w
+        return None
 
 
 # --- what a regex cannot match without -------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mentionwatch.model import duration_text
+from mentionwatch.outputs.when import shown
 from mentionwatch.text import safe
 
 
@@ -28,12 +29,12 @@ def handover_markdown(s: dict) -> str:
         lines.append(f"- **First response:** {first_response_text(s)}")
     lines += [
         f"- **Linked issues:** {', '.join(esc(x) for x in s['links']) or 'none'}",
-        f"- **Generated:** {s['generated_at']}",
+        f"- **Generated:** {shown(s['generated_at'])}",
         "",
         f"## Conversation ({len(s['conversation'])} mention{'s' if len(s['conversation']) != 1 else ''})",
     ]
     for c in s["conversation"]:
-        lines += ["", f"### {esc(c['created_at'])} · [{esc(c['id'])}]({esc(c['url'])}) · {c['urgency']} · {c['state']}"]
+        lines += ["", f"### {esc(shown(c['created_at']))} · [{esc(c['id'])}]({esc(c['url'])}) · {c['urgency']} · {c['state']}"]
         if c["title"]:
             lines.append(f"**{inline(c['title'])}**")
         lines += [""] + ["> " + line for line in esc(c["text"]).splitlines()]
@@ -63,10 +64,10 @@ def clock_text(m: dict) -> str:
     prefix = "next response " if next_clock(m) else ""
     left = m.get("sla_left_s")
     if left is not None:
-        due = f"{prefix}due {m['sla_due_at']}, "
+        due = f"{prefix}due {shown(m['sla_due_at'])}, "
         return due + (f"{duration_text(left)} left" if left >= 0 else f"overdue by {duration_text(-left)}")
     if m.get("responded_at") or m.get("state") != "ignored":
-        at = f" at {m['responded_at']}" if m.get("responded_at") else ""
+        at = f" at {shown(m['responded_at'])}" if m.get("responded_at") else ""
         return prefix + answered_text(m.get("response_s"), m["sla_s"], m.get("sla_met")) + at
     return f"{prefix}no answer needed (ignored)"
 
@@ -75,7 +76,7 @@ def first_response_text(m: dict) -> str:
     if not m.get("first_response_at"):
         return "none"
     return (answered_text(m.get("first_response_s"), m["sla_s"], m.get("first_response_met"))
-            + f" at {m['first_response_at']}")
+            + f" at {shown(m['first_response_at'])}")
 
 
 def event_text(e: dict, esc=lambda x: x or "") -> str:
@@ -86,7 +87,7 @@ def event_text(e: dict, esc=lambda x: x or "") -> str:
     elif kind == "assign":
         text = f"assigned to {esc(e['to_state']) or 'nobody'}" + (f" (was {esc(e['from_state'])})" if e["from_state"] else "")
     elif kind == "followup":
-        text = f"follow-up set for {e['to_state']}"
+        text = f"follow-up set for {shown(e['to_state'])}"
     elif kind == "link":
         text = f"linked to {esc(e['to_state'])}"
     elif kind == "reply":
@@ -94,4 +95,4 @@ def event_text(e: dict, esc=lambda x: x or "") -> str:
     else:
         text = kind
     note = f": {esc(e['note'])}" if e.get("note") else ""
-    return f"{e['at']} {who}: {text}{note}"
+    return f"{shown(e['at'])} {who}: {text}{note}"

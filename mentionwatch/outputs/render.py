@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Iterator
 
 from mentionwatch.model import age_text, created_at_known, duration_text
+from mentionwatch.outputs.when import shown
 from mentionwatch.outputs.markdown import clock_text, event_text, first_response_text, next_clock
 from mentionwatch.text import safe
 
@@ -74,11 +75,11 @@ def clock_detail(m: dict):
     """`show`'s SLA line: the current clock, styled; a stopped one is never overdue."""
     from rich.text import Text
 
-    note = f" (next response since {m['clock_started_at']})" if next_clock(m) else ""
+    note = f" (next response since {shown(m['clock_started_at'])})" if next_clock(m) else ""
     left = m.get("sla_left_s")
     if left is not None:
         line = sla_text(left)
-        line.append(f" left, due {m['sla_due_at']}" if left >= 0 else f" overdue, was due {m['sla_due_at']}")
+        line.append(f" left, due {shown(m['sla_due_at'])}" if left >= 0 else f" overdue, was due {shown(m['sla_due_at'])}")
         line.append(note, style="dim")
         return line
     style = {True: "green", False: "red"}.get(m.get("sla_met"), "")
@@ -213,20 +214,20 @@ def mention_detail(m: dict, detail: dict, now: datetime | None = None):
     field("url", m.get("url"))
     queries = ", ".join(m.get("queries") or [m.get("query") or "?"])
     field("source", f"{m.get('source')} ({m.get('kind')}), query {queries}")
-    posted = f"{m.get('created_at')}  ({age_text(m.get('created_at'), now)})"
+    posted = f"{shown(m.get('created_at'))}  ({age_text(m.get('created_at'), now)})"
     known = created_at_known(m)
     field("posted", posted if known else f"unknown — first seen {posted}")
     lag = duration_text(detail["detection_lag_s"]) if known else "unknown"
-    field("first seen", f"{m.get('first_seen_at')}  (detection lag {lag})")
+    field("first seen", f"{shown(m.get('first_seen_at'))}  (detection lag {lag})")
     if "sla_s" in m:
         field("SLA", clock_detail(m))
         if next_clock(m):
             field("first reply", first_response_text(m))
     field("owner", m.get("assignee") or "unassigned", "" if m.get("assignee") else "dim")
     if m.get("followup_at"):
-        field("follow-up", f"{m['followup_at']}  {m.get('followup_note') or ''}".strip())
+        field("follow-up", f"{shown(m['followup_at'])}  {m.get('followup_note') or ''}".strip())
     if m.get("state") == "snoozed":
-        field("snoozed", f"until {m.get('wake_at')}")
+        field("snoozed", f"until {shown(m.get('wake_at'))}")
     if m.get("repeat_of"):
         field("repeat of", m["repeat_of"], "magenta")
     if detail["links"]:
@@ -255,7 +256,7 @@ def mention_detail(m: dict, detail: dict, now: datetime | None = None):
         parts.append(Text(f"Earlier and later mentions by {safe(m.get('author'), False)} "
                           f"({len(detail['conversation'])})", style="bold"))
         for c in detail["conversation"]:
-            line = Text(f"  {c['created_at']}  ")
+            line = Text(f"  {shown(c['created_at'])}  ")
             line.append(f"{c['state']:<9}", style=STATE_STYLE.get(c["state"], ""))
             line.append(f" {c['urgency']:<8} ", style=URGENCY_STYLE.get(c["urgency"], ""))
             line.append(safe(c["id"], False))
@@ -264,7 +265,7 @@ def mention_detail(m: dict, detail: dict, now: datetime | None = None):
             parts.append(line)
     parts.append(Text(""))
     parts.append(Text("History", style="bold"))
-    parts.append(Text(f"  {m.get('first_seen_at')} poll: found (query {safe(m.get('query'), False)})", style="dim"))
+    parts.append(Text(f"  {shown(m.get('first_seen_at'))} poll: found (query {safe(m.get('query'), False)})", style="dim"))
     for e in detail["events"]:
         parts.append(Text("  " + event_text(e, lambda x: safe(x or "", False))))
     return Group(*parts)

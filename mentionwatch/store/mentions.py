@@ -201,6 +201,9 @@ def fts_query(text: str) -> str:
     s = parse_search(text)
 
     def q(t: str) -> str:
+        # A word-prefix term (`crash*`) is FTS5's prefix query: the quoted text, then `*`.
+        if t.endswith("*") and len(t) > 1:
+            return '"' + t[:-1].replace('"', '""') + '" *'
         return '"' + t.replace('"', '""') + '"'
 
     expr = " AND ".join("(" + " OR ".join(q(t) for t in clause) + ")" for clause in s.clauses)

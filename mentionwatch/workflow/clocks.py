@@ -6,7 +6,7 @@ from datetime import datetime
 
 from mentionwatch import sla, store
 from mentionwatch.config import Config
-from mentionwatch.model import parse_utc, utc_text
+from mentionwatch.model import local_text, parse_utc, utc_text
 from mentionwatch.model import parse_when as parse
 
 
@@ -66,14 +66,16 @@ def staffing_note(config: Config, now: datetime) -> str | None:
     if staff.always or sla.on_duty(staff, now):
         return None
     nxt = sla.next_shift(staff, now)
-    when = f"next shift starts {utc_text(nxt)}" if nxt else "no staffed hours ahead"
+    when = f"next shift starts {local_text(nxt, local_zone(config))}" if nxt else "no staffed hours ahead"
     message = f' — published: "{staff.message}"' if staff.message else ""
     return f"Outside staffed hours: SLA clocks are paused; {when}{message}"
 
 
 def local_zone(config: Config):
-    """Times people type ("tomorrow 9:00") are in the team's zone: the first staffed calendar's,
-    else this machine's."""
+    """The team's zone, for the times people type ("tomorrow 9:00") and read: display.timezone,
+    else the first staffed calendar's, else this machine's."""
+    if config.display_zone:
+        return sla.zone(config.display_zone)
     if config.staffing.calendars:
         return sla.zone(config.staffing.calendars[0].timezone)
     return datetime.now().astimezone().tzinfo
