@@ -37,3 +37,29 @@ def test_followup_issue_prints_every_draft(tmp_path):
                                                                     "mkessler"), ("rss:2", LONG_URL, "")]
     assert drafts[0]["draft"].startswith("Hi mkessler,\n\nGood news") and drafts[0]["draft"].endswith("— sam\n")
     assert runner.invoke(cli, ["followup", "hackernews:1", "--in", "2h", "--json", "--db", str(db)]).exit_code == 2
+
+
+def test_drafts_and_urls_stay_whole_in_show_and_quoted_in_the_handover(tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "60")
+    db = tmp_path / "m.db"
+    conn = store.open_db(db)
+    store_mentions(conn, None, [mention("1", "acme is down", iso(1_796_000_000), author="mkessler", url=LONG_URL)])
+    conn.close()
+    runner = CliRunner()
+    status = "https://status.acme.example/incidents/2026-12-02-restore-backups-for-all-eu-customers"
+    r = runner.invoke(cli, ["reply", "hackernews:1", f"Sorry about this.\nWe restored the backups: {status}",
+                            "--db", str(db), "--as", "sam"])
+    assert r.exit_code == 0 and f"We restored the backups: {status}\n" in r.stdout
+    out = runner.invoke(cli, ["show", "hackernews:1", "--table", "--db", str(db)]).stdout
+    lines = out.splitlines()
+    assert f"        url  {LONG_URL}" in lines  # one line, longer than the terminal: never split
+    at = lines.index("      Hi mkessler,")
+    assert lines[at - 1].endswith("sam: reply drafted:")
+    assert lines[at:at + 6] == ["      Hi mkessler,", "      ", "      Sorry about this.",
+                                f"      We restored the backups: {status}", "      ", "      — sam"]
+    assert "\\x0a" not in out
+    md = runner.invoke(cli, ["handover", "hackernews:1", "--db", str(db)]).stdout
+    tail = md.splitlines()[-6:]
+    assert tail == ["  > Hi mkessler,", "  >", "  > Sorry about this.", f"  > We restored the backups: {status}",
+                    "  >", "  > — sam"]
+    assert tail[0:1] != [] and md.splitlines()[-7].startswith("- ") and md.splitlines()[-7].endswith("reply drafted:")

@@ -38,5 +38,5 @@ def emit(rows: Iterable[dict], json_out: bool, table: Callable[[list[dict]], Any
         else:
             from mentionwatch.outputs.render import console
 
-            console().print(shown)
+            console().print(shown, crop=False)  # rows fit the width already; an Unbroken line must stay whole
     return len(rows)

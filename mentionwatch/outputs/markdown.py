@@ -43,7 +43,12 @@ def handover_markdown(s: dict) -> str:
         if c["events"]:
             lines += ["", "History:"]
             for e in c["events"]:
-                lines.append("- " + event_text(e, esc))
+                if e.get("kind") == "reply" and e.get("note"):
+                    # A draft spans lines: quoted under its bullet, it cannot break out of the list.
+                    lines.append("- " + event_text({**e, "note": None}, esc) + ":")
+                    lines += ["  > " + line if line else "  >" for line in esc(e["note"]).rstrip("\n").split("\n")]
+                else:
+                    lines.append("- " + event_text(e, esc))
     return "\n".join(lines) + "\n"
 
 

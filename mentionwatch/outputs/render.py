@@ -202,16 +202,16 @@ def mention_detail(m: dict, detail: dict, now: datetime | None = None):
     if m.get("title"):
         parts.append(Text(safe(m["title"], False), style="bold"))
 
-    def field(label: str, value, style: str = "") -> None:
+    def field(label: str, value, style: str = "", unbroken: bool = False) -> None:
         line = Text(f"{label:>11}  ", style="dim")
         if isinstance(value, Text):
             line.append(value)
         else:
             line.append(safe(value or "-", False), style=style)
-        parts.append(line)
+        parts.append(Unbroken(line) if unbroken else line)
 
     field("author", m.get("author"))
-    field("url", m.get("url"))
+    field("url", m.get("url"), unbroken=True)  # split over two lines, a URL can be neither clicked nor copied
     queries = ", ".join(m.get("queries") or [m.get("query") or "?"])
     field("source", f"{m.get('source')} ({m.get('kind')}), query {queries}")
     posted = f"{shown(m.get('created_at'))}  ({age_text(m.get('created_at'), now)})"
@@ -267,8 +267,27 @@ def mention_detail(m: dict, detail: dict, now: datetime | None = None):
     parts.append(Text("History", style="bold"))
     parts.append(Text(f"  {shown(m.get('first_seen_at'))} poll: found (query {safe(m.get('query'), False)})", style="dim"))
     for e in detail["events"]:
-        parts.append(Text("  " + event_text(e, lambda x: safe(x or "", False))))
+        if e.get("kind") == "reply" and e.get("note"):
+            # A draft is text to paste: its own lines, as written and never broken, under the event.
+            parts.append(Text("  " + event_text({**e, "note": None}, lambda x: safe(x or "", False)) + ":"))
+            parts += [Unbroken(Text("      " + line)) for line in safe(e["note"], keep_newlines=True).rstrip("\n").split("\n")]
+        else:
+            parts.append(Text("  " + event_text(e, lambda x: safe(x or "", False))))
     return Group(*parts)
+
+
+class Unbroken:
+    """A line printed whole, never wrapped or cropped to the terminal's width (a URL): the
+    terminal may fold it on screen, but it stays one line to click or copy."""
+
+    def __init__(self, text):
+        self.text = text
+
+    def __rich_console__(self, console, options):
+        from rich.segment import Segment
+
+        yield from self.text.render(console)
+        yield Segment.line()
 
 
 def highlighted_full(text: str, matches: list[dict]):
