@@ -29,6 +29,8 @@ def isolated(tmp_path, monkeypatch):
     # Times people read are shown in the machine's zone when no zone is configured: pin it.
     monkeypatch.setenv("TZ", "UTC")
     time.tzset()
+    # The zone times are shown in is set per command from its config: no test inherits another's.
+    monkeypatch.setattr("mentionwatch.outputs.when._zone", None)
     # Retries back off for a second in real use; tests need the behaviour, not the wait.
     monkeypatch.setattr("mentionwatch.http.BACKOFF", 0.001)
     return tmp_path

@@ -121,3 +121,31 @@ def test_triage_search_takes_the_word_prefix_form(tmp_path):
     assert [line.split('"id": "')[1].split('"')[0] for line in r.stdout.splitlines()] == ["hackernews:1"]
     r = run("triage", "--json", "--state", "all", "--search", "crash", "--db", db)
     assert r.stdout == ""  # the word itself: whole words only
+
+
+def test_times_people_read_are_in_the_display_zone_and_json_stays_utc(tmp_path, write_config):
+    cfg = write_config("display: {timezone: America/Los_Angeles}\nqueries:\n  - {name: acme, search: acme}\n")
+    db = tmp_path / "m.db"
+    conn = store.open_db(db)
+    store_mentions(conn, None, [mention("1", "acme is down", "2026-11-20T18:00:00Z")])
+    conn.close()
+    args = ["--config", cfg, "--db", db]
+    shown = run("show", "hackernews:1", "--table", *args).stdout
+    assert "2026-11-20 10:00 PST" in shown and "2026-11-20T18:00:00Z" not in shown
+    assert json_of(run("show", "hackernews:1", "--json", *args))["created_at"] == "2026-11-20T18:00:00Z"
+    r = run("snooze", "hackernews:1", "--until", "2099-01-02 09:00", *args)
+    assert r.exit_code == 0 and "until 2099-01-02 09:00 PST" in r.stderr
+    from mentionwatch.outputs.when import in_text, use_zone
+    from zoneinfo import ZoneInfo
+
+    use_zone(ZoneInfo("America/Los_Angeles"))
+    try:
+        assert in_text("deferred until 2026-12-02T18:00:00Z (rate limit)") == "deferred until 2026-12-02 10:00 PST (rate limit)"
+    finally:
+        use_zone(None)
+
+
+def json_of(r):
+    import json
+
+    return json.loads(r.stdout)

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Iterator
 
 from mentionwatch.model import age_text, created_at_known, duration_text
-from mentionwatch.outputs.when import shown
+from mentionwatch.outputs.when import in_text, shown
 from mentionwatch.outputs.markdown import clock_text, event_text, first_response_text, next_clock
 from mentionwatch.text import safe
 
@@ -344,7 +344,7 @@ def health_table(rows: list[dict]):
             Text(duration_text(r["lag_median_s"])),
             Text(str(r["gaps_7d"]), style="yellow" if r["gaps_7d"] else ""),
             backfill_text(r),
-            Text(safe(problem, False), style="dim"),
+            Text(safe(in_text(problem), False), style="dim"),
         )
     return table
 
@@ -362,7 +362,7 @@ def sources_table(rows: list[dict]):
         if not r["builtin"]:
             name.append(" (plugin)", style="dim")
         table.add_row(name, Text(safe(r["description"], False)), Text(safe(r["needs"], False)),
-                      Text(safe(r["status"], False), style="green" if r["status"] == "ready" else "yellow"))
+                      Text(safe(in_text(r["status"]), False), style="green" if r["status"] == "ready" else "yellow"))
     return table
 
 
@@ -409,15 +409,15 @@ def poll_report(result, interactive: bool) -> Iterator[str]:
     for run in result.runs:
         where = f"{run.source} (query {run.query})"
         if run.status == "failed":
-            yield f"mentionwatch: {where}: {safe(run.error, False)}"
+            yield f"mentionwatch: {where}: {safe(in_text(run.error), False)}"
         elif run.status in ("skipped", "deferred") and (run.tell or interactive):
-            yield f"mentionwatch: note: {where}: {run.status}: {safe(run.error, False)}"
+            yield f"mentionwatch: note: {where}: {run.status}: {safe(in_text(run.error), False)}"
         if interactive:
             for note in run.notes:
-                yield f"mentionwatch: note: {where}: {safe(note, False)}"
+                yield f"mentionwatch: note: {where}: {safe(in_text(note), False)}"
         # A deferral's gap says what its note says; it is recorded for `health`, not repeated here.
         for gap in [] if run.status == "deferred" else run.gaps:
-            yield f"mentionwatch: warning: {where}: {safe(gap, False)}"
+            yield f"mentionwatch: warning: {where}: {safe(in_text(gap), False)}"
     for rule, n in result.rule_timeouts.items():
         yield f"mentionwatch: warning: rule {rule}: regex gave up (too slow) on {n} mention(s)"
     if interactive:
