@@ -647,24 +647,68 @@ def rules():
 @rules.command("test")
 @click.option("--config", "config_path", metavar="PATH", help="Config file [env: MENTIONWATCH_CONFIG].")
 @output_options
-@click.option("--title", default="", help="A title to test along with the text.")
+@click.option("--title", default=None, help="A title to test along with the text.")
 @click.option("--source", default=None, metavar="NAME", help="Pretend the text came from this source.")
-@click.argument("text")
-def rules_test(config_path, json_out, title, source, text):
-    """Show which rules would fire on TEXT, and the urgency it would get.
+@click.option("--file", "file", type=click.File("r", encoding="utf-8"), default=None, metavar="PATH",
+              help="Score the rules on labelled posts: label<TAB>text or JSON Lines ('-' for stdin).")
+@click.argument("text", required=False)
+def rules_test(config_path, json_out, title, source, file, text):
+    """Show which rules would fire on TEXT, and the urgency it would get. With --file, tag each
+    labelled post and print the confusion table and every disagreement.
 
     \b
     Example:
       mentionwatch rules test "charged twice and my flight is tonight"
+      mentionwatch rules test --file posts.tsv
     """
-    from mentionwatch.ingest.rules import Tagger
     from mentionwatch.outputs.funnel import emit
+
+    if (text is None) == (file is None):
+        raise click.UsageError("give either TEXT or --file PATH")
+    cfg = load_config(config_path)
+    if file is not None:
+        from mentionwatch.ingest import quality
+        from mentionwatch.outputs.render import rules_quality
+
+        if title is not None:
+            raise click.UsageError("--title is for TEXT; labelled posts have none")
+        name = "<stdin>" if file.name == "<stdin>" else file.name
+        try:
+            posts = quality.read_labelled(file, name)
+        except UnicodeDecodeError:
+            fail(f"{name}: not UTF-8 text", ExitCode.USAGE)
+        if not posts:
+            fail(f"{name}: no labelled posts in it", ExitCode.USAGE)
+        scored = quality.score(cfg.rules, cfg.default_urgency, posts, source)
+        rows = [d.as_dict() for d in scored.disagreements]
+        summary = scored.summary()
+        emit([*rows, summary], json_out, lambda _: rules_quality(summary, rows))
+        return
+    from mentionwatch.ingest.rules import Tagger
     from mentionwatch.outputs.render import rules_verdict
 
-    cfg = load_config(config_path)
-    result = Tagger(cfg.rules, cfg.default_urgency).tag({"title": title, "text": text}, source)
+    result = Tagger(cfg.rules, cfg.default_urgency).tag({"title": title or "", "text": text}, source)
     verdict = {"urgency": result.urgency, "rules": result.rule_names, "matches": [m.as_dict() for m in result.matches]}
     emit([verdict], json_out, lambda rows: rules_verdict(rows[0]))
+
+
+@rules.command("learn")
+@config_options
+def rules_learn(config_path, db_path):
+    """Retrain the second opinion (the local model that flags `maybe critical` / `maybe high`
+    beside what the rules left at normal or low) on the bundled corpus plus the team's outcomes:
+    answered mentions kept their urgency, ignored ones rank one lower. Saved owner-only in the
+    user state dir; later polls use it.
+
+    \b
+    Example:
+      mentionwatch rules learn
+    """
+    from mentionwatch.ingest import opinion
+
+    conn, _ = open_store(config_path, db_path, reading=True)
+    path, corpus, team = opinion.learn(conn)
+    click.echo(f"learned from {corpus} corpus posts and {team} of the team's outcomes: {path}", err=True)
 
 
 @cli.command()

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mentionwatch import sources as sources_mod
 from mentionwatch.errors import ConfigError
 from mentionwatch.text import did_you_mean
-from mentionwatch.matching import QueryError, Search, parse_search, term_error
+from mentionwatch.matching import GROUP_NAME, QueryError, Search, parse_search, rule_term
 from mentionwatch.model import URGENCIES, parse_duration
 
 FIELDS = ("title", "text", "author", "url")
@@ -37,6 +37,9 @@ class Rule:
     regex: str | None = None
     fields: tuple[str, ...] = DEFAULT_FIELDS
     sources: tuple[str, ...] = ()  # empty: every source
+    # The word groups its terms use (`@login`), name -> terms: a rule carries what it needs, so a
+    # worker process or a retag can build the same Tagger from the rules alone.
+    groups: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,7 @@ class Config:
     rules: tuple[Rule, ...]
     warnings: tuple[str, ...] = ()  # for stderr: problems that do not stop the command
     display_zone: str | None = None  # display.timezone: the zone times are shown in to people
+    groups: dict[str, tuple[str, ...]] = field(default_factory=dict)  # named word groups, for @name in rules
 
 
 # --- where things live -----------------------------------------------------------------------------
@@ -372,7 +376,7 @@ def _number(doc, key, value, minimum=0, integer=False):
 
 
 TOP_KEYS = ("database", "me", "default_urgency", "http", "health", "sla", "staffed", "repeat_window",
-            "display", "sources", "queries", "rules")
+            "display", "sources", "queries", "groups", "rules")
 DISPLAY_KEYS = ("timezone",)
 CALENDAR_KEYS = ("timezone", "hours", "holidays")
 STAFFED_KEYS = CALENDAR_KEYS + ("message", "calendars")
@@ -424,12 +428,13 @@ def parse(text: str, file: str | None) -> Config:
 
     srcs = _sources(doc, _or_empty(raw, "sources", {}))
     queries = _queries(doc, raw.get("queries"))
-    rules = _rules(doc, _or_empty(raw, "rules", []))
+    groups = _groups(doc, _or_empty(raw, "groups", {}))
+    rules = _rules(doc, _or_empty(raw, "rules", []), groups)
     return Config(
         path=file, database=database, me=me, default_urgency=default_urgency, user_agent=user_agent,
         per_host=per_host, max_bytes=max_bytes, retries=retries, max_wait=max_wait, max_silence=max_silence, sla=budgets,
         staffing=staffing, repeat_window=repeat_window, sources=srcs, queries=queries, rules=rules,
-        display_zone=display_zone,
+        display_zone=display_zone, groups=groups,
     )
 
 
@@ -617,18 +622,55 @@ def _source_names(doc, key, value) -> tuple[str, ...]:
     return names
 
 
-def _rules(doc, raw) -> tuple[Rule, ...]:
+def _groups(doc, raw) -> dict[str, tuple[str, ...]]:
+    """`groups:` name -> terms, defined once and used in rules as `@name`. A group holds words,
+    phrases and prefixes only: no @name (so no cycles) and no NEAR."""
+    _expect(doc, "groups", raw, dict, "a mapping of group names to lists of words or phrases")
+    out = {}
+    for name, terms in raw.items():
+        if not isinstance(name, str) or not GROUP_NAME.fullmatch(name):
+            raise doc.err(f"groups.{name}", f"{name!r} is not a group name (letters, digits, '-' and '_'; "
+                                            "starting with a letter)")
+        terms = _str_list(doc, f"groups.{name}", terms, "a list of words or phrases")
+        if not terms:
+            raise doc.err(f"groups.{name}", "must list at least one word or phrase")
+        for j, term in enumerate(terms):
+            try:
+                kind = rule_term(term)[0]
+            except ValueError as e:
+                raise doc.err(f"groups.{name}[{j}]", str(e)) from None
+            if kind != "term":
+                raise doc.err(f"groups.{name}[{j}]", f"{term!r}: a group holds words, phrases and prefixes only "
+                                                     "(no @group, no NEAR)")
+        out[name] = terms
+    return out
+
+
+def _rules(doc, raw, groups: dict[str, tuple[str, ...]] | None = None) -> tuple[Rule, ...]:
     import regex
 
+    groups = groups or {}
     _expect(doc, "rules", raw, list, "a list of rules")
     out = []
     for key, r, name in _named_entries(doc, "rules", raw, RULE_KEYS, ("name", "urgency"), "rule"):
         urgency = _urgency(doc, f"{key}.urgency", r["urgency"])
         lists = {k: _str_list(doc, f"{key}.{k}", r[k]) for k in ("any", "all", "none") if k in r}
+        used: dict[str, tuple[str, ...]] = {}
         for k, terms in lists.items():
             for j, term in enumerate(terms):
-                if problem := term_error(term):
-                    raise doc.err(f"{key}.{k}[{j}]", problem)
+                try:
+                    form = rule_term(term)
+                except ValueError as e:
+                    raise doc.err(f"{key}.{k}[{j}]", str(e)) from None
+                parts = (form[1], form[3]) if form[0] == "near" else (form,)
+                for kind, value in parts:
+                    if kind != "group":
+                        continue
+                    if value not in groups:
+                        known = f" (defined: {', '.join(groups)})" if groups else " (none defined under 'groups:')"
+                        raise doc.err(f"{key}.{k}[{j}]", f"unknown group @{value}{known}"
+                                                         f"{did_you_mean('@' + value, ['@' + g for g in groups])}")
+                    used[value] = groups[value]
         pattern = r.get("regex")
         if pattern is not None:
             _expect(doc, f"{key}.regex", pattern, str, "a regular expression string")
@@ -644,5 +686,6 @@ def _rules(doc, raw) -> tuple[Rule, ...]:
                 raise doc.err(f"{key}.fields[{j}]", f"unknown field {f!r} (known: {', '.join(FIELDS)})")
         srcs = _source_names(doc, f"{key}.sources", r.get("sources", []))
         out.append(Rule(name=name, urgency=urgency, any=lists.get("any", ()), all=lists.get("all", ()),
-                        none=lists.get("none", ()), regex=pattern, fields=fields, sources=srcs))
+                        none=lists.get("none", ()), regex=pattern, fields=fields, sources=srcs,
+                        groups=tuple(used.items())))
     return tuple(out)

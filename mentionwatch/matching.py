@@ -227,6 +227,31 @@ class TermIndex:
                 return " ".join(words[i : i + len(form)])
         return None
 
+    def occurrences(self, text: str, terms) -> tuple[list[str], dict[str, list[tuple[int, int]]]]:
+        """The tokens of `text`, and where each of `terms` (added terms) occurs in them, as
+        (start, end) token ranges in text order: one pass over the tokens. A term with other
+        characters (`c++`) covers the tokens its match touches."""
+        from bisect import bisect_left, bisect_right
+
+        words = tokens(text)
+        out: dict[str, list[tuple[int, int]]] = {}
+        for i, w in enumerate(words):
+            for form, term, prefix in self._candidates(w):
+                if term in terms and self._at(words, i, form, prefix):
+                    out.setdefault(term, []).append((i, i + len(form)))
+        odd = [t for t in terms if t in self._odd]
+        if odd:
+            norm = normalize(text)
+            pattern = _WORD if norm.isascii() else _unicode_word()
+            bounds = [m.span() for m in pattern.finditer(norm)]
+            starts = [a for a, _ in bounds]
+            ends = [b for _, b in bounds]
+            for term in odd:
+                for m in self._odd[term].finditer(norm):
+                    first = bisect_right(ends, m.start())
+                    out.setdefault(term, []).append((first, max(first, bisect_left(starts, m.end()))))
+        return words, out
+
     def spans(self, text: str) -> list[tuple[int, int]]:
         """Where the terms occur in `text` (original offsets), for highlighting."""
         out = []
@@ -364,3 +389,85 @@ def parse_search(text: str) -> Search:
         raise QueryError("needs at least one word or phrase to look for")
     return Search(text, tuple(tuple(c) for c in clauses), tuple(excluded),
                   tuple((k, tuple(v)) for k, v in filters.items()))
+
+
+# --- the rule language: word groups and proximity --------------------------------------------------
+#   @login                  a named word group (config `groups:`), any of its terms
+#   charged NEAR/3 twice    both, in either order, with at most 3 other words between them;
+#                           each side a word, a word prefix (crash*), a "quoted phrase" or a @group
+
+NEAR_MAX = 20
+_NEAR = re.compile(r"(.*?)\s+NEAR/(\S*)\s+(.*)", re.DOTALL)
+GROUP_NAME = re.compile(r"[^\W\d][\w-]*")
+
+
+def rule_term(term: str) -> tuple:
+    """What a rule term is: ("term", text) for a word, phrase or prefix; ("group", name) for
+    `@name`; ("near", left, n, right) for `A NEAR/n B`, each side a ("term", …) or ("group", …).
+    Raises ValueError with the reason when the term is not usable."""
+    t = term.strip()
+    m = _NEAR.fullmatch(t)
+    if m:
+        left, n, right = m.groups()
+        if not n.isdigit() or not 1 <= int(n) <= NEAR_MAX:
+            raise ValueError(f"{term!r}: NEAR/N needs a number of words from 1 to {NEAR_MAX} (charged NEAR/3 twice)")
+        return ("near", _near_side(term, left), int(n), _near_side(term, right))
+    if "NEAR/" in t:
+        raise ValueError(f"{term!r}: NEAR/N needs a word, prefix, \"quoted phrase\" or @group on each side")
+    if t.startswith("@"):
+        if not GROUP_NAME.fullmatch(t[1:]):
+            raise ValueError(f"{term!r}: a group is used as @name (letters, digits, '-' and '_')")
+        return ("group", t[1:])
+    if problem := term_error(term):
+        raise ValueError(problem)
+    return ("term", term)
+
+
+def _near_side(term: str, side: str) -> tuple:
+    s = side.strip()
+    if len(s) >= 2 and s[0] == s[-1] == '"':
+        s = s[1:-1].strip()
+    elif s.startswith("@"):
+        return rule_term(s)
+    elif len(s.split()) != 1 or '"' in s:
+        raise ValueError(f"{term!r}: each side of NEAR is one word, a prefix (crash*), a \"quoted phrase\" or a @group")
+    if not tokens(s):
+        raise ValueError(f"{term!r}: {s!r} has no letters or digits to look for")
+    if problem := term_error(s):
+        raise ValueError(problem)
+    return ("term", s)
+
+
+def term_words(term: str) -> tuple[tuple[str, bool], ...]:
+    """The words of a plain term, each with whether it is a prefix (only the last one can be)."""
+    form = prefix_form(term)
+    if form:
+        return tuple((w, i == len(form) - 1) for i, w in enumerate(form))
+    return tuple((w, False) for w in tokens(term))
+
+
+def could_share_a_word(a, b) -> bool:
+    """Whether some token could be matched by a word of `a` and a word of `b` (term_words pairs)."""
+    for w, wp in a:
+        for v, vp in b:
+            if w == v or (wp and v.startswith(w)) or (vp and w.startswith(v)):
+                return True
+    return False
+
+
+def near_spans(left, right, n: int):
+    """(left span, right span) pairs at most `n` words apart, in either order, not overlapping.
+    Spans are (start, end) token ranges. One bucket look-up per position in each window, so the
+    cost is linear in the number of occurrences (times n), not their product."""
+    starts: dict[int, list] = {}
+    ends: dict[int, list] = {}
+    for s in right:
+        starts.setdefault(s[0], []).append(s)
+        ends.setdefault(s[1], []).append(s)
+    for a in left:
+        for i in range(a[1], a[1] + n + 1):
+            for b in starts.get(i, ()):
+                yield a, b
+        for i in range(a[0] - n, a[0] + 1):
+            for b in ends.get(i, ()):
+                yield b, a

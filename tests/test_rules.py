@@ -79,12 +79,17 @@ def test_none_vetoes_the_rule():
     t = tagger("  - {name: refund, urgency: high, any: [refund, \"charged twice\"], none: [\"refund policy\"]}\n")
     assert summary(tag(t, "I want a refund")) == ("high", [("refund", "high", ["refund"])])
     assert summary(tag(t, "what is your refund policy?")) == ("normal", [])
-    assert summary(tag(t, "charged twice; your Refund  Policy says...")) == ("normal", [])
+    # "refund policy" defuses the "refund" inside it, not a separate "charged twice" (scoped none).
+    assert summary(tag(t, "charged twice; your Refund  Policy says...")) == (
+        "high", [("refund", "high", ["charged twice"])])
 
 
 def test_none_counts_in_title_too():
     t = tagger("  - {name: refund, urgency: high, any: [refund], none: [\"refund policy\"]}\n")
-    assert summary(tag(t, "I want a refund", title="Refund policy question")) == ("normal", [])
+    assert summary(tag(t, "what does it say?", title="Refund policy question")) == ("normal", [])
+    # A `none` phrase defuses only the match it overlaps: a separate "refund" elsewhere still counts.
+    assert summary(tag(t, "I want a refund", title="Refund policy question")) == (
+        "high", [("refund", "high", ["refund"])])
 
 
 # --- word prefixes --------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mentionwatch.config import Rule
-from mentionwatch.matching import TermIndex, prefix_form
+from mentionwatch.matching import TermIndex, could_share_a_word, near_spans, prefix_form, rule_term, term_words
 from mentionwatch.model import URGENCY_RANK
 
 REGEX_TIMEOUT = 0.05  # seconds per regex per field: a user's regex must never hang a poll
@@ -22,7 +22,7 @@ class Match:
     rule: str
     urgency: str
     terms: list[str]
-    words: dict[str, str] = field(default_factory=dict)  # prefix term -> the word it matched
+    words: dict[str, str] = field(default_factory=dict)  # prefix, @group or NEAR term -> what it matched
 
     def as_dict(self) -> dict:
         # `words` only when a prefix fired, so every other match keeps its stored shape.
@@ -66,11 +66,14 @@ class Tagger:
         self.config_rules = tuple(rules)  # as given: what a worker process needs to build the same Tagger
         self.rules = with_builtins(rules)
         self.default = default_urgency
-        # All rules' words in one index: each field's text is tokenized once per mention.
+        # All rules' words in one index: each field's text is tokenized once per mention. Groups
+        # and NEAR terms are looked up by the plain terms they are made of.
         self.index = TermIndex()
-        for r in self.rules:
-            for t in (*r.any, *r.all, *r.none):
-                self.index.add(t)
+        self.compiled = [_Compiled(r) for r in self.rules]
+        for c in self.compiled:
+            for term in (*c.any, *c.all, *c.none):
+                for t in term.atoms:
+                    self.index.add(t)
         self.patterns = {
             r.name: regex.compile(r.regex, regex.IGNORECASE | regex.UNICODE | regex.V0) for r in self.rules if r.regex
         }
@@ -81,9 +84,10 @@ class Tagger:
         # Which rules could fire given a found term: with 100 rules, most mentions touch few of
         # them, so only those (plus rules made of a regex alone) are evaluated in full.
         self.by_term: dict[str, list[int]] = {}
-        for i, r in enumerate(self.rules):
-            for t in (*r.any, *r.all):
-                self.by_term.setdefault(t, []).append(i)
+        for i, c in enumerate(self.compiled):
+            for term in (*c.any, *c.all):
+                for t in term.atoms:
+                    self.by_term.setdefault(t, []).append(i)
         self.regex_only = [i for i, r in enumerate(self.rules) if not r.any and not r.all]
         self.prefixes = frozenset(t for r in self.rules for t in (*r.any, *r.all) if prefix_form(t))
 
@@ -100,6 +104,7 @@ class Tagger:
         matches: list[Match] = []
         timeouts: list[str] = []
         scoped: dict[tuple[str, ...], set[str]] = {}
+        places: dict[str, tuple] = {}  # field -> its tokens and where the found terms are, when asked
         for i in sorted(candidates):  # config order, so output is stable
             r = self.rules[i]
             if r.sources and source not in r.sources:
@@ -107,14 +112,37 @@ class Tagger:
             seen = scoped.get(r.fields)
             if seen is None:
                 seen = scoped[r.fields] = set().union(*(found[f] for f in r.fields))
-            any_set, all_set, none_set = self._sets[i]
-            if none_set and not none_set.isdisjoint(seen):
-                continue
-            if all_set and not all_set <= seen:
-                continue
-            if any_set and any_set.isdisjoint(seen):
-                continue
-            terms = list(r.all) + [t for t in r.any if t in seen]
+            c = self.compiled[i]
+            said: dict[str, str] = {}
+            if c.plain:
+                any_set, all_set, none_set = self._sets[i]
+                if all_set and not all_set <= seen:
+                    continue
+                if any_set and any_set.isdisjoint(seen):
+                    continue
+                if none_set and not none_set.isdisjoint(seen):
+                    # A `none` term is here: which matches does it defuse? Only now are positions read.
+                    terms = self._undefused(c, values, found, places, said)
+                    if terms is None:
+                        continue
+                else:
+                    terms = list(r.all) + [t for t in r.any if t in seen]
+            else:
+                if not all(t.present(seen) for t in c.all):
+                    continue
+                if c.any and not any(t.present(seen) for t in c.any):
+                    continue
+                if c.near or any(t.present(seen) for t in c.none):
+                    terms = self._undefused(c, values, found, places, said)
+                    if terms is None:
+                        continue
+                else:
+                    terms = [t.text for t in c.all] + [t.text for t in c.any if t.present(seen)]
+                    for t in c.all + c.any:
+                        if t.kind == "group" and t.text in terms:
+                            member = next(m for m in t.members if m in seen)
+                            said[t.text] = (self._word(values, r.fields, member) if prefix_form(member)
+                                            else member.lower())
             if r.regex:
                 # One search over the scoped fields, one per line: half the cost of one per field.
                 haystack = "\n".join(values.get(f) or "" for f in r.fields)
@@ -133,10 +161,10 @@ class Tagger:
                 if not m:
                     continue
                 terms.append(m.group(0))
-            words = {}
+            words = said
             if self.prefixes and not self.prefixes.isdisjoint(terms):  # which form fired: looked up only now
                 for t in terms:
-                    w = self._word(values, r.fields, t) if t in self.prefixes else None
+                    w = self._word(values, r.fields, t) if t in self.prefixes and t not in said else None
                     if w:
                         words[t] = w
             matches.append(Match(r.name, r.urgency, terms, words))
@@ -146,6 +174,70 @@ class Tagger:
             urgency = self.default
         return TagResult(urgency, matches, timeouts)
 
+    def _undefused(self, c: _Compiled, values, found, places, said) -> list[str] | None:
+        """The rule's terms that count, when positions decide (a NEAR term, or a `none` term
+        present): None when the rule does not fire. A `none` term that could share a word with the
+        rule's terms defuses only the matches it overlaps; any other vetoes the rule anywhere."""
+        spans: dict[int, dict[str, list]] = {}  # id(term) -> field -> [(start, end, what matched)]
+
+        def where(term: _Term, f: str) -> list:
+            got = spans.setdefault(id(term), {})
+            if f not in got:
+                if f not in places:
+                    places[f] = self.index.occurrences(values.get(f) or "", found[f])
+                words, at = places[f]
+                if term.kind == "near":
+                    left = [s for a in term.left for s in at.get(a, ())]
+                    right = [s for a in term.right for s in at.get(a, ())]
+                    got[f] = [(a[0], b[1], _excerpt(words, a, b)) for a, b in near_spans(left, right, term.n)]
+                else:
+                    got[f] = [(s, e, " ".join(words[s:e])) for a in term.atoms for s, e in at.get(a, ())]
+            return got[f]
+
+        fields = c.rule.fields
+        here = [n for n in c.none if any(where(n, f) for f in fields)]
+        if any(n not in c.scoped for n in here):
+            return None
+        counted: list[str] = []
+        for term in c.all + c.any:
+            if self._counts(term, here, fields, where, said):
+                counted.append(term.text)
+            elif term in c.all:
+                return None
+        if c.any and not any(t.text in counted for t in c.any):
+            return None
+        return counted
+
+    @staticmethod
+    def _counts(term, nones, fields, where, said) -> bool:
+        """Whether `term` matches somewhere no `none` term in `nones` overlaps it."""
+        for f in fields:
+            matches = where(term, f)
+            if not matches:
+                continue
+            covered: list[int] = []
+            if nones:
+                # Tokens covered by a `none` match, as a running count: an overlap test is then one
+                # subtraction, so the check stays linear however many matches there are.
+                size = max(e for s, e, _ in matches) + 1
+                marks = [0] * (size + 1)
+                for n in nones:
+                    for s, e, _ in where(n, f):
+                        if s < size:
+                            marks[s] += 1
+                            marks[min(e, size)] -= 1
+                depth = 0
+                covered = [0]
+                for k in range(size):
+                    depth += marks[k]
+                    covered.append(covered[-1] + (depth > 0))
+            for s, e, what in matches:
+                if not covered or covered[e] == covered[s]:
+                    if term.kind != "term":
+                        said[term.text] = what
+                    return True
+        return False
+
     def _word(self, values: dict[str, str], fields: tuple[str, ...], term: str) -> str | None:
         """The word a prefix term matched, in the first of `fields` where it did."""
         for f in fields:
@@ -153,6 +245,66 @@ class Tagger:
             if w:
                 return w
         return None
+
+
+def _excerpt(words: list[str], a: tuple[int, int], b: tuple[int, int]) -> str:
+    """What a NEAR term matched, in text order: "charged … twice" ("charged twice" when adjacent)."""
+    first, second = sorted((a, b))
+    gap = " … " if second[0] > first[1] else " "
+    return " ".join(words[first[0]:first[1]]) + gap + " ".join(words[second[0]:second[1]])
+
+
+@dataclass(eq=False)
+class _Term:
+    """A rule term compiled: `atoms` are the plain terms (words, phrases, prefixes) the index finds."""
+
+    text: str  # as written in the rule
+    kind: str  # "term", "group" or "near"
+    atoms: frozenset[str]
+    members: tuple[str, ...] = ()  # a group's terms, in its order
+    left: frozenset[str] = frozenset()  # NEAR: the two sides' plain terms
+    right: frozenset[str] = frozenset()
+    n: int = 0
+    words: tuple = ()  # (word, prefix?) of every plain term in it: what it could share with a `none` term
+
+    def present(self, seen: set[str]) -> bool:
+        """Whether the plain terms found could make this term match (for NEAR: both sides are there)."""
+        if self.kind == "near":
+            return not self.left.isdisjoint(seen) and not self.right.isdisjoint(seen)
+        return not self.atoms.isdisjoint(seen)
+
+
+class _Compiled:
+    def __init__(self, rule: Rule):
+        groups = dict(rule.groups)
+        self.rule = rule
+
+        def side(form) -> tuple[str, ...]:
+            return tuple(groups.get(form[1], ())) if form[0] == "group" else (form[1],)
+
+        def compile_term(text: str) -> _Term:
+            form = rule_term(text)
+            if form[0] == "near":
+                left, right = side(form[1]), side(form[3])
+                t = _Term(text, "near", frozenset(left + right), left=frozenset(left), right=frozenset(right),
+                          n=form[2])
+            elif form[0] == "group":
+                members = side(form)
+                t = _Term(text, "group", frozenset(members), members=members)
+            else:
+                t = _Term(text, "term", frozenset((text,)))
+            t.words = tuple(w for a in t.atoms for w in term_words(a))
+            return t
+
+        self.any = [compile_term(t) for t in rule.any]
+        self.all = [compile_term(t) for t in rule.all]
+        self.none = [compile_term(t) for t in rule.none]
+        self.near = any(t.kind == "near" for t in (*self.any, *self.all))
+        self.plain = all(t.kind == "term" for t in (*self.any, *self.all, *self.none))
+        # `none` terms that could overlap a match (a word in common): they defuse only what they
+        # overlap. The others can only speak of the post as a whole (`not` in a praise rule): a veto.
+        words = tuple(w for t in (*self.any, *self.all) for w in t.words)
+        self.scoped = [n for n in self.none if could_share_a_word(n.words, words)]
 
 
 # --- what a regex cannot match without -------------------------------------------------------------

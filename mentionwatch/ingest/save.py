@@ -9,7 +9,7 @@ from contextlib import nullcontext
 from typing import Any, Callable
 
 from mentionwatch import store
-from mentionwatch.ingest import repeats, tagging
+from mentionwatch.ingest import opinion, repeats, tagging
 from mentionwatch.ingest.rules import Tagger
 from mentionwatch.model import URGENCY_RANK, Mention, MentionRow, utcnow
 
@@ -36,6 +36,9 @@ def save_found(conn, mentions: list[Mention], query: str, tagger: Tagger, repeat
     existing = store.stored_ids(conn, ids)
     links = repeats.links(conn, [(mid, m.source, m.author, m.created_at) for mid, m in zip(ids, mentions)
                                  if mid not in existing], repeat_window)
+    second = opinion.current()
+    flag = second.flag if second is not None else None
+    maybe: dict[str, str] = {}  # id -> the second opinion's flag (rare: most mentions have none)
 
     def write(rows: list[MentionRow], last: bool, committed: Callable[[], None]) -> None:
         with store.write(conn):
@@ -43,6 +46,8 @@ def save_found(conn, mentions: list[Mention], query: str, tagger: Tagger, repeat
                 new = store.save_rows(conn, rows, existing)
                 existing.update(new)  # a later part may hold the same mention again
                 new_ids.extend(new)
+                if maybe:
+                    store.set_maybe(conn, [(maybe.pop(mid), mid) for mid in new if mid in maybe])
             if last and finish is not None:
                 finish(conn, len(new_ids))
         committed()
@@ -54,6 +59,10 @@ def save_found(conn, mentions: list[Mention], query: str, tagger: Tagger, repeat
         previous = links.get(mid)
         if previous:
             urgency, fired, matches = repeats.tags(urgency, fired, matches, previous)
+        if flag is not None and URGENCY_RANK[urgency] >= opinion.FLAGGED_FROM and mid not in existing:
+            said = flag("" if m.kind == "comment" else m.title or "", m.text or "")
+            if said:
+                maybe[mid] = said
         return MentionRow(mid, m.source, m.native_id, m.kind, query, m.author, m.title, m.text, m.url, m.created_at,
                           now, urgency, URGENCY_RANK[urgency], fired, matches, "new",
                           store.encode_json(m.extra) if m.extra else "{}", crosspost, None, previous)

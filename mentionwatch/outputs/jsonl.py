@@ -12,7 +12,7 @@ from mentionwatch.model import created_at_known
 # Fields every JSON line of a mention carries (the README documents them; tools rely on them).
 MENTION_FIELDS = (
     "id", "source", "query", "kind", "url", "author", "title", "text", "created_at", "created_at_known",
-    "first_seen_at", "urgency", "rules", "matches", "state", "state_changed_at", "state_by", "queries", "dupe_of",
+    "first_seen_at", "urgency", "maybe", "rules", "matches", "state", "state_changed_at", "state_by", "queries", "dupe_of",
     "assignee", "repeat_of", "wake_at", "followup_at", "followup_note", "sla_s", "clock_started_at", "sla_due_at",
     "sla_left_s", "responded_at", "response_s", "sla_met", "first_response_at", "first_response_s", "first_response_met",
     "due",
@@ -55,6 +55,8 @@ def emit_json(rows: Iterable[dict], out: IO[str] | None = None) -> int:
 
 
 def mention_json(m: dict) -> dict:
-    return {**{k: m.get(k) for k in MENTION_FIELDS}, "created_at_known": created_at_known(m)}
+    from mentionwatch.ingest.opinion import shown
+
+    return {**{k: m.get(k) for k in MENTION_FIELDS}, "created_at_known": created_at_known(m), "maybe": shown(m)}
 
 

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Iterator
 
+from mentionwatch.ingest.opinion import shown as shown_maybe
 from mentionwatch.model import age_text, created_at_known, duration_text
 from mentionwatch.outputs.when import in_text, shown
 from mentionwatch.outputs.markdown import clock_text, event_text, first_response_text, next_clock
@@ -92,6 +93,9 @@ def triage_cells(m: dict, now: datetime | None = None) -> dict:
 
     body = (m.get("title") or "") + (" — " if m.get("title") and m.get("text") else "") + (m.get("text") or "")
     urgency = Text(m["urgency"], style=URGENCY_STYLE.get(m["urgency"], ""))
+    maybe = shown_maybe(m)
+    if maybe:
+        urgency.append(f" maybe {maybe}", style="italic red")
     state = m.get("state")
     if state and state != "new":
         urgency.append(f" {state}", style=STATE_STYLE.get(state, ""))
@@ -198,6 +202,9 @@ def mention_detail(m: dict, detail: dict, now: datetime | None = None):
     head.append(f"  {m.get('state')}", style=STATE_STYLE.get(m.get("state"), ""))
     for reason in m.get("due") or ():
         head.append(f"  {reason}", style="bold magenta")
+    maybe = shown_maybe(m)
+    if maybe:
+        head.append(f"  maybe {maybe}", style="italic red")
     parts.append(head)
     if m.get("title"):
         parts.append(Text(safe(m["title"], False), style="bold"))
@@ -250,6 +257,17 @@ def mention_detail(m: dict, detail: dict, now: datetime | None = None):
         line.append(f" ({x.get('urgency')})", style=URGENCY_STYLE.get(x.get("urgency"), ""))
         line.append(" matched ")
         line.append(", ".join(repr(safe(t, False)) for t in x.get("terms", [])))
+        parts.append(line)
+    if maybe:
+        from mentionwatch.ingest import opinion
+
+        line = Text("  ")
+        line.append(f"maybe {maybe}", style="italic red")
+        second = opinion.current()
+        words = second.explain("" if m.get("kind") == "comment" else m.get("title") or "", m.get("text") or "",
+                               maybe) if second is not None else []
+        line.append(": " + ", ".join(repr(safe(w, False)) for w in words) if words else
+                    " (the second opinion; `rules learn` retrains it)")
         parts.append(line)
     if detail["conversation"]:
         parts.append(Text(""))
@@ -453,6 +471,46 @@ def rules_verdict(verdict: dict):
                                          for x in m["terms"]))
         lines.append(t)
     return Group(*lines)
+
+
+def rules_quality(summary: dict, disagreements: list[dict] = ()):
+    """`rules test --file`: the confusion table (labelled level down, the level the rules gave
+    across), precision and recall per level, the headline figures, then every disagreement with
+    the rules that fired and the post's text (made inert)."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    levels = list(summary["confusion"])
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+    table.add_column("labelled", no_wrap=True)  # down; the level the rules gave across
+    for u in levels:
+        table.add_column(u, justify="right", no_wrap=True)
+    for col in ("posts", "recall"):
+        table.add_column(col, justify="right", no_wrap=True)
+    pct = lambda x: "-" if x is None else f"{x:.0%}"  # noqa: E731
+    for t in levels:
+        row = summary["confusion"][t]
+        cells = [Text(str(row[u]), style="bold" if t == u else ("red" if row[u] else "dim")) for u in levels]
+        table.add_row(Text(t, style=URGENCY_STYLE[t]), *cells, Text(str(summary["levels"][t]["labelled"])),
+                      Text(pct(summary["levels"][t]["recall"])))
+    table.add_row(Text("precision", style="bold"), *(Text(pct(summary["levels"][u]["precision"])) for u in levels),
+                  Text(""), Text(""))
+    head = Text(f"{summary['posts']} posts: exact agreement {pct(summary['agreement'])}, critical recall "
+                f"{pct(summary['critical_recall'])}, false criticals {pct(summary['false_criticals'])}")
+    parts = [table, Text(""), head]
+    if disagreements:
+        parts.append(Text(f"\n{len(disagreements)} disagreement{'s' if len(disagreements) != 1 else ''}:",
+                          style="bold"))
+    for d in disagreements:
+        line = Text(f"line {d['line']}: ", style="dim")
+        line.append(d["expected"], style=URGENCY_STYLE[d["expected"]])
+        line.append(" tagged ")
+        line.append(d["got"], style=URGENCY_STYLE[d["got"]])
+        line.append(" (" + (", ".join(safe(r, False) for r in d["rules"]) or "no rule") + ")", style="dim")
+        line.append("  " + safe(d["text"], False))
+        parts.append(line)
+    return Group(*parts)
 
 
 def reply_drafts(drafts: list[dict]) -> str:

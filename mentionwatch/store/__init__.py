@@ -20,7 +20,7 @@ from mentionwatch.store.events import (
 )
 from mentionwatch.store.mentions import (
     MIN_CROSSPOST_CHARS, author_key, content_hash, conversation, copies_of, due_now, fts_query, get_mention,
-    iter_all, list_mentions, open_contacts, open_count, open_ids, save_rows, stored_ids, update_tags,
+    iter_all, list_mentions, open_contacts, open_count, open_ids, set_maybe, settled, save_rows, stored_ids, update_tags,
 )
 from mentionwatch.store.sessions import Sessions
 from mentionwatch.store.sessions import split as split_state
@@ -35,7 +35,7 @@ __all__ = [
     "add_note", "assign", "author_key", "checkpoints_beside", "content_hash", "conversation", "copies_of",
     "detection_lags", "due_now", "encode_json", "events_for", "first_poll_at", "fts_query", "gaps_since",
     "get_cursor", "get_mention", "get_source_state", "issues_summary", "iter_all", "last_poll", "link", "linked_to",
-    "links_of", "list_mentions", "no_such_mention", "open_contacts", "open_count", "open_db", "open_ids", "row_to_dict", "save_poll", "save_rows",
+    "links_of", "list_mentions", "no_such_mention", "open_contacts", "open_count", "open_db", "open_ids", "set_maybe", "settled", "row_to_dict", "save_poll", "save_rows",
     "set_cursor", "set_followup", "set_source_state", "set_state", "stored_ids", "update_tags", "write",
     "Sessions", "split_state",
 ]

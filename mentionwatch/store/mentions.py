@@ -193,6 +193,20 @@ def update_tags(conn, updates: Iterable[tuple[str, str, str, str]]) -> int:
     return n
 
 
+def set_maybe(conn, flags: Iterable[tuple[str, str]]) -> None:
+    """(maybe, id): the second opinion's flag of new mentions. Call inside write()."""
+    conn.executemany("UPDATE mentions SET maybe = ? WHERE id = ?", flags)
+
+
+def settled(conn) -> Iterator[tuple]:
+    """(urgency, state, answered, kind, title, text) of the mentions the team has settled
+    (resolved, waiting, ignored): what the second opinion learns from. Cross-post copies are left
+    out: they were settled with the first."""
+    return conn.execute(
+        "SELECT urgency, state, first_response_at IS NOT NULL, kind, title, text FROM mentions "
+        "WHERE state IN ('resolved', 'waiting', 'ignored') AND dupe_of IS NULL ORDER BY id")
+
+
 def fts_query(text: str) -> str:
     """The search language ("phrase", OR, -word) as an FTS5 expression with every term quoted,
     so no user input is ever read as FTS5 syntax."""

@@ -222,6 +222,12 @@ def m008_response_clocks(db) -> None:
                "WHERE state IN ('new', 'acked') AND dupe_of IS NULL AND responded_at IS NOT NULL")
 
 
+def m009_second_opinion(db) -> None:
+    # The second opinion's flag ('critical', 'high' or NULL) beside the rules' urgency: what the
+    # local model thinks of a mention the rules left at normal or low (ingest.opinion).
+    db["mentions"].add_column("maybe", str)
+
+
 MIGRATIONS = [m001_initial, m002_sources_and_dedup, m003_workflow, m004_open_index, m005_more_queries,
-              m006_one_author_index, m007_no_secret_urls, m008_response_clocks]
+              m006_one_author_index, m007_no_secret_urls, m008_response_clocks, m009_second_opinion]
 LATEST = len(MIGRATIONS)

@@ -1,0 +1,64 @@
+#!/usr/bin/env python3
+"""How well the bundled rule pack tags urgency, measured on the labelled corpus that ships in the
+package (mentionwatch/data/corpus.tsv: posts about a fictional brand, each labelled by a person
+with the level it deserves). Prints the confusion table, precision and recall per level, critical
+recall, false criticals (the share of non-critical posts tagged critical), exact agreement, and
+the time per post.
+
+  python bench/bench_rules.py [--config PATH] [--disagreements]
+
+With --config, scores that config's rules instead of the bundled pack (config.example.yaml).
+A user does the same on their own posts with `mentionwatch rules test --file posts.tsv`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", help="score this config's rules instead of the bundled pack")
+    ap.add_argument("--disagreements", action="store_true", help="list every post the rules got wrong")
+    ap.add_argument("--runs", type=int, default=5, help="timing runs (best is reported)")
+    args = ap.parse_args()
+
+    from rich.console import Console
+
+    from mentionwatch import config
+    from mentionwatch.ingest import quality
+    from mentionwatch.ingest.rules import Tagger
+    from mentionwatch.outputs.render import rules_quality
+
+    if args.config:
+        cfg = config.parse(Path(args.config).read_text(encoding="utf-8"), args.config)
+    else:
+        cfg = config.parse(config.example_config_text(), "config.example.yaml")
+    posts = quality.bundled_corpus()
+    scored = quality.score(cfg.rules, cfg.default_urgency, posts)
+    rows = [d.as_dict() for d in scored.disagreements] if args.disagreements else []
+
+    # Time per post: tagging only (the Tagger built once, as a poll does).
+    tagger = Tagger(cfg.rules, cfg.default_urgency)
+    best = float("inf")
+    for _ in range(args.runs):
+        t0 = time.perf_counter()
+        for p in posts:
+            tagger.tag({"title": "", "text": p.text})
+        best = min(best, time.perf_counter() - t0)
+
+    counts = {u: sum(1 for p in posts if p.label == u) for u in scored.table}
+    print(f"corpus: {len(posts)} posts (" + ", ".join(f"{n} {u}" for u, n in counts.items()) + f"); "
+          f"{len(cfg.rules)} rules from {args.config or 'the bundled pack'}\n")
+    Console(width=120).print(rules_quality(scored.summary(), rows), crop=False)
+    print(f"\ntagging: {best / len(posts) * 1e6:.1f} µs a post (best of {args.runs})")
+
+
+if __name__ == "__main__":
+    main()
