@@ -43,10 +43,16 @@ def split(share: int, backlog: "Backlog", alternative: str) -> tuple[int, int]:
     return (0, 1) if backlog.polls(alternative) % 2 else (1, 0)
 
 
-def one_second_gap(gaps: list[str], second: int, lo: int, what: str, who: str = "the API") -> int | None:
-    """The one limit a time-windowed API sets: more items in one second (epoch `second`) than it
-    pages through. It will not serve them later either, so that is a gap; what is older, it will:
-    returns the top of the next window (the second before), or None when nothing older is left."""
+def step_back(gaps: list[str], oldest: int | None, top: int | None, lo: int, what: str,
+              who: str = "the API") -> int | None:
+    """Where a time-windowed read goes on after a series that reached the API's result cap: up to
+    the oldest second it saw (`oldest`), so the next series reaches further back. When that second
+    is the top of the series already (or its bottom), the series held more items in one second than
+    the API pages through: the one limit it sets, which it will not serve later either, so a gap;
+    what is older it will serve, from the second before. None: nothing older is left in [lo, ...]."""
+    if oldest is not None and oldest != top and oldest > lo:
+        return oldest
+    second = oldest if oldest is not None else lo
     gaps.append(f"more than {what} within one second at {utc_text(second)}; {who} cannot return them all")
     return second - 1 if second > lo else None
 

@@ -300,15 +300,9 @@ class _Reader:
                 page += 1
             if not reached_cap:
                 return None, left
-            if oldest is None or oldest == upper or oldest <= lo:
-                # The one limit GitHub's paging sets: more results in one second than it serves. It
-                # will not serve them later either; what is older, it will.
-                upper = backfill.one_second_gap(self.gaps, oldest if oldest is not None else lo, lo,
-                                                f"{API_CAP} {kind}s", "GitHub")
-                if upper is None:
-                    return None, left
-            else:
-                upper = oldest  # next window: from lo up to the oldest item seen so far
+            upper = backfill.step_back(self.gaps, oldest, upper, lo, f"{API_CAP} {kind}s", "GitHub")
+            if upper is None:
+                return None, left
 
 
 def check(options: dict) -> str | None:

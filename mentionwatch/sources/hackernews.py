@@ -151,15 +151,9 @@ class _Pages:
                     break
             if not reached_cap:
                 return None
-            if oldest is None or oldest == upper or oldest <= lo:
-                # The one limit the API itself sets: more hits in one second than it serves. It will
-                # not serve them later either; what is older, it will.
-                upper = backfill.one_second_gap(self.gaps, oldest if oldest is not None else lo, lo,
-                                                f"{API_CAP} hits")
-                if upper is None:
-                    return None
-            else:
-                upper = oldest  # next window: from lo up to the oldest item seen so far
+            upper = backfill.step_back(self.gaps, oldest, upper, lo, f"{API_CAP} hits")
+            if upper is None:
+                return None
 
 
 async def search(fetcher, query, options: dict, cursor: dict | None, state: dict | None = None) -> SearchResult:

@@ -225,15 +225,9 @@ class _Series:
                 if page >= PAGE_DEPTH:
                     break
                 page += 1
-            if oldest is None or oldest == top:
-                # The one limit the API itself sets: more posts in one second than its pages reach.
-                # It will not serve them later either; what is older, it will.
-                upper = backfill.one_second_gap(self.gaps, oldest if oldest is not None else lo, lo,
-                                                f"{PAGE_DEPTH * self.pagesize} posts")
-                if upper is None:
-                    return None
-            else:
-                upper = oldest  # next series: from lo up to the oldest post seen so far
+            upper = backfill.step_back(self.gaps, oldest, top, lo, f"{PAGE_DEPTH * self.pagesize} posts")
+            if upper is None:
+                return None
 
 
 async def search(fetcher, query, options: dict, cursor: dict | None, state: dict | None = None) -> SearchResult:
