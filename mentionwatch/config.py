@@ -51,6 +51,16 @@ class Query:
 
 
 @dataclass(frozen=True)
+class Channel:
+    """Where alerts go: an Apprise URL (`url`, secrets from ${ENV} already substituted), or a
+    program (`command`) that gets one JSON object per message on stdin."""
+    name: str
+    url: str | None = None
+    command: tuple[str, ...] = ()
+    timeout: float = 10.0  # seconds: a command that takes longer has failed
+
+
+@dataclass(frozen=True)
 class Config:
     path: str | None  # None: the example config embedded in the package
     database: str | None

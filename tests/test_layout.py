@@ -20,6 +20,7 @@ STAGE_OF = {
     "ingest": "ingest",
     "workflow": "workflow",
     "outputs": "outputs",
+    "notify": "notify",
     "cli": "commands", "demo": "commands", "__main__": "commands",
 }
 # What each stage may import: itself and the stages it builds on; never one above it.
@@ -30,6 +31,7 @@ MAY_IMPORT = {
     "ingest": {"vocabulary", "inputs", "store", "ingest"},
     "workflow": {"vocabulary", "inputs", "store", "workflow"},
     "outputs": {"vocabulary", "inputs", "store", "ingest", "workflow", "outputs"},
+    "notify": {"vocabulary", "inputs", "store", "workflow", "outputs", "notify"},
     "commands": set(STAGE_OF.values()),
 }
 
