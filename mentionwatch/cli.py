@@ -713,6 +713,45 @@ def rules_learn(config_path, db_path):
 
 @cli.command()
 @config_options
+@click.argument("args", nargs=-1, metavar="ID... LEVEL", shell_complete=complete_ids)
+@who_option
+@click.option("--note", metavar="TEXT", help="A note kept with the change (why).")
+def urgency(config_path, db_path, args, who, note):
+    """Set mentions' urgency by hand: critical, high, normal or low; or `rules` to give it back
+    to the rules.
+
+    A hand-set urgency stays through `retag`, and `rules learn` learns from it.
+
+    \b
+    Examples:
+      mentionwatch urgency reddit:t3_1h2x3y4 critical --note 'whole team locked out'
+      mentionwatch urgency hackernews:41234567 rules
+    """
+    from mentionwatch import store
+    from mentionwatch.ingest import retag as do_retag
+    from mentionwatch.text import did_you_mean
+
+    id_list, level = split_last(args, "urgency (critical, high, normal, low or rules)")
+    if level not in URGENCIES + ("rules",):
+        raise click.UsageError(f"unknown urgency {level!r}: give critical, high, normal, low or rules"
+                               + did_you_mean(level, URGENCIES + ("rules",)))
+    conn, cfg = open_store(config_path, db_path)
+    changed = store.set_urgency(conn, id_list, None if level == "rules" else level, who_am_i(who, cfg), note)
+    back = [mid for mid, _, after in changed if after == "rules"]
+    if back:
+        do_retag(cfg, conn, back)
+    now = {mid: row["urgency"] for mid, row in store.current(conn, back, "id, urgency").items()} if back else {}
+    changed_ids = {c[0] for c in changed}
+    for mid, before, after in changed:
+        click.echo(f"{mid}: urgency {before} → " + (f"{now.get(mid, before)} (the rules)" if after == "rules" else after),
+                   err=True)
+    for mid in dict.fromkeys(id_list):
+        if mid not in changed_ids:
+            click.echo(f"{mid}: already " + ("the rules'" if level == "rules" else f"{level} by hand"), err=True)
+
+
+@cli.command()
+@config_options
 def retag(config_path, db_path):
     """Re-apply the config's current rules to every stored mention (after editing rules).
 

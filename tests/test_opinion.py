@@ -222,3 +222,40 @@ def test_rules_learn_retrains_on_outcomes_into_an_owner_only_file(mw):
     assert set(data) == {"format", "urgencies", "docs", "counts"}  # word counts, nothing else
     # Later polls use the learned model.
     assert opinion.current().docs == [4, 3, 4, 4]
+
+
+def test_urgency_set_by_hand_is_kept_by_retag_and_learned_from(mw):
+    """`mentionwatch urgency`: the team's own label. It is an event, it shows in JSON, the flag
+    goes, a retag keeps it, `rules` gives it back, and `rules learn` learns from it."""
+    assert mw("poll").exit_code == 0
+    r = mw("urgency", "hackernews:2002", "critical", "--as", "sam", "--note", "whole team locked out")
+    assert r.exit_code == 0, r.output
+    assert "hackernews:2002: urgency normal → critical" in r.stderr
+    assert "already critical by hand" in mw("urgency", "hackernews:2002", "critical").stderr
+    row = json.loads(mw("show", "hackernews:2002", "--json").stdout)
+    assert (row["urgency"], row["urgency_by"], row["maybe"]) == ("critical", "sam", None)
+    assert "urgency normal → critical (by hand)" in mw("show", "hackernews:2002", "--table").stdout
+    # The flagged one loses its flag once a person has said.
+    assert mw("urgency", "hackernews:2001", "high").exit_code == 0
+    assert json.loads(mw("show", "hackernews:2001", "--json").stdout)["maybe"] is None
+    assert mw("retag").exit_code == 0
+    rows = {m["id"]: m for m in map(json.loads, mw("triage", "--json").stdout.splitlines())}
+    assert rows["hackernews:2002"]["urgency"] == "critical" and rows["hackernews:2001"]["urgency"] == "high"
+    # Learned from even though still open: 13 corpus posts and the two hand labels.
+    r = mw("rules", "learn")
+    assert "and 2 of the team's outcomes" in r.stderr, r.output
+    assert opinion.current().docs == [5, 4, 3, 3]  # the corpus's 4, 3, 3, 3 and the two labels
+    # Back to the rules: tagged again now, and no longer a label.
+    r = mw("urgency", "hackernews:2002", "rules")
+    assert "hackernews:2002: urgency critical → normal (the rules)" in r.stderr, r.output
+    row = json.loads(mw("show", "hackernews:2002", "--json").stdout)
+    assert (row["urgency"], row["urgency_by"]) == ("normal", None)
+
+
+def test_urgency_command_errors(mw):
+    assert mw("poll").exit_code == 0
+    r = mw("urgency", "hackernews:2002", "critcal")
+    assert r.exit_code == 2 and "did you mean 'critical'" in r.stderr
+    r = mw("urgency", "hackernews:9999", "high")
+    assert r.exit_code == 1 and "hackernews:9999" in r.stderr
+    assert mw("urgency", "high").exit_code == 2

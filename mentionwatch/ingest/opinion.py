@@ -189,15 +189,17 @@ def read_corpus(path: Path | None = None) -> list[tuple[str, str, str]]:
 
 
 def outcomes(conn) -> list[tuple[str, str, str]]:
-    """What the team's handling says each settled mention's urgency was: answered (resolved or
-    waiting after a reply) means the urgency as stored was right (a hand change included); ignored
-    means one step lower."""
+    """What the team's handling says each settled mention's urgency was: an urgency set by hand is
+    the team's own label; answered (resolved or waiting after a reply) means the urgency as stored
+    was right; ignored means one step lower."""
     from mentionwatch.store import settled
 
     out = []
-    for urgency, state, answered, kind, title, text in settled(conn):
+    for urgency, state, answered, by_hand, kind, title, text in settled(conn):
         title = "" if kind == "comment" else (title or "")
-        if state == "ignored":
+        if by_hand:
+            out.append((urgency, title, text or ""))
+        elif state == "ignored":
             out.append((URGENCIES[min(URGENCY_RANK[urgency] + 1, len(URGENCIES) - 1)], title, text or ""))
         elif answered:
             out.append((urgency, title, text or ""))

@@ -10,11 +10,12 @@ from mentionwatch.ingest import repeats, tagging
 from mentionwatch.ingest.rules import Tagger
 
 
-def retag(config: Config, conn) -> tuple[int, int]:
-    """Tag every stored mention as a poll would now. Returns (checked, changed)."""
+def retag(config: Config, conn, ids: list[str] | None = None) -> tuple[int, int]:
+    """Tag every stored mention (or those of `ids`) as a poll would now; an urgency set by hand
+    stays, only its rules and matches are brought up to date. Returns (checked, changed)."""
     tagger = Tagger(config.rules, config.default_urgency)
     checked = changed = 0
-    for batch in store.iter_all(conn):
+    for batch in store.iter_all(conn, ids=ids):
         updates = []
         for m in batch:
             checked += 1
@@ -22,6 +23,8 @@ def retag(config: Config, conn) -> tuple[int, int]:
                                                         m["author"], m["url"])
             if m.get("repeat_of"):  # a repeat contact stays one level up whatever the rules say
                 urgency, fired, matches = repeats.tags(urgency, fired, matches, m["repeat_of"])
+            if m.get("urgency_by"):
+                urgency = m["urgency"]
             if urgency != m["urgency"] or json.loads(matches) != m["matches"]:
                 updates.append((m["id"], urgency, fired, matches))
         if updates:

@@ -12,7 +12,7 @@ from mentionwatch.model import created_at_known
 # Fields every JSON line of a mention carries (the README documents them; tools rely on them).
 MENTION_FIELDS = (
     "id", "source", "query", "kind", "url", "author", "title", "text", "created_at", "created_at_known",
-    "first_seen_at", "urgency", "maybe", "rules", "matches", "state", "state_changed_at", "state_by", "queries", "dupe_of",
+    "first_seen_at", "urgency", "urgency_by", "maybe", "rules", "matches", "state", "state_changed_at", "state_by", "queries", "dupe_of",
     "assignee", "repeat_of", "wake_at", "followup_at", "followup_note", "sla_s", "clock_started_at", "sla_due_at",
     "sla_left_s", "responded_at", "response_s", "sla_met", "first_response_at", "first_response_s", "first_response_met",
     "due",

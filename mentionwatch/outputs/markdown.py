@@ -93,6 +93,8 @@ def event_text(e: dict, esc=lambda x: x or "") -> str:
         text = f"assigned to {esc(e['to_state']) or 'nobody'}" + (f" (was {esc(e['from_state'])})" if e["from_state"] else "")
     elif kind == "followup":
         text = f"follow-up set for {shown(e['to_state'])}"
+    elif kind == "urgency":
+        text = f"urgency {e['from_state']} → {e['to_state']}" + (" (by hand)" if e["to_state"] != "rules" else "")
     elif kind == "link":
         text = f"linked to {esc(e['to_state'])}"
     elif kind == "reply":

@@ -4,7 +4,7 @@ and the events that keep every change's history."""
 from __future__ import annotations
 
 from mentionwatch.errors import MentionwatchError
-from mentionwatch.model import ACTIVE_STATES, STATES, utcnow
+from mentionwatch.model import ACTIVE_STATES, STATES, URGENCY_RANK, utcnow
 from mentionwatch.store.db import current, literals, write
 from mentionwatch.text import redact
 
@@ -75,6 +75,29 @@ def set_state(conn, ids: list[str], state: str, who: str, note: str | None = Non
             _event(conn, mid, now, who, "state", before, state,
                    note if state != "snoozed" else " ".join(x for x in (f"until {wake_at}", note) if x))
             changed.append((mid, before, state))
+    return changed
+
+
+def set_urgency(conn, ids: list[str], urgency: str | None, who: str,
+                note: str | None = None) -> list[tuple[str, str, str]]:
+    """Set mentions' urgency by hand (kept by a retag, learned from by `rules learn`), or with
+    None give it back to the rules (the caller retags them). The second opinion's flag goes: the
+    team has said. Returns (id, from, to) for every mention that changed; to is "rules" for None."""
+    now = utcnow()
+    changed = []
+    with write(conn):
+        rows = current(conn, ids, "id, urgency, urgency_by")
+        for mid in dict.fromkeys(ids):
+            before, by = rows[mid]["urgency"], rows[mid]["urgency_by"]
+            if (urgency is None and by is None) or (urgency is not None and by is not None and before == urgency):
+                continue
+            if urgency is None:
+                conn.execute("UPDATE mentions SET urgency_by = NULL WHERE id = ?", (mid,))
+            else:
+                conn.execute("UPDATE mentions SET urgency = ?, urgency_rank = ?, urgency_by = ?, maybe = NULL "
+                             "WHERE id = ?", (urgency, URGENCY_RANK[urgency], who, mid))
+            _event(conn, mid, now, who, "urgency", before, urgency or "rules", note)
+            changed.append((mid, before, urgency or "rules"))
     return changed
 
 

@@ -3,6 +3,7 @@ full-text index kept), what repeat contacts and retag read, and what triage and 
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from typing import Iterable, Iterator
 
@@ -199,12 +200,13 @@ def set_maybe(conn, flags: Iterable[tuple[str, str]]) -> None:
 
 
 def settled(conn) -> Iterator[tuple]:
-    """(urgency, state, answered, kind, title, text) of the mentions the team has settled
-    (resolved, waiting, ignored): what the second opinion learns from. Cross-post copies are left
-    out: they were settled with the first."""
+    """(urgency, state, answered, by_hand, kind, title, text) of the mentions the team has settled
+    (resolved, waiting, ignored) or whose urgency it set by hand: what the second opinion learns
+    from. Cross-post copies are left out: they were settled with the first."""
     return conn.execute(
-        "SELECT urgency, state, first_response_at IS NOT NULL, kind, title, text FROM mentions "
-        "WHERE state IN ('resolved', 'waiting', 'ignored') AND dupe_of IS NULL ORDER BY id")
+        "SELECT urgency, state, first_response_at IS NOT NULL, urgency_by IS NOT NULL, kind, title, text "
+        "FROM mentions WHERE (state IN ('resolved', 'waiting', 'ignored') OR urgency_by IS NOT NULL) "
+        "AND dupe_of IS NULL ORDER BY id")
 
 
 def fts_query(text: str) -> str:
@@ -333,14 +335,17 @@ def get_mention(conn, mention_id: str) -> dict | None:
     return row_to_dict(row) if row else None
 
 
-def iter_all(conn, batch: int = 2000) -> Iterator[list[dict]]:
-    """Every mention in batches (for retag), without holding them all in memory."""
+def iter_all(conn, batch: int = 2000, ids: list[str] | None = None) -> Iterator[list[dict]]:
+    """Every mention (or those of `ids`) in batches (for retag), without holding them all in memory."""
     last = ""
+    # ids are typed by people: bound as one JSON parameter, never written into the SQL.
+    among = " AND id IN (SELECT value FROM json_each(?))" if ids is not None else ""
+    extra = (json.dumps(list(ids)),) if ids is not None else ()
     while True:
         rows = conn.execute(
-            "SELECT id, source, kind, title, text, author, url, urgency, rules, matches, repeat_of FROM mentions "
-            "WHERE id > ? ORDER BY id LIMIT ?",
-            (last, batch),
+            "SELECT id, source, kind, title, text, author, url, urgency, urgency_by, rules, matches, repeat_of "
+            f"FROM mentions WHERE id > ?{among} ORDER BY id LIMIT ?",
+            (last, *extra, batch),
         ).fetchall()
         if not rows:
             return

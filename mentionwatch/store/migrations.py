@@ -228,6 +228,13 @@ def m009_second_opinion(db) -> None:
     db["mentions"].add_column("maybe", str)
 
 
+def m010_urgency_by_hand(db) -> None:
+    # Who set a mention's urgency by hand (NULL: the rules did). A retag leaves a hand-set urgency
+    # alone, and the second opinion learns from it (`rules learn`).
+    db["mentions"].add_column("urgency_by", str)
+
+
 MIGRATIONS = [m001_initial, m002_sources_and_dedup, m003_workflow, m004_open_index, m005_more_queries,
-              m006_one_author_index, m007_no_secret_urls, m008_response_clocks, m009_second_opinion]
+              m006_one_author_index, m007_no_secret_urls, m008_response_clocks, m009_second_opinion,
+              m010_urgency_by_hand]
 LATEST = len(MIGRATIONS)
