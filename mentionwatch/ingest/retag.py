@@ -19,7 +19,7 @@ def retag(config: Config, conn, ids: list[str] | None = None) -> tuple[int, int]
         updates = []
         for m in batch:
             checked += 1
-            urgency, fired, matches, _, _ = tagging.tag(tagger, m["source"], m["kind"], m["title"], m["text"],
+            urgency, fired, matches, *_ = tagging.tag(tagger, m["source"], m["kind"], m["title"], m["text"],
                                                         m["author"], m["url"])
             if m.get("repeat_of"):  # a repeat contact stays one level up whatever the rules say
                 urgency, fired, matches = repeats.tags(urgency, fired, matches, m["repeat_of"])

@@ -36,8 +36,7 @@ def save_found(conn, mentions: list[Mention], query: str, tagger: Tagger, repeat
     existing = store.stored_ids(conn, ids)
     links = repeats.links(conn, [(mid, m.source, m.author, m.created_at) for mid, m in zip(ids, mentions)
                                  if mid not in existing], repeat_window)
-    second = opinion.current()
-    flag = second.flag if second is not None else None
+    flag = None  # the second opinion, for mentions tagged without it (as they arrived)
     maybe: dict[str, str] = {}  # id -> the second opinion's flag (rare: most mentions have none)
 
     def write(rows: list[MentionRow], last: bool, committed: Callable[[], None]) -> None:
@@ -53,14 +52,19 @@ def save_found(conn, mentions: list[Mention], query: str, tagger: Tagger, repeat
         committed()
 
     def row(mid: str, m: Mention, t: tagging.Tags) -> MentionRow:
-        urgency, fired, matches, timed_out, crosspost = t
+        nonlocal flag
+        urgency, fired, matches, timed_out, crosspost, said = t
         for name in timed_out:
             timeouts[name] = timeouts.get(name, 0) + 1
         previous = links.get(mid)
         if previous:
             urgency, fired, matches = repeats.tags(urgency, fired, matches, previous)
-        if flag is not None and URGENCY_RANK[urgency] >= opinion.FLAGGED_FROM and mid not in existing:
-            said = flag("" if m.kind == "comment" else m.title or "", m.text or "")
+        if URGENCY_RANK[urgency] >= opinion.FLAGGED_FROM and mid not in existing:
+            if said is None:
+                if flag is None:
+                    second = opinion.current()
+                    flag = second.flag if second is not None else (lambda title, text: None)
+                said = flag("" if m.kind == "comment" else m.title or "", m.text or "")
             if said:
                 maybe[mid] = said
         return MentionRow(mid, m.source, m.native_id, m.kind, query, m.author, m.title, m.text, m.url, m.created_at,

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import gc
 from concurrent.futures import Future
-from typing import Iterator, NamedTuple
+from typing import Callable, Iterator, NamedTuple
 
+from mentionwatch.ingest import opinion
+from mentionwatch.ingest.opinion import FLAGGED_FROM
 from mentionwatch.ingest.rules import Tagger
 from mentionwatch.matching import TermIndex
-from mentionwatch.model import Mention, own_words
+from mentionwatch.model import URGENCY_RANK, Mention, own_words
 from mentionwatch.store import content_hash, encode_json
 
 PARALLEL_FROM = 5000  # from this many mentions to tag, a worker process helps (below, it would barely have started)
@@ -29,6 +31,9 @@ class Tags(NamedTuple):
     matches: str  # JSON list of {rule, urgency, terms}
     timeouts: list[str]  # rules whose regex gave up on this text (reported, not stored)
     content_hash: str | None  # same author, same words: a cross-post (store.content_hash)
+    # The second opinion's flag when it was asked ("" when it had nothing to say); None: not asked
+    # (the save path asks it then). Asked here so a burst's worker does it beside the writes.
+    maybe: str | None = None
 
 
 # Only what the rules read goes to a worker: a tuple is a tenth of a Mention's pickling cost.
@@ -36,11 +41,18 @@ def rule_fields(m: Mention) -> tuple[str, str, str, str, str, str]:
     return m.source, m.kind, m.title, m.text, m.author, m.url
 
 
-def tag(tagger: Tagger, source: str, kind: str, title: str, text: str, author: str, url: str) -> Tags:
+def tag(tagger: Tagger, source: str, kind: str, title: str, text: str, author: str, url: str,
+        flag: Callable[[str, str], str | None] | None = None) -> Tags:
+    """The rules' verdict; with `flag` (the second opinion), its flag too when the rules left the
+    mention at normal or low."""
     t = tagger.tag(own_words(kind, title, text, author, url), source)
+    maybe = None
+    if flag is not None:
+        maybe = (flag("" if kind == "comment" else title or "", text or "") or ""
+                 if URGENCY_RANK[t.urgency] >= FLAGGED_FROM else "")
     return Tags(t.urgency, encode_json(t.rule_names) if t.matches else "[]",
                 encode_json([x.as_dict() for x in t.matches]) if t.matches else "[]",
-                t.timeouts, content_hash(source, author or "", text or ""))
+                t.timeouts, content_hash(source, author or "", text or ""), maybe)
 
 
 # --- the query check ------------------------------------------------------------------------------
@@ -95,13 +107,19 @@ class QueryCheck:
 
 
 def tags(mentions: list[Mention], tagger: Tagger, known: dict[str, Tags]) -> Iterator[Tags]:
-    """The tags of `mentions`, in order; `known` holds those tagged already (as they arrived), by
-    id. A large burst is shared with a worker process (see _shared); call close() on the result
-    (or exhaust it) to let the worker go."""
+    """The tags of `mentions`, in order, with the second opinion's flag; `known` holds those tagged
+    already (as they arrived), by id. A large burst is shared with a worker process (see
+    _shared); call close() on the result (or exhaust it) to let the worker go."""
     untagged = sum(1 for m in mentions if m.id not in known)
     if untagged < PARALLEL_FROM:
-        return (known.get(m.id) or tag(tagger, *rule_fields(m)) for m in mentions)
+        flag = _flag()
+        return (known.get(m.id) or tag(tagger, *rule_fields(m), flag) for m in mentions)
     return _shared(mentions, tagger)
+
+
+def _flag() -> Callable[[str, str], str | None] | None:
+    model = opinion.current()
+    return model.flag if model is not None else None
 
 
 def _shared(mentions: list[Mention], tagger: Tagger) -> Iterator[Tags]:
@@ -132,8 +150,10 @@ def _worker_tags(pool_soon: Future, parts: list[list[tuple]], tagger: Tagger) ->
     the rest is tagged here: slower, but stored."""
     from concurrent.futures.process import BrokenProcessPool
 
+    flag = _flag()
+
     def here(part: list[tuple]) -> list[Tags]:
-        return [tag(tagger, *f) for f in part]
+        return [tag(tagger, *f, flag) for f in part]
 
     first = 0
     while first < len(parts) and not pool_soon.done():
@@ -170,6 +190,7 @@ def _worker_tags(pool_soon: Future, parts: list[list[tuple]], tagger: Tagger) ->
 
 
 _worker_tagger: Tagger | None = None
+_worker_flag: Callable[[str, str], str | None] | None = None
 
 
 def _tag_pool(tagger: Tagger):
@@ -182,9 +203,10 @@ def _tag_pool(tagger: Tagger):
 
 
 def _start_tagger(rules, default: str) -> None:
-    global _worker_tagger
+    global _worker_tagger, _worker_flag
     _worker_tagger = Tagger(rules, default)
+    _worker_flag = _flag()  # the same model: the learned one in the state dir, else the corpus's
 
 
 def _tag_in_worker(part: list[tuple]) -> list[Tags]:
-    return [tag(_worker_tagger, *f) for f in part]
+    return [tag(_worker_tagger, *f, _worker_flag) for f in part]
