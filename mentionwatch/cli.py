@@ -208,6 +208,7 @@ def poll(config_path, db_path, as_json, only, quiet, force):
     """
     from mentionwatch import ingest, store
     from mentionwatch.config import resolve_db_path
+    from mentionwatch.model import utcnow
 
     cfg = load_config(config_path)
     for name in only:
@@ -220,6 +221,7 @@ def poll(config_path, db_path, as_json, only, quiet, force):
                    "Config: the bundled example (its fictional brand; write yours with: mentionwatch init)", err=True)
     with ingest.PollLock(path):
         conn = store.open_db(path)
+        began = utcnow()
         if interactive:
             from mentionwatch.outputs.render import poll_progress
 
@@ -232,12 +234,30 @@ def poll(config_path, db_path, as_json, only, quiet, force):
             from mentionwatch.outputs.jsonl import mention_json
 
             emit((store.get_mention(conn, i) for i in result.new_ids), True, project=mention_json)
+        if cfg.notify is not None:  # the mentions are committed: now tell the team
+            notify_now(cfg, conn, interactive, began)
     from mentionwatch.outputs.render import poll_report
 
     for line in poll_report(result, interactive):
         click.echo(line, err=True)
     if result.failed:
         sys.exit(int(ExitCode.SOURCES_FAILED))
+
+
+def notify_now(cfg, conn, interactive: bool, began: str | None = None):
+    """Alerts after a poll or from `notify`: a failing channel or a broken route is said on stderr
+    and never undoes what was stored."""
+    from mentionwatch.notify import run as notify_run
+
+    try:
+        out = notify_run.run(conn, cfg, say=lambda line: click.echo(line, err=True), began=began)
+    except MentionwatchError as e:
+        click.echo(f"notify: {e}", err=True)
+        return None
+    if interactive and (out.sent or out.failed or out.expired):
+        click.echo(f"notify: {out.sent} sent" + (f", {out.failed} failed (retried later)" if out.failed else "")
+                   + (f", {out.expired} expired" if out.expired else ""), err=True)
+    return out
 
 
 # --- triage ----------------------------------------------------------------------------------------
@@ -766,6 +786,147 @@ def retag(config_path, db_path):
     conn, cfg = open_store(config_path, db_path)
     checked, changed = do_retag(cfg, conn)
     click.echo(f"{checked} mentions checked, {changed} retagged", err=True)
+
+
+# --- alerts ---------------------------------------------------------------------------------------------
+
+
+@cli.group(cls=Group, invoke_without_command=True)
+@config_options
+@click.pass_context
+def notify(ctx, config_path, db_path):
+    """Send what the config's notify routes owe now, without polling (poll does this after each
+    run): new mentions, escalations, reminders, spikes, digests that are due, and retries.
+
+    Silent unless something fails (or at a terminal). Exit status 4 while a poll runs (it sends).
+
+    \b
+    Examples (crontab):
+      */5 * * * * mentionwatch poll
+      * * * * *   mentionwatch notify
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from mentionwatch import ingest, store
+    from mentionwatch.config import resolve_db_path
+
+    cfg = load_config(config_path)
+    if cfg.notify is None or not cfg.notify.routes:
+        fail("no notify routes in the config: add notify.channels and notify.routes (see the README's Alerts)",
+             ExitCode.USAGE)
+    path = resolve_db_path(db_path, cfg)
+    with ingest.PollLock(path):
+        conn = store.open_db(path)
+        notify_now(cfg, conn, sys.stderr.isatty())
+
+
+@notify.command("log")
+@config_options
+@output_options
+@click.option("--limit", "-n", type=click.IntRange(min=1), default=None, help="At most this many [default: 50 at a terminal, all otherwise].")
+@click.option("--since", metavar="WHEN", help="Made since 30m, 2h, 3d ago or a date.")
+def notify_log(config_path, db_path, json_out, limit, since):
+    """Deliveries, newest first: route, channel, what, status, attempts, error.
+
+    \b
+    Example:
+      mentionwatch notify log --json | jq 'select(.status != "sent")'
+    """
+    from mentionwatch.outputs.funnel import emit
+    from mentionwatch.outputs.render import deliveries_table
+    from mentionwatch.store import deliveries
+
+    conn, cfg = open_store(config_path, db_path, reading=True)
+    since_text = when_option(since, "--since", cfg) if since else None
+    if limit is None and sys.stdout.isatty() and not json_out:
+        limit = 50
+    emit(deliveries.log(conn, limit, since_text), json_out, deliveries_table)
+
+
+@notify.command("test")
+@config_options
+@click.argument("route", required=False)
+def notify_test(config_path, db_path, route):
+    """Send a sample message through each channel of ROUTE (default: every route's channels) and
+    say per channel what happened. Exit status 1 when one failed.
+
+    \b
+    Example:
+      mentionwatch notify test urgent
+    """
+    from mentionwatch.notify import channels as channels_mod
+    from mentionwatch.outputs.messages import test_message
+
+    cfg = load_config(config_path)
+    if cfg.notify is None or not cfg.notify.routes:
+        fail("no notify routes in the config: add notify.channels and notify.routes", ExitCode.USAGE)
+    routes = [r for r in cfg.notify.routes if route in (None, r.name)]
+    if not routes:
+        from mentionwatch.text import did_you_mean
+
+        names = [r.name for r in cfg.notify.routes]
+        fail(f"no route named {route!r} (routes: {', '.join(names)}){did_you_mean(route, names)}", ExitCode.USAGE)
+    failed = 0
+    done: set[str] = set()
+    for r in routes:
+        for name in r.to:
+            if name == "owner":
+                targets = sorted(set(cfg.notify.people.values()))
+                if not targets:
+                    click.echo(f"{r.name} → owner: nobody in notify.people", err=True)
+            else:
+                targets = [name]
+            for target in targets:
+                if target in done:
+                    continue
+                done.add(target)
+                channel = cfg.notify.channels[target]
+                error = channels_mod.check(channel) or channels_mod.send(channel, test_message(r.name, target))
+                kind = channels_mod.kind(channel)
+                click.echo(f"{r.name} → {target} ({kind}): " + ("sent" if error is None else f"failed: {error}"))
+                failed += error is not None
+    if failed:
+        sys.exit(int(ExitCode.ERROR))
+
+
+@cli.command()
+@config_options
+@click.option("--route", "route_name", required=True, metavar="NAME", help="The route whose digest to make.")
+@click.option("--send", is_flag=True, help="Send it now through the route's channels (and count it as sent).")
+@click.option("--json", "json_out", flag_value=True, default=None, help="JSON (the default when piped).")
+@click.option("--markdown", "json_out", flag_value=False, help="Markdown (the default at a terminal).")
+def digest(config_path, db_path, route_name, send, json_out):
+    """Print a route's digest now: what it owes and has not sent (a digest route's waiting items;
+    for an instant route, what is held). Markdown at a terminal, one JSON object when piped.
+
+    \b
+    Examples:
+      mentionwatch digest --route daily
+      mentionwatch digest --route daily --send
+    """
+    from mentionwatch.notify import run as notify_run
+
+    conn, cfg = open_store(config_path, db_path)
+    if cfg.notify is None or not cfg.notify.routes:
+        fail("no notify routes in the config: add notify.channels and notify.routes", ExitCode.USAGE)
+    names = [r.name for r in cfg.notify.routes]
+    if route_name not in names:
+        from mentionwatch.text import did_you_mean
+
+        fail(f"no route named {route_name!r} (routes: {', '.join(names)}){did_you_mean(route_name, names)}",
+             ExitCode.USAGE)
+    message, out = notify_run.digest_now(conn, cfg, route_name, send=send,
+                                         say=lambda line: click.echo(line, err=True))
+    as_json = (not sys.stdout.isatty()) if json_out is None else json_out
+    if as_json:
+        import json as json_mod
+
+        click.echo(json_mod.dumps({"title": message.title, **message.data}, ensure_ascii=False))
+    else:
+        click.echo(message.markdown)
+    if send:
+        click.echo(f"digest: {out.sent} sent" + (f", {out.failed} failed (retried later)" if out.failed else ""),
+                   err=True)
 
 
 # --- health and sources ------------------------------------------------------------------------------

@@ -60,6 +60,39 @@ class Channel:
     timeout: float = 10.0  # seconds: a command that takes longer has failed
 
 
+EVENTS = ("new", "sla_at_risk", "sla_breached", "followup_due", "snooze_ended", "assigned", "spike",
+          "source_failing")
+DIGESTS = {"hourly": 3600.0, "daily": 86400.0}
+
+
+@dataclass(frozen=True)
+class Route:
+    """Which mentions and events go where, and when (`notify.routes[]`)."""
+    name: str
+    to: tuple[str, ...]  # channel names; "owner": the assignee's own channel (notify.people)
+    on: tuple[str, ...] = ("new",)
+    urgency: tuple[str, ...] = ()  # empty: any (as triage's filters)
+    rules: tuple[str, ...] = ()
+    queries: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    digest: float | None = None  # seconds between digests; None: each message at once
+    at: str | None = None  # "HH:MM" in the team's zone: when a daily digest goes
+    cap: int = 10  # instant messages per run; the rest fold into one "and N more"
+    page: bool = False  # send outside staffed hours too (on-call); else held until the next shift
+
+
+@dataclass(frozen=True)
+class Notify:
+    channels: dict[str, Channel]
+    people: dict[str, str]  # person -> channel name (their own URLs are channels named "@person")
+    routes: tuple[Route, ...]
+    at_risk: float = 0.75  # share of an SLA clock spent that makes sla_at_risk
+    retry_for: float = 86400.0  # a failing delivery is retried (with backoff) this long, then expires
+    spike_min_count: int = 5
+    spike_min_history: float = 86400.0
+    spike_threshold: float = 3.0
+
+
 @dataclass(frozen=True)
 class Config:
     path: str | None  # None: the example config embedded in the package
@@ -81,6 +114,7 @@ class Config:
     warnings: tuple[str, ...] = ()  # for stderr: problems that do not stop the command
     display_zone: str | None = None  # display.timezone: the zone times are shown in to people
     groups: dict[str, tuple[str, ...]] = field(default_factory=dict)  # named word groups, for @name in rules
+    notify: Notify | None = None  # alerts: None when the config has no notify section
 
 
 # --- where things live -----------------------------------------------------------------------------
@@ -386,7 +420,11 @@ def _number(doc, key, value, minimum=0, integer=False):
 
 
 TOP_KEYS = ("database", "me", "default_urgency", "http", "health", "sla", "staffed", "repeat_window",
-            "display", "sources", "queries", "groups", "rules")
+            "display", "sources", "queries", "groups", "rules", "notify")
+NOTIFY_KEYS = ("channels", "people", "routes", "at_risk", "retry_for", "spikes")
+SPIKE_KEYS = ("min_count", "min_history", "threshold")
+ROUTE_KEYS = ("name", "to", "on", "urgency", "rules", "queries", "sources", "digest", "at", "cap", "page")
+COMMAND_KEYS = ("command", "timeout")
 DISPLAY_KEYS = ("timezone",)
 CALENDAR_KEYS = ("timezone", "hours", "holidays")
 STAFFED_KEYS = CALENDAR_KEYS + ("message", "calendars")
@@ -440,12 +478,108 @@ def parse(text: str, file: str | None) -> Config:
     queries = _queries(doc, raw.get("queries"))
     groups = _groups(doc, _or_empty(raw, "groups", {}))
     rules = _rules(doc, _or_empty(raw, "rules", []), groups)
+    notify = _notify(doc, raw["notify"], queries, rules) if raw.get("notify") is not None else None
     return Config(
         path=file, database=database, me=me, default_urgency=default_urgency, user_agent=user_agent,
         per_host=per_host, max_bytes=max_bytes, retries=retries, max_wait=max_wait, max_silence=max_silence, sla=budgets,
         staffing=staffing, repeat_window=repeat_window, sources=srcs, queries=queries, rules=rules,
-        display_zone=display_zone, groups=groups,
+        display_zone=display_zone, groups=groups, notify=notify,
     )
+
+
+def _notify(doc, raw, queries, rules) -> Notify:
+    """`notify:` channels (name -> Apprise URL or {command, timeout}), people (name -> URL or a
+    channel name), routes, and the escalation, retry and spike settings."""
+    _mapping(doc, "notify", raw, NOTIFY_KEYS)
+    channels: dict[str, Channel] = {}
+    for name, spec in _expect(doc, "notify.channels", raw.get("channels") or {}, dict, "a mapping").items():
+        channels[_name(doc, f"notify.channels.{name}", name)] = _channel(doc, f"notify.channels.{name}", name, spec)
+    people: dict[str, str] = {}
+    for person, spec in _expect(doc, "notify.people", raw.get("people") or {}, dict, "a mapping").items():
+        key = f"notify.people.{person}"
+        _expect(doc, key, person, str, "a name")
+        if isinstance(spec, str) and spec in channels:
+            people[person] = spec
+        else:
+            # A person's own URL is a channel of its own, named so it cannot clash with the team's.
+            channels[f"@{person}"] = _channel(doc, key, f"@{person}", spec)
+            people[person] = f"@{person}"
+    routes = []
+    route_list = _expect(doc, "notify.routes", raw.get("routes") or [], list, "a list of routes")
+    # YAML 1.1 reads a bare `on:` key as true; the route key is `on`, as people write it.
+    route_list = [{("on" if k is True else k): v for k, v in r.items()} if isinstance(r, dict) else r
+                  for r in route_list]
+    for key, r, name in _named_entries(doc, "notify.routes", route_list, ROUTE_KEYS, ("name", "to"), "route"):
+        to = _str_list(doc, f"{key}.to", r["to"] if isinstance(r["to"], list) else [r["to"]], "channel names")
+        for i, c in enumerate(to):
+            if c != "owner" and c not in channels:
+                known = [*(x for x in channels if not x.startswith("@")), "owner"]
+                raise doc.err(f"{key}.to[{i}]", f"no channel named {c!r} in notify.channels (known: "
+                                                f"{', '.join(known)}){did_you_mean(c, known)}")
+        on = _str_list(doc, f"{key}.on", r.get("on", ["new"]), "a list of events")
+        for i, e in enumerate(on):
+            if e not in EVENTS:
+                raise doc.err(f"{key}.on[{i}]", f"unknown event {e!r} (one of: {', '.join(EVENTS)}){did_you_mean(e, EVENTS)}")
+        urgency = _str_list(doc, f"{key}.urgency", r.get("urgency", []), "a list of urgencies")
+        for i, u in enumerate(urgency):
+            _urgency(doc, f"{key}.urgency[{i}]", u)
+        route_queries = _str_list(doc, f"{key}.queries", r.get("queries", []), "a list of query names")
+        names = [q.name for q in queries]
+        for i, q in enumerate(route_queries):
+            if q not in names:
+                raise doc.err(f"{key}.queries[{i}]", f"no query named {q!r}{did_you_mean(q, names)}")
+        route_rules = _str_list(doc, f"{key}.rules", r.get("rules", []), "a list of rule names")
+        names = [x.name for x in rules]
+        for i, x in enumerate(route_rules):
+            if x not in names:
+                raise doc.err(f"{key}.rules[{i}]", f"no rule named {x!r}{did_you_mean(x, names)}")
+        route_sources = _source_names(doc, f"{key}.sources", r.get("sources", []))
+        digest = None
+        if "digest" in r:
+            d = r["digest"]
+            digest = DIGESTS.get(d) if isinstance(d, str) and d in DIGESTS else parse_duration(d)
+            if not digest or digest < 60:
+                raise doc.err(f"{key}.digest", f"must be hourly, daily or a duration of a minute or more like 30m "
+                                               f"or 4h (got {d!r})")
+        at = r.get("at")
+        if at is not None:
+            if digest != DIGESTS["daily"]:
+                raise doc.err(f"{key}.at", "only a daily digest has a time of day (digest: daily)")
+            if not isinstance(at, str) or not re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d", at):
+                raise doc.err(f"{key}.at", f"must be a local time like \"09:00\" (got {at!r}; quote it in YAML)")
+        cap = _number(doc, f"{key}.cap", r.get("cap", 10), minimum=1, integer=True)
+        page = _expect(doc, f"{key}.page", r.get("page", False), bool, "true or false")
+        routes.append(Route(name=name, to=to, on=on, urgency=urgency, rules=route_rules, queries=route_queries,
+                            sources=route_sources, digest=digest, at=at, cap=cap, page=page))
+    at_risk = raw.get("at_risk", 0.75)
+    if isinstance(at_risk, str) and re.fullmatch(r"\d+(\.\d+)?%", at_risk.strip()):
+        at_risk = float(at_risk.strip()[:-1]) / 100
+    if isinstance(at_risk, bool) or not isinstance(at_risk, (int, float)) or not 0 < at_risk < 1:
+        raise doc.err("notify.at_risk", f"must be a share of the SLA clock between 0 and 1, or a percentage like "
+                                        f"75% (got {at_risk!r})")
+    retry_for = _duration(doc, "notify.retry_for", raw.get("retry_for", 86400))
+    spikes = _mapping(doc, "notify.spikes", raw.get("spikes") or {}, SPIKE_KEYS)
+    return Notify(
+        channels=channels, people=people, routes=tuple(routes), at_risk=float(at_risk), retry_for=retry_for,
+        spike_min_count=_number(doc, "notify.spikes.min_count", spikes.get("min_count", 5), minimum=1, integer=True),
+        spike_min_history=_duration(doc, "notify.spikes.min_history", spikes.get("min_history", 86400)),
+        spike_threshold=float(_number(doc, "notify.spikes.threshold", spikes.get("threshold", 3))),
+    )
+
+
+def _channel(doc, key: str, name: str, spec) -> Channel:
+    if isinstance(spec, str):
+        if not re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", spec.strip()):
+            raise doc.err(key, "must be an Apprise URL like slack://..., mailto://..., json://host/path "
+                               "(https://github.com/caronc/apprise/wiki), or {command: [program, args...]}")
+        return Channel(name=name, url=spec.strip())
+    _mapping(doc, key, spec, COMMAND_KEYS)
+    if "command" not in spec:
+        raise doc.err(key, "missing required key 'command'")
+    command = spec["command"] if isinstance(spec["command"], list) else [spec["command"]]
+    argv = _str_list(doc, f"{key}.command", command, "a program and its arguments")
+    timeout = _duration(doc, f"{key}.timeout", spec.get("timeout", 10))
+    return Channel(name=name, command=argv, timeout=max(timeout, 1.0))
 
 
 def _staffing(doc, raw):

@@ -64,7 +64,7 @@ CASES = [
     # id, document, line, key path, message fragment
     ("unknown top-level key",
      doc("queries:", Q, "colour: blue"),
-     3, "colour", "unknown key (expected one of: database, me, default_urgency, http, health, sla, staffed, repeat_window, display, sources, queries, groups, rules)"),
+     3, "colour", "unknown key (expected one of: database, me, default_urgency, http, health, sla, staffed, repeat_window, display, sources, queries, groups, rules, notify)"),
     ("unknown key in query",
      doc("queries:", "  - name: acme", "    search: acme", "    serach: cloud"),
      4, "queries[0].serach", "unknown key (expected one of: name, search, sources, feeds)"),

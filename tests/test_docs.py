@@ -56,3 +56,24 @@ def test_every_json_field_is_documented(field):
 @pytest.mark.parametrize("code", list(ExitCode))
 def test_every_exit_code_is_documented(code):
     assert re.search(rf"^\| {int(code)} \|", README, re.M), code
+
+
+@pytest.mark.parametrize("key", config.NOTIFY_KEYS + config.ROUTE_KEYS + config.SPIKE_KEYS + config.EVENTS)
+def test_notify_keys_and_events_are_documented(key):
+    assert f"`{key}`" in README, key
+
+
+def test_notify_log_fields_are_documented():
+    from mentionwatch.store import deliveries, open_db
+
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as d:
+        conn = open_db(Path(d) / "t.db")
+        conn.execute("INSERT INTO deliveries (message, created_at, route, channel, kind) VALUES (1, 'x', 'r', 'c', 'k')")
+        (row,) = deliveries.log(conn)
+        conn.close()
+    section = README.split("### `mentionwatch notify log")[1].split("###")[0]
+    for field in row:
+        assert f"`{field}`" in section, field

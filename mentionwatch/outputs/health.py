@@ -80,7 +80,30 @@ def report(config: Config, conn, now: float | None = None) -> list[dict]:
             "latest_gap": gaps[0][0] if gaps else None,
             "max_silence_s": st["limit"],
         })
+    if config.notify is not None:
+        rows.extend(channel_rows(config, conn))
     return rows
+
+
+def channel_rows(config: Config, conn) -> list[dict]:
+    """Alert channels as health rows (query `notify`, the channel's name as source): failing while
+    its latest delivery failed."""
+    from mentionwatch.store import deliveries
+
+    known = {r["channel"]: r for r in deliveries.channel_health(conn)}
+    out = []
+    for name in config.notify.channels:
+        h = known.get(name, {})
+        failing = h.get("status") in ("failed", "expired")
+        sent = h.get("last_sent_at")
+        out.append({
+            "query": "notify", "source": name, "status": "failing" if failing else ("ok" if h else "unused"),
+            "healthy": not failing, "last_success_at": sent, "last_poll_at": h.get("last_attempt_at"),
+            "last_error": h.get("error") if failing else None, "high_water": None, "backfill_oldest": None,
+            "backfill_since": None, "backfill_polls": 0, "lag_median_s": None, "lag_max_s": None, "gaps_7d": 0,
+            "latest_gap": None, "max_silence_s": None,
+        })
+    return out
 
 
 def readiness(config: Config, conn, now: float | None = None) -> list[dict]:

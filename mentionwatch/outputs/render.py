@@ -344,6 +344,28 @@ def backfill_text(r: dict):
     return Text(f"to {back}, {polls} poll{'s' if polls != 1 else ''}", style="yellow")
 
 
+DELIVERY_STYLE = {"sent": "green", "pending": "", "failed": "bold red", "expired": "bold red"}
+
+
+def deliveries_table(rows: list[dict]):
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+    for col in ("made", "route", "channel", "kind", "status", "tries"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("what", overflow="fold", ratio=1)
+    for r in rows:
+        what = r.get("error") if r["status"] in ("failed", "expired") else r.get("title")
+        table.add_row(
+            Text(age_text(r["created_at"])), Text(safe(r["route"], False)), Text(safe(r["channel"], False)),
+            Text(r["kind"] + (f" {r['event']}" if r.get("event") and r["event"] != r["kind"] else "")),
+            Text(r["status"], style=DELIVERY_STYLE.get(r["status"], "")), Text(str(r["attempts"])),
+            Text(safe(what or "", False), style="dim"),
+        )
+    return table
+
+
 def health_table(rows: list[dict]):
     from rich.table import Table
     from rich.text import Text

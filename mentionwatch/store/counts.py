@@ -12,59 +12,94 @@ import json
 import re
 from collections import Counter
 from datetime import timedelta
+from typing import Iterable
 
 from mentionwatch.model import parse_utc, utc_text
 
 Key = tuple[str, str]  # ("query", name) or ("source", name)
 
-# One row per window: (day back, start, end). Each row is one range of idx_mentions_created when
-# the database has it, else the windows share one scan.
-_HITS = (
-    "hits AS MATERIALIZED (SELECT w.d AS d, m.id AS id, m.source AS source, m.query AS query "
-    "FROM w JOIN mentions m ON m.created_at >= w.s AND m.created_at < w.e WHERE m.dupe_of IS NULL)"
-)
-_WINDOW_COUNTS = (
-    "SELECT 'source', source, d, COUNT(*) FROM hits GROUP BY source, d "
-    "UNION ALL SELECT 'query', query, d, COUNT(*) FROM (SELECT d, query FROM hits UNION ALL "
-    "SELECT h.d, q.query FROM hits h JOIN mention_more_queries q ON q.mention_id = h.id) GROUP BY query, d"
-)
-
-
 def window_counts(conn, start: str, end: str, days: int = 7) -> dict[Key, list[int]]:
     """Posts in [start, end) and in the same window on each of the `days` days before, per
     ("query", name) and per ("source", name): [now, 1 day back, ..., `days` back]. A name with no
-    post in any of the windows is absent."""
+    post in any of the windows is absent. The window is a day long at most.
+
+    One statement: with an index on mentions(created_at) it reads only the windows' rows (a range
+    each); without one, one scan of the table (not one per window)."""
     s0, e0 = parse_utc(start), parse_utc(end)
-    windows = [(d, utc_text(s0 - timedelta(days=d)), utc_text(e0 - timedelta(days=d))) for d in range(days + 1)]
-    values = ", ".join("(?, ?, ?)" for _ in windows)
-    sql = f"WITH w(d, s, e) AS (VALUES {values}), {_HITS} {_WINDOW_COUNTS}"
+    if not timedelta(0) < e0 - s0 <= timedelta(days=1):
+        raise ValueError(f"a window of more than 0 and at most a day, not {start} to {end}")
+    windows = [(utc_text(s0 - timedelta(days=d)), utc_text(e0 - timedelta(days=d))) for d in range(days + 1)]
+    day = " ".join(f"WHEN m.created_at >= ? AND m.created_at < ? THEN {d}" for d in range(days + 1))
+    inside = " OR ".join("(m.created_at >= ? AND m.created_at < ?)" for _ in windows)
+    sql = (f"WITH hits AS MATERIALIZED (SELECT CASE {day} END AS d, m.id AS id, m.source AS source, "
+           f"m.query AS query FROM mentions m WHERE m.dupe_of IS NULL AND ({inside})) "
+           "SELECT 'source', source, d, COUNT(*) FROM hits GROUP BY source, d "
+           "UNION ALL SELECT 'query', query, d, COUNT(*) FROM (SELECT d, query FROM hits UNION ALL "
+           "SELECT h.d, q.query FROM hits h JOIN mention_more_queries q ON q.mention_id = h.id) GROUP BY query, d")
+    bounds = [x for w in windows for x in w]
     out: dict[Key, list[int]] = {}
-    for scope, name, d, n in conn.execute(sql, [x for w in windows for x in w]):
+    for scope, name, d, n in conn.execute(sql, bounds * 2):
         if name is not None:
             out.setdefault((scope, name), [0] * (days + 1))[d] = n
     return out
 
 
-def history_starts(conn) -> dict[Key, str]:
-    """When each query and each source started being watched: its first successful poll or the
-    first time one of its mentions was stored, whichever is earlier. Not when its posts were
-    posted: a first poll stores posts from long before."""
-    rows = conn.execute(
-        "SELECT 'query', query, MIN(started_at) FROM polls WHERE status = 'ok' GROUP BY query "
-        "UNION ALL SELECT 'source', source, MIN(started_at) FROM polls WHERE status = 'ok' GROUP BY source "
-        "UNION ALL SELECT 'query', query, MIN(first_seen_at) FROM mentions GROUP BY query "
-        "UNION ALL SELECT 'query', query, MIN(first_seen_at) FROM mention_more_queries GROUP BY query "
-        "UNION ALL SELECT 'source', source, MIN(first_seen_at) FROM mentions GROUP BY source")
-    out: dict[Key, str] = {}
-    for scope, name, at in rows:
-        if name is not None and at is not None and ((scope, name) not in out or at < out[(scope, name)]):
-            out[(scope, name)] = at
+def _first_polls(conn) -> dict[tuple[str, str], str | None]:
+    """(query, source) -> the start of its first successful poll (None: none succeeded). Walks the
+    polls index pair by pair (a handful of lookups each), not the table: polls outnumber mentions."""
+    out = {}
+    row = conn.execute("SELECT query, source FROM polls ORDER BY query, source LIMIT 1").fetchone()
+    while row:
+        q, s = row
+        first = conn.execute("SELECT started_at FROM polls WHERE query = ? AND source = ? AND status = 'ok' "
+                             "ORDER BY started_at LIMIT 1", (q, s)).fetchone()
+        out[(q, s)] = first[0] if first else None
+        row = (conn.execute("SELECT query, source FROM polls WHERE query = ? AND source > ? ORDER BY source LIMIT 1",
+                            (q, s)).fetchone()
+               or conn.execute("SELECT query, source FROM polls WHERE query > ? ORDER BY query, source LIMIT 1",
+                               (q,)).fetchone())
     return out
+
+
+_FIRST_STORED = {"query": "SELECT MIN(first_seen_at) FROM mention_queries WHERE query = ?",
+                 "source": "SELECT MIN(first_seen_at) FROM mentions WHERE source = ?"}
+
+
+def history_starts(conn, keys: Iterable[Key] | None = None) -> dict[Key, str]:
+    """When each query and each source started being watched: its first successful poll. Not when
+    its posts were posted: a first poll stores posts from long before. A name never polled (a
+    database filled some other way) started when its first mention was stored.
+
+    `keys`: only these names (cheap: the polls index, and a lookup for a name it lacks); None:
+    every name (a scan of the mentions as well)."""
+    out: dict[Key, str] = {}
+
+    def earliest(key: Key, at: str | None) -> None:
+        if key[1] is not None and at is not None and (key not in out or at < out[key]):
+            out[key] = at
+
+    for (q, s), at in _first_polls(conn).items():
+        earliest(("query", q), at)
+        earliest(("source", s), at)
+    polled = set(out)
+    if keys is None:
+        rows = conn.execute(
+            "SELECT 'query', query, MIN(first_seen_at) FROM mention_queries GROUP BY query "
+            "UNION ALL SELECT 'source', source, MIN(first_seen_at) FROM mentions GROUP BY source")
+        for scope, name, at in rows:
+            if (scope, name) not in polled:
+                earliest((scope, name), at)
+        return out
+    wanted = set(keys)
+    for scope, name in wanted - polled:
+        if scope in _FIRST_STORED:
+            earliest((scope, name), conn.execute(_FIRST_STORED[scope], (name,)).fetchone()[0])
+    return {k: v for k, v in out.items() if k in wanted}
 
 
 def history_start(conn, scope: str, name: str) -> str | None:
     """history_starts for one query or source; None when it was never watched."""
-    return history_starts(conn).get((scope, name))
+    return history_starts(conn, [(scope, name)]).get((scope, name))
 
 
 # Words too common to say what posts are about.
@@ -138,3 +173,10 @@ def about(conn, scope: str, name: str, start: str, end: str, top: int = 3) -> di
     return {"scope": scope, "name": name, "start": start, "end": end, "count": len(rows),
             "rules": _top(rules, top), "words": _top(words, top),
             ("sources" if scope == "query" else "queries"): _top(others, top)}
+
+
+def ensure_index(conn) -> None:
+    """The index the spike check reads windows of posting time through (8 small ranges instead of
+    a scan of the table each run). Made by the first run with a spike route, so databases that
+    never check spikes do not pay for it on every insert. Call inside write()."""
+    conn.execute("CREATE INDEX IF NOT EXISTS idx_mentions_created ON mentions(created_at)")

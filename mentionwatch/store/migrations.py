@@ -234,7 +234,30 @@ def m010_urgency_by_hand(db) -> None:
     db["mentions"].add_column("urgency_by", str)
 
 
+def m011_notify(db) -> None:
+    # Alerts. notify_items: what each route owes the team (a new mention, an escalation, a spike),
+    # once per (route, key) whatever happens; `message` is the delivery group it went out in (NULL:
+    # not yet: waiting for a digest, a shift, or the next run). deliveries: one row per message and
+    # channel, with its text, so a send that fails or is cut short is retried as it was.
+    # notify_state: per route, how far it has read (mention rowids, event ids) and when it last
+    # sent a digest. No channel URL is ever stored: channels are named.
+    db.execute("""CREATE TABLE notify_items (
+        id INTEGER PRIMARY KEY, route TEXT NOT NULL, key TEXT NOT NULL, event TEXT NOT NULL,
+        mention_id TEXT, detail TEXT, created_at TEXT NOT NULL, held INTEGER NOT NULL DEFAULT 0,
+        first_poll INTEGER NOT NULL DEFAULT 0, message INTEGER, UNIQUE (route, key))""")
+    db.execute("CREATE INDEX idx_notify_items_waiting ON notify_items(route) WHERE message IS NULL")
+    db.execute("""CREATE TABLE deliveries (
+        id INTEGER PRIMARY KEY, message INTEGER NOT NULL, created_at TEXT NOT NULL, route TEXT NOT NULL,
+        channel TEXT NOT NULL, kind TEXT NOT NULL, event TEXT, mention_ids TEXT NOT NULL DEFAULT '[]',
+        title TEXT, markdown TEXT, text TEXT, data TEXT, status TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0, last_attempt_at TEXT, next_attempt_at TEXT, expires_at TEXT,
+        sent_at TEXT, error TEXT)""")
+    db.execute("CREATE INDEX idx_deliveries_due ON deliveries(next_attempt_at) WHERE status IN ('pending', 'failed')")
+    db.execute("CREATE INDEX idx_deliveries_channel ON deliveries(channel, id)")
+    db.execute("CREATE TABLE notify_state (key TEXT PRIMARY KEY, value TEXT)")
+
+
 MIGRATIONS = [m001_initial, m002_sources_and_dedup, m003_workflow, m004_open_index, m005_more_queries,
               m006_one_author_index, m007_no_secret_urls, m008_response_clocks, m009_second_opinion,
-              m010_urgency_by_hand]
+              m010_urgency_by_hand, m011_notify]
 LATEST = len(MIGRATIONS)

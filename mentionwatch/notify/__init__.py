@@ -1,0 +1,1 @@
+"""Alerts: routes, deliveries, channels, spikes."""
