@@ -345,10 +345,11 @@ class Server:
 
 
 def rules_section() -> str:
-    """The example config's rule pack: tagging in these runs costs what it costs a real user."""
+    """The example config's rule pack and the word groups it uses: tagging in these runs costs what
+    it costs a real user."""
     from mentionwatch import config
 
-    return "rules:" + config.example_config_text().split("\nrules:", 1)[1]
+    return "groups:" + config.example_config_text().split("\ngroups:", 1)[1]
 
 
 def feeds_config(urls: list[str], per_host: int) -> str:

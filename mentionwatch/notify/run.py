@@ -108,7 +108,10 @@ def collect(conn, config: Config, now: datetime, began: str | None = None) -> in
                 if rows:
                     dstore.set_state_value(conn, f"{prefix}:mentions", str(rows[-1]["rowid_"]))
             if "sla_at_risk" in route.on or "sla_breached" in route.on:
-                for m in dstore.running_clocks(conn, route.name, started):
+                running = [m for u in (route.urgency or URGENCIES)
+                           for m in dstore.running_clocks(conn, route.name, started, URGENCY_RANK[u],
+                                                          _horizon(config, u, now))]
+                for m in running:
                     if not _passes(route, m):
                         continue
                     with_clock(m, config, now)
@@ -147,9 +150,27 @@ def collect(conn, config: Config, now: datetime, began: str | None = None) -> in
                     if (s["scope"] == "query" and route.queries and s["name"] not in route.queries) or (
                             s["scope"] == "source" and route.sources and s["name"] not in route.sources):
                         continue
-                    item(f"spike:{s['scope']}:{s['name']}:{s['episode']}", "spike", None, s)
+                    key = f"spike:{s['scope']}:{s['name']}:{s['episode']}"
+                    if dstore.has_item(conn, route.name, key):
+                        continue  # told already in this episode
+                    if "top_rules" not in s:  # what it is about: read once, and only for a spike to tell
+                        about = counts.about(conn, s["scope"], s["name"], s["start"], s["end"])
+                        s.update(top_rules=about["rules"], top_words=about["words"],
+                                 top_sources=about.get("sources") or about.get("queries") or [])
+                    item(key, "spike", None, s)
             added += dstore.add_items(conn, items)
     return added
+
+
+def _horizon(config: Config, urgency: str, now: datetime) -> str:
+    """A clock of `urgency` that started before this has run out a day ago or more: escalations
+    look at clocks started since (a range of an index, not every open mention). A mention whose
+    clock ran out more than a day before any run is not escalated late."""
+    budget = sla.budget(config.sla, urgency)
+    span = max(budget, 3600.0)
+    while span < 400 * 86400 and sla.staffed_seconds(config.staffing, now - timedelta(seconds=span), now) < budget:
+        span *= 2
+    return utc_text(now - timedelta(seconds=span + 86400))
 
 
 def _spikes(conn, config: Config, now: datetime) -> list[dict]:
@@ -173,11 +194,8 @@ def _spikes(conn, config: Config, now: datetime) -> list[dict]:
             seen = {"episode": end, "last": end}
         seen["last"] = end
         dstore.set_state_value(conn, key, json.dumps(seen))
-        about = counts.about(conn, s.scope, s.name, s.start, s.end)
         out.append({"scope": s.scope, "name": s.name, "count": s.count, "usual": s.usual, "window": 1,
                     "start": s.start, "end": s.end, "episode": seen["episode"],
-                    "top_rules": about["rules"], "top_words": about["words"],
-                    "top_sources": about.get("sources") or about.get("queries") or [],
                     "triage": detector.triage_command(s)})
     return out
 
@@ -246,9 +264,17 @@ def _back_at(config: Config, now: datetime) -> str | None:
     return f"The team is back at {nxt.astimezone(zone):%a %H:%M} ({getattr(zone, 'key', str(zone))})"
 
 
-def _mention(conn, config: Config, now: datetime, mid: str) -> dict | None:
-    m = store.get_mention(conn, mid)
-    return with_clock(m, config, now) if m else None
+_LIGHT = "m.id, m.source, m.query, m.author, m.urgency, m.created_at, m.assignee"  # enough to group and count
+
+
+def _full(conn, config: Config, now: datetime, ms: list[dict]) -> list[dict]:
+    """The mentions as a message shows them: every column, and the response clock."""
+    out = []
+    for m in ms:
+        full = store.get_mention(conn, m["id"])
+        if full:
+            out.append(with_clock({**full, **{k: v for k, v in m.items() if k not in full}}, config, now))
+    return out
 
 
 def _counts(ms: list[dict]) -> dict[str, int]:
@@ -271,9 +297,12 @@ def _triage_command(route: Route, since: str) -> str:
 
 
 def _summary(conn, config, now, route: Route, items: list[dict], headline: str, kind: str,
-             back_at: str | None = None):
-    ms = [m for m in (_mention(conn, config, now, i["mention_id"]) for i in items if i["mention_id"]) if m]
+             back_at: str | None = None, loaded: dict[str, dict] | None = None, top: int = 5):
+    if loaded is None:
+        loaded = dstore.mentions_by_id(conn, [i["mention_id"] for i in items if i["mention_id"]], _LIGHT)
+    ms = [loaded[i["mention_id"]] for i in items if i["mention_id"] in loaded]
     ms.sort(key=lambda m: (URGENCY_RANK[m["urgency"]], m["created_at"]))
+    ms = _full(conn, config, now, ms[:top]) + ms[top:]  # only the lines shown need all of a mention
     since = min((m["created_at"] for m in ms), default=utc_text(now))
     message = messages.summary_message(headline, ms, _counts(ms), route=route.name,
                                        triage=_triage_command(route, since), back_at=back_at)
@@ -289,15 +318,15 @@ def _instant(conn, config: Config, now: datetime, route: Route, items: list[dict
                               f"While the team was away: {len(held)} item{'s' if len(held) != 1 else ''} "
                               f"for route {route.name}", "held", back_at))
     rest = [i for i in items if not (i["held"] and i["mention_id"])]
+    loaded = dstore.mentions_by_id(conn, [i["mention_id"] for i in rest if i["mention_id"]], _LIGHT)
     first = {}
     for i in rest:
-        if i["event"] == "new" and i["first_poll"]:
-            m = store.get_mention(conn, i["mention_id"])
-            first.setdefault(m["query"] if m else "?", []).append(i)
+        if i["event"] == "new" and i["first_poll"] and i["mention_id"] in loaded:
+            first.setdefault(loaded[i["mention_id"]]["query"], []).append(i)
     for query, group in first.items():
         plans.append(_summary(conn, config, now, route, group,
                               f"First poll of query {query}: {len(group)} mention{'s' if len(group) != 1 else ''} "
-                              f"from before mentionwatch watched it", "first_poll", back_at))
+                              f"from before mentionwatch watched it", "first_poll", back_at, loaded))
     taken = {i["id"] for g in first.values() for i in g}
     for i in rest:
         if i["id"] in taken or i["event"] in MENTION_EVENTS:
@@ -315,7 +344,7 @@ def _instant(conn, config: Config, now: datetime, route: Route, items: list[dict
     for i in rest:
         if i["id"] in taken or i["event"] not in MENTION_EVENTS:
             continue
-        m = _mention(conn, config, now, i["mention_id"])
+        m = loaded.get(i["mention_id"])
         if m is None:
             continue
         author = (m["source"], (m.get("author") or "").lower()) if m.get("author") else (m["id"],)
@@ -325,9 +354,10 @@ def _instant(conn, config: Config, now: datetime, route: Route, items: list[dict
     for g in ordered[:route.cap]:
         g.sort(key=lambda x: (URGENCY_RANK[x[1]["urgency"]], x[1]["created_at"]))
         event = g[0][0]["event"]
-        ms = [m for _, m in g]
-        for _, m in g:
-            m["copies"] = store.copies_of(conn, m["id"])
+        ms = _full(conn, config, now, [m for _, m in g])
+        # The cross-posts stored as copies of these (kept out of triage) are told in the same message.
+        have = {m["id"] for m in ms}
+        ms += _full(conn, config, now, [c for m in list(ms) for c in store.copies_of(conn, m["id"]) if c["id"] not in have])
         if event == "assigned":
             ms[0]["assignee"] = g[0][0]["detail"].get("to") or ms[0].get("assignee")
         message = messages.mention_message(ms, event, route=route.name, back_at=back_at)
@@ -335,7 +365,7 @@ def _instant(conn, config: Config, now: datetime, route: Route, items: list[dict
     folded = [x for g in ordered[route.cap:] for x in g]
     if folded:
         plans.append(_summary(conn, config, now, route, [i for i, _ in folded], f"and {len(folded)} more", "fold",
-                              back_at))
+                              back_at, loaded))
     return plans
 
 

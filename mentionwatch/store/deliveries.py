@@ -45,30 +45,47 @@ _MENTION = ("m.rowid AS rowid_, m.id, m.source, m.query, m.urgency, m.rules, m.a
 
 def new_mentions(conn, after: int, limit: int = 100_000) -> list[dict]:
     """Mentions stored after rowid `after` (oldest first), with whether each came in the first
-    poll of its (query, source): the lookback backfill, told in one summary, not one by one."""
+    poll of its (query, source): the lookback backfill, told in one summary, not one by one.
+    Alerts run after every poll, so a pair with at most one successful poll so far is in its
+    first (counted, not compared by time: a poll's times are to the second)."""
     rows = [dict(r) for r in conn.execute(
         f"SELECT {_MENTION} FROM mentions m WHERE m.rowid > ? ORDER BY m.rowid LIMIT ?", (after, limit))]
-    earlier: dict[tuple[str, str, str], bool] = {}
+    first: dict[tuple[str, str], bool] = {}
     for r in rows:
-        k = (r["query"], r["source"], r["first_seen_at"])
-        if k not in earlier:
-            earlier[k] = conn.execute(
-                "SELECT 1 FROM polls WHERE query = ? AND source = ? AND started_at < ? AND error IS NULL LIMIT 1",
-                k).fetchone() is not None
-        r["first_poll"] = not earlier[k]
+        k = (r["query"], r["source"])
+        if k not in first:
+            first[k] = conn.execute(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM polls WHERE query = ? AND source = ? AND error IS NULL LIMIT 2)",
+                k).fetchone()[0] <= 1
+        r["first_poll"] = first[k]
         r["rules"] = json.loads(r["rules"] or "[]")
     return rows
 
 
-def running_clocks(conn, route: str, since: str) -> list[dict]:
-    """Open mentions (new, acked) first seen since `since` whose response clock runs, for the
-    escalation check; those `route` has told as breached on this clock are done and left out."""
+def mentions_by_id(conn, ids: list[str], columns: str = "m.*") -> dict[str, dict]:
+    """The named mentions (those still stored), by id, in one statement."""
+    rows = conn.execute(f"SELECT {columns} FROM mentions m WHERE m.id IN (SELECT value FROM json_each(?))",
+                        (json.dumps(ids),))
+    return {r["id"]: dict(r) for r in rows}
+
+
+def running_clocks(conn, route: str, since: str, rank: int, started_after: str) -> list[dict]:
+    """Open mentions (new, acked) of urgency `rank` first seen since `since` whose response clock
+    runs and started after `started_after` (older clocks have run out already), for the escalation
+    check; those `route` has told as breached on this clock are done and left out. Read through
+    the open and next-clock indexes: a range, not the table."""
+    cols = ("m.id, m.source, m.query, m.urgency, m.rules, m.created_at, m.clock_started_at, m.responded_at, "
+            "m.state, m.assignee, m.first_seen_at")
+    done = ("NOT EXISTS (SELECT 1 FROM notify_items i WHERE i.route = ? AND i.key = 'sla_breached:' || m.id || "
+            "':' || COALESCE(m.clock_started_at, m.created_at))")
     return [dict(r) for r in conn.execute(
-        "SELECT m.id, m.source, m.query, m.urgency, m.rules, m.created_at, m.clock_started_at, m.responded_at, "
-        "m.state, m.assignee, m.first_seen_at FROM mentions m WHERE m.state IN ('new', 'acked') "
-        "AND m.responded_at IS NULL AND m.dupe_of IS NULL AND m.first_seen_at >= ? AND NOT EXISTS (SELECT 1 FROM "
-        "notify_items i WHERE i.route = ? AND i.key = 'sla_breached:' || m.id || ':' || "
-        "COALESCE(m.clock_started_at, m.created_at))", (since, route))]
+        f"SELECT {cols} FROM mentions m WHERE m.state IN ('new', 'acked') AND m.dupe_of IS NULL "
+        f"AND m.urgency_rank = ? AND m.created_at >= ? AND m.clock_started_at IS NULL AND m.responded_at IS NULL "
+        f"AND m.first_seen_at >= ? AND {done} "
+        f"UNION ALL SELECT {cols} FROM mentions m WHERE m.clock_started_at IS NOT NULL AND m.urgency_rank = ? "
+        f"AND m.clock_started_at >= ? AND m.state IN ('new', 'acked') AND m.dupe_of IS NULL "
+        f"AND m.responded_at IS NULL AND m.first_seen_at >= ? AND {done}",
+        (rank, started_after, since, route, rank, started_after, since, route))]
 
 
 def due_reminders(conn, now: str, since: str) -> list[dict]:

@@ -257,7 +257,13 @@ def m011_notify(db) -> None:
     db.execute("CREATE TABLE notify_state (key TEXT PRIMARY KEY, value TEXT)")
 
 
+def m012_copies_index(db) -> None:
+    # A message tells a mention's cross-posts (copies_of): found through this index, not a scan.
+    # Partial: only copies are in it, so storing a mention that is no copy costs nothing more.
+    db.execute("CREATE INDEX idx_mentions_dupe_of ON mentions(dupe_of) WHERE dupe_of IS NOT NULL")
+
+
 MIGRATIONS = [m001_initial, m002_sources_and_dedup, m003_workflow, m004_open_index, m005_more_queries,
               m006_one_author_index, m007_no_secret_urls, m008_response_clocks, m009_second_opinion,
-              m010_urgency_by_hand, m011_notify]
+              m010_urgency_by_hand, m011_notify, m012_copies_index]
 LATEST = len(MIGRATIONS)
