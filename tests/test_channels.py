@@ -14,7 +14,7 @@ import pytest
 from mentionwatch.config import Channel
 from mentionwatch.notify.channels import check, kind, send
 from mentionwatch.outputs.messages import Message
-from tests.receivers import body_of, command_recorder, free_port, recorded, smtp_server, webhook_server
+from receivers import body_of, command_recorder, free_port, recorded, smtp_server, webhook_server
 
 MESSAGE = Message(
     title="mentionwatch: 2 new mentions",
