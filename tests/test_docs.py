@@ -77,3 +77,16 @@ def test_notify_log_fields_are_documented():
     section = README.split("### `mentionwatch notify log")[1].split("###")[0]
     for field in row:
         assert f"`{field}`" in section, field
+
+
+def test_the_example_configs_commented_notify_section_parses(monkeypatch):
+    """config.example.yaml ships alerts commented out (no credentials needed to start); uncommented,
+    they are a valid notify section."""
+    monkeypatch.setenv("SLACK_TOKENS", "T000/B000/XXXX")
+    text = config.example_config_text()
+    assert config.parse(text, None).notify is None
+    block = text.split("# notify:", 1)[1]
+    block = "notify:" + "\n".join(line[2:] if line.startswith("# ") else line for line in block.splitlines())
+    parsed = config.parse(text + "\n" + block, "config.example.yaml").notify
+    assert [r.name for r in parsed.routes] == ["urgent", "escalate", "daily", "spikes"]
+    assert set(parsed.channels) == {"team", "hook"}
