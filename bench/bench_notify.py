@@ -222,11 +222,12 @@ def collect_parts(conn, cfg, repeat: int) -> dict[str, float]:
             started = dstore.state_value(conn, f"route:{route.name}:started") or at
             if "sla_at_risk" in route.on or "sla_breached" in route.on:
                 from mentionwatch.model import URGENCIES, URGENCY_RANK
-                from mentionwatch.notify.run import _horizon
+                from mentionwatch.notify.run import _horizon, _young
 
                 rows = timed(f"running_clocks ({route.name})", lambda: [
                     m for u in (route.urgency or URGENCIES)
-                    for m in dstore.running_clocks(conn, route.name, started, URGENCY_RANK[u], _horizon(cfg, u, now))])
+                    for m in dstore.running_clocks(conn, route.name, started, URGENCY_RANK[u], _horizon(cfg, u, now),
+                                                   _young(cfg, u, now))])
                 parts.setdefault(f"  rows returned ({route.name})", []).append(len(rows))
             if "new" in route.on:
                 after = int(dstore.state_value(conn, f"route:{route.name}:mentions") or 0)

@@ -110,7 +110,7 @@ def collect(conn, config: Config, now: datetime, began: str | None = None) -> in
             if "sla_at_risk" in route.on or "sla_breached" in route.on:
                 running = [m for u in (route.urgency or URGENCIES)
                            for m in dstore.running_clocks(conn, route.name, started, URGENCY_RANK[u],
-                                                          _horizon(config, u, now))]
+                                                          _horizon(config, u, now), _young(config, u, now))]
                 for m in running:
                     if not _passes(route, m):
                         continue
@@ -171,6 +171,13 @@ def _horizon(config: Config, urgency: str, now: datetime) -> str:
     while span < 400 * 86400 and sla.staffed_seconds(config.staffing, now - timedelta(seconds=span), now) < budget:
         span *= 2
     return utc_text(now - timedelta(seconds=span + 86400))
+
+
+def _young(config: Config, urgency: str, now: datetime) -> str:
+    """A clock of `urgency` that started after this cannot have spent `at_risk` of its budget yet
+    (staffed time never runs faster than the wall clock): no need to work it out."""
+    spent = sla.budget(config.sla, urgency) * config.notify.at_risk
+    return utc_text(now - timedelta(seconds=spent))
 
 
 def _spikes(conn, config: Config, now: datetime) -> list[dict]:

@@ -69,23 +69,25 @@ def mentions_by_id(conn, ids: list[str], columns: str = "m.*") -> dict[str, dict
     return {r["id"]: dict(r) for r in rows}
 
 
-def running_clocks(conn, route: str, since: str, rank: int, started_after: str) -> list[dict]:
+def running_clocks(conn, route: str, since: str, rank: int, started_after: str, started_before: str) -> list[dict]:
     """Open mentions (new, acked) of urgency `rank` first seen since `since` whose response clock
-    runs and started after `started_after` (older clocks have run out already), for the escalation
-    check; those `route` has told as breached on this clock are done and left out. Read through
-    the open and next-clock indexes: a range, not the table."""
+    runs and started between `started_after` (older clocks have run out already) and
+    `started_before` (younger ones cannot be at risk yet), for the escalation check; those `route`
+    has told as breached on this clock are done and left out. Read through the open and next-clock
+    indexes: a range, not the table."""
     cols = ("m.id, m.source, m.query, m.urgency, m.rules, m.created_at, m.clock_started_at, m.responded_at, "
             "m.state, m.assignee, m.first_seen_at")
     done = ("NOT EXISTS (SELECT 1 FROM notify_items i WHERE i.route = ? AND i.key = 'sla_breached:' || m.id || "
             "':' || COALESCE(m.clock_started_at, m.created_at))")
     return [dict(r) for r in conn.execute(
         f"SELECT {cols} FROM mentions m WHERE m.state IN ('new', 'acked') AND m.dupe_of IS NULL "
-        f"AND m.urgency_rank = ? AND m.created_at >= ? AND m.clock_started_at IS NULL AND m.responded_at IS NULL "
+        f"AND m.urgency_rank = ? AND m.created_at >= ? AND m.created_at <= ? AND m.clock_started_at IS NULL "
+        f"AND m.responded_at IS NULL "
         f"AND m.first_seen_at >= ? AND {done} "
         f"UNION ALL SELECT {cols} FROM mentions m WHERE m.clock_started_at IS NOT NULL AND m.urgency_rank = ? "
-        f"AND m.clock_started_at >= ? AND m.state IN ('new', 'acked') AND m.dupe_of IS NULL "
+        f"AND m.clock_started_at >= ? AND m.clock_started_at <= ? AND m.state IN ('new', 'acked') AND m.dupe_of IS NULL "
         f"AND m.responded_at IS NULL AND m.first_seen_at >= ? AND {done}",
-        (rank, started_after, since, route, rank, started_after, since, route))]
+        (rank, started_after, started_before, since, route, rank, started_after, started_before, since, route))]
 
 
 def due_reminders(conn, now: str, since: str) -> list[dict]:
