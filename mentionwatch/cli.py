@@ -244,6 +244,20 @@ def poll(config_path, db_path, as_json, only, quiet, force):
         sys.exit(int(ExitCode.SOURCES_FAILED))
 
 
+def notify_routes(cfg, name: str | None = None) -> list:
+    """The config's notify routes (or the one named): exit 2 with one line when there are none."""
+    if cfg.notify is None or not cfg.notify.routes:
+        fail("no notify routes in the config: add notify.channels and notify.routes (see the README's `notify`)",
+             ExitCode.USAGE)
+    routes = [r for r in cfg.notify.routes if name in (None, r.name)]
+    if not routes:
+        from mentionwatch.text import did_you_mean
+
+        names = [r.name for r in cfg.notify.routes]
+        fail(f"no route named {name!r} (routes: {', '.join(names)}){did_you_mean(name, names)}", ExitCode.USAGE)
+    return routes
+
+
 def notify_now(cfg, conn, interactive: bool, began: str | None = None):
     """Alerts after a poll or from `notify`: a failing channel or a broken route is said on stderr
     and never undoes what was stored."""
@@ -811,9 +825,7 @@ def notify(ctx, config_path, db_path):
     from mentionwatch.config import resolve_db_path
 
     cfg = load_config(config_path)
-    if cfg.notify is None or not cfg.notify.routes:
-        fail("no notify routes in the config: add notify.channels and notify.routes (see the README's Alerts)",
-             ExitCode.USAGE)
+    notify_routes(cfg)
     path = resolve_db_path(db_path, cfg)
     with ingest.PollLock(path):
         conn = store.open_db(path)
@@ -858,14 +870,7 @@ def notify_test(config_path, db_path, route):
     from mentionwatch.outputs.messages import test_message
 
     cfg = load_config(config_path)
-    if cfg.notify is None or not cfg.notify.routes:
-        fail("no notify routes in the config: add notify.channels and notify.routes", ExitCode.USAGE)
-    routes = [r for r in cfg.notify.routes if route in (None, r.name)]
-    if not routes:
-        from mentionwatch.text import did_you_mean
-
-        names = [r.name for r in cfg.notify.routes]
-        fail(f"no route named {route!r} (routes: {', '.join(names)}){did_you_mean(route, names)}", ExitCode.USAGE)
+    routes = notify_routes(cfg, route)
     failed = 0
     done: set[str] = set()
     for r in routes:
@@ -907,14 +912,7 @@ def digest(config_path, db_path, route_name, send, json_out):
     from mentionwatch.notify import run as notify_run
 
     conn, cfg = open_store(config_path, db_path)
-    if cfg.notify is None or not cfg.notify.routes:
-        fail("no notify routes in the config: add notify.channels and notify.routes", ExitCode.USAGE)
-    names = [r.name for r in cfg.notify.routes]
-    if route_name not in names:
-        from mentionwatch.text import did_you_mean
-
-        fail(f"no route named {route_name!r} (routes: {', '.join(names)}){did_you_mean(route_name, names)}",
-             ExitCode.USAGE)
+    notify_routes(cfg, route_name)
     message, out = notify_run.digest_now(conn, cfg, route_name, send=send,
                                          say=lambda line: click.echo(line, err=True))
     as_json = (not sys.stdout.isatty()) if json_out is None else json_out
