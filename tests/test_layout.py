@@ -21,6 +21,7 @@ STAGE_OF = {
     "workflow": "workflow",
     "outputs": "outputs",
     "notify": "notify",
+    "reports": "reports",
     "cli": "commands", "demo": "commands", "__main__": "commands",
 }
 # What each stage may import: itself and the stages it builds on; never one above it.
@@ -32,6 +33,7 @@ MAY_IMPORT = {
     "workflow": {"vocabulary", "inputs", "store", "workflow"},
     "outputs": {"vocabulary", "inputs", "store", "ingest", "workflow", "outputs"},
     "notify": {"vocabulary", "inputs", "store", "workflow", "outputs", "notify"},
+    "reports": {"vocabulary", "inputs", "store", "ingest", "workflow", "outputs", "reports"},
     "commands": set(STAGE_OF.values()),
 }
 
