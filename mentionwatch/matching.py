@@ -158,15 +158,17 @@ class TermIndex:
         stems = self._stems
         return [t for n in self._stem_lengths if n <= len(word) and word[:n] in stems for t in stems[word[:n]]]
 
-    def find(self, text: str) -> set[str]:
-        """The terms (as the user wrote them) that occur in `text`.
+    def find(self, text: str, toks: list[str] | None = None) -> set[str]:
+        """The terms (as the user wrote them) that occur in `text` (whose `tokens` the caller may
+        have already).
 
         Set intersection and substring search run in C; this is the hot path of tagging.
         """
         if not text:
             return set()
         found: set[str] = set()
-        toks = tokens(text)
+        if toks is None:
+            toks = tokens(text)
         present = set(toks)
         # Both operands are sets, so the intersection walks the smaller one.
         for tok in present & self._single.keys():
@@ -201,8 +203,11 @@ class TermIndex:
     def _candidates(self, word: str):
         """(words, term, prefix?) of the token terms that may start at `word`."""
         yield from self._first.get(word, ())
-        for term in self._stem_terms(word) if self._stems else ():
-            yield self._forms[term], term, True
+        if self._stems and word not in self._no_prefix:
+            # find() has just looked up every word of the text: its answer is remembered
+            stems = self._prefixed.get(word)
+            for term in self._stem_terms(word) if stems is None else stems:
+                yield self._forms[term], term, True
 
     @staticmethod
     def _at(words: list[str], i: int, form: tuple[str, ...], prefix: bool) -> bool:
@@ -235,7 +240,10 @@ class TermIndex:
 
         words = tokens(text)
         out: dict[str, list[tuple[int, int]]] = {}
+        first, no_prefix = self._first, self._no_prefix
         for i, w in enumerate(words):
+            if w not in first and w in no_prefix:  # most words start no term: two lookups, no generator
+                continue
             for form, term, prefix in self._candidates(w):
                 if term in terms and self._at(words, i, form, prefix):
                     out.setdefault(term, []).append((i, i + len(form)))

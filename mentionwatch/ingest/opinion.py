@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from itertools import repeat
+from itertools import islice, repeat
 from pathlib import Path
 from typing import Iterable
 
@@ -39,11 +39,15 @@ FLAGGED_FROM = URGENCY_RANK["normal"]  # only mentions the rules left at normal 
 _LOGIT = {u: math.log(p / (1 - p)) for u, p in THRESHOLD.items()}
 
 
-def features(title: str, text: str) -> list:
-    """Word unigrams (str) and bigrams (a pair of words) of a mention's own words."""
+def words_of(title: str, text: str) -> list[str]:
     from mentionwatch.matching import tokens
 
-    words = tokens(f"{title}\n{text}" if title else text)
+    return tokens(f"{title}\n{text}" if title else text)
+
+
+def features(title: str, text: str) -> list:
+    """Word unigrams (str) and bigrams (a pair of words) of a mention's own words."""
+    words = words_of(title, text)
     return words + list(zip(words, words[1:]))
 
 
@@ -81,17 +85,25 @@ class Model:
 
     # --- scoring -----------------------------------------------------------------------------------
 
-    def flag(self, title: str, text: str) -> str | None:
-        """'critical' or 'high' when the model is sure the mention is that urgent, else None."""
-        feats = features(title, text)
-        s = sum(map(self.raise_w.get, feats, repeat(0j)))
-        if len(feats) > MAX_FEATURES:
-            s *= MAX_FEATURES / len(feats)
+    def flag(self, title: str, text: str, words: list[str] | None = None) -> str | None:
+        """'critical' or 'high' when the model is sure the mention is that urgent, else None.
+        `words`: the tokens of title and text, when the caller has them (the rules read them)."""
+        if words is None:
+            words = words_of(title, text)
+        # The features are the words and their pairs (see features()), summed without building
+        # that list: this runs on every mention a poll stores.
+        get = self.raise_w.get
+        pairs = zip(words, islice(words, 1, None))
+        s = sum(map(get, words, repeat(0j))) + sum(map(get, pairs, repeat(0j)))
+        n = 2 * len(words) - 1
+        if n > MAX_FEATURES:
+            s *= MAX_FEATURES / n
         s += self.prior[0]
         # Cheap bound first: with `low` left out, the posteriors can only be higher. Most mentions
         # stop here, without the second sum.
         if s.real < _LOGIT["critical"] and _logsumexp(s.real, s.imag) < _LOGIT["high"]:
             return None
+        feats = words + list(zip(words, words[1:]))
         lo = sum(map(self.low_w.get, feats, repeat(0.0))) * min(1.0, MAX_FEATURES / len(feats)) + self.prior[1]
         p = _posteriors(s.real, s.imag, lo)
         if p[0] >= THRESHOLD["critical"]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mentionwatch.config import Rule
-from mentionwatch.matching import TermIndex, could_share_a_word, near_spans, prefix_form, rule_term, term_words
+from mentionwatch.matching import TermIndex, could_share_a_word, near_spans, prefix_form, rule_term, term_words, tokens
 from mentionwatch.model import URGENCY_RANK
 
 REGEX_TIMEOUT = 0.05  # seconds per regex per field: a user's regex must never hang a poll
@@ -37,6 +37,7 @@ class TagResult:
     urgency: str
     matches: list[Match]
     timeouts: list[str] = field(default_factory=list)  # rules whose regex gave up on this text
+    words: dict[str, list[str]] = field(default_factory=dict)  # field -> its tokens, as the rules read them
 
     @property
     def rule_names(self) -> list[str]:
@@ -93,7 +94,8 @@ class Tagger:
 
     def tag(self, values: dict[str, str], source: str | None = None) -> TagResult:
         """values: field name -> text (title, text, author, url)."""
-        found = {f: self.index.find(values.get(f) or "") for f in self.fields}
+        words = {f: tokens(values.get(f) or "") for f in self.fields}
+        found = {f: self.index.find(values.get(f) or "", words[f]) for f in self.fields}
         candidates = set(self.regex_only)
         by_term = self.by_term
         for terms in found.values():
@@ -172,7 +174,7 @@ class Tagger:
             urgency = min((m.urgency for m in matches), key=URGENCY_RANK.__getitem__)
         else:
             urgency = self.default
-        return TagResult(urgency, matches, timeouts)
+        return TagResult(urgency, matches, timeouts, words)
 
     def _undefused(self, c: _Compiled, values, found, places, said) -> list[str] | None:
         """The rule's terms that count, when positions decide (a NEAR term, or a `none` term

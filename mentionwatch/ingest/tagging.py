@@ -42,14 +42,19 @@ def rule_fields(m: Mention) -> tuple[str, str, str, str, str, str]:
 
 
 def tag(tagger: Tagger, source: str, kind: str, title: str, text: str, author: str, url: str,
-        flag: Callable[[str, str], str | None] | None = None) -> Tags:
+        flag: Callable[..., str | None] | None = None) -> Tags:
     """The rules' verdict; with `flag` (the second opinion), its flag too when the rules left the
     mention at normal or low."""
     t = tagger.tag(own_words(kind, title, text, author, url), source)
     maybe = None
     if flag is not None:
-        maybe = (flag("" if kind == "comment" else title or "", text or "") or ""
-                 if URGENCY_RANK[t.urgency] >= FLAGGED_FROM else "")
+        maybe = ""
+        if URGENCY_RANK[t.urgency] >= FLAGGED_FROM:
+            title = "" if kind == "comment" else title or ""
+            words = None  # the rules' tokens of the same words, when they read both fields
+            if "text" in t.words and ("title" in t.words or not title):
+                words = t.words.get("title", []) + t.words["text"]
+            maybe = flag(title, text or "", words) or ""
     return Tags(t.urgency, encode_json(t.rule_names) if t.matches else "[]",
                 encode_json([x.as_dict() for x in t.matches]) if t.matches else "[]",
                 t.timeouts, content_hash(source, author or "", text or ""), maybe)
@@ -117,7 +122,7 @@ def tags(mentions: list[Mention], tagger: Tagger, known: dict[str, Tags]) -> Ite
     return _shared(mentions, tagger)
 
 
-def _flag() -> Callable[[str, str], str | None] | None:
+def _flag() -> Callable[..., str | None] | None:
     model = opinion.current()
     return model.flag if model is not None else None
 
@@ -190,7 +195,7 @@ def _worker_tags(pool_soon: Future, parts: list[list[tuple]], tagger: Tagger) ->
 
 
 _worker_tagger: Tagger | None = None
-_worker_flag: Callable[[str, str], str | None] | None = None
+_worker_flag: Callable[..., str | None] | None = None
 
 
 def _tag_pool(tagger: Tagger):
