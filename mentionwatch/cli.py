@@ -172,18 +172,26 @@ def init(config_path, force):
     if target.exists() and not force:
         fail(f"{target} already exists; use --force to overwrite it", ExitCode.USAGE)
     text = config.example_config_text()
+    write_private(target, text)  # configs come to hold private feed URLs
+    click.echo(f"Wrote {target}", err=True)
+    click.echo("Edit the query (your brand) and the rules, then run: mentionwatch poll", err=True)
+    click.echo(str(target))
+
+
+def write_private(target, text: str) -> None:
+    """Write a file we create owner-only from the start (over an existing one too); a failure is
+    one line, exit 1."""
+    from pathlib import Path
+
+    target = Path(target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        # Owner-only from the start: configs come to hold private feed URLs.
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.fchmod(fd, 0o600)  # --force over an existing file: owner-only too
+        os.fchmod(fd, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
     except OSError as e:
         fail(f"{target}: cannot write ({e.strerror})")
-    click.echo(f"Wrote {target}", err=True)
-    click.echo("Edit the query (your brand) and the rules, then run: mentionwatch poll", err=True)
-    click.echo(str(target))
 
 
 # --- poll ------------------------------------------------------------------------------------------
@@ -615,6 +623,90 @@ def issues_command(config_path, db_path, json_out):
 
 @cli.command()
 @config_options
+@click.option("--since", default="30d", show_default=True, metavar="WHEN",
+              help="Mentions posted since: 30m, 2h, 3d, 1w ago or a date (2026-11-01).")
+@click.option("--until", metavar="WHEN", help="...and before: 3d ago or a date [default: now].")
+@click.option("--by", type=click.Choice(("day", "week", "source", "query", "urgency", "rule", "owner")),
+              help="One row per group instead of one for the whole window.")
+@click.option("--coverage", "only", flag_value="coverage", help="Only the coverage rows (polls per query and source).")
+@click.option("--issues", "only", flag_value="issues", help="Only the closed loop on linked issues.")
+@click.option("--json", "as_json", is_flag=True, help="JSON Lines (the default when stdout is not a terminal).")
+@click.option("--csv", "as_csv", is_flag=True, help="CSV with a header line: the service rows (or --coverage, --issues).")
+@click.option("--table", "as_table", is_flag=True, help="Tables even when stdout is not a terminal.")
+@click.option("--chart", is_flag=True, help="Charts drawn in text: mentions per day, first response against the SLA, SLA met per week.")
+@click.option("--html", "html_path", metavar="FILE", help="Write the charts and figures as one self-contained HTML page.")
+def stats(config_path, db_path, since, until, by, only, as_json, as_csv, as_table, chart, html_path):
+    """How the team did: volume, first-response time and SLA kept (in staffed time), resolution,
+    backlog, repeat contacts and detection lag, beside what the polls could see (coverage) and
+    the closed loop on fixed issues. Every figure is defined in the README.
+
+    \b
+    Examples:
+      mentionwatch stats
+      mentionwatch stats --since 90d --by week --csv > weeks.csv
+      mentionwatch stats --chart
+      mentionwatch stats --html report.html
+    """
+    import shutil
+
+    from mentionwatch import model, workflow
+    from mentionwatch.reports import stats as report
+
+    if sum((as_json, as_csv, as_table, chart, bool(html_path))) > 1:
+        raise click.UsageError("choose one of --json, --csv, --table, --chart, --html")
+    conn, cfg = open_store(config_path, db_path, reading=True)
+    now = model.now_utc()
+    start = when_option(since, "--since")
+    end = when_option(until, "--since").replace() if until else now
+    if end <= start:
+        raise click.BadParameter(f"{until!r} is not after --since {since!r}", param_hint="--until")
+    zone = workflow.local_zone(cfg)
+    window = report.Window(start, end, now, zone)
+    if chart or html_path:
+        if by or only:
+            raise click.UsageError("--chart and --html draw the whole window: no --by, --coverage or --issues")
+        data = report.chart_data(conn, cfg, window, getattr(zone, "key", None) or str(zone))
+        if html_path:
+            from mentionwatch.reports import page
+
+            write_private(html_path, page.html(data))
+            click.echo(f"wrote {html_path}", err=True)
+            return
+        from mentionwatch.reports import charts
+
+        width = min(shutil.get_terminal_size((80, 24)).columns, 120) if sys.stdout.isatty() else 80
+        color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+        click.echo(charts.terminal(data, width=width, color=color), nl=False)
+        return
+    rows = {"service": lambda: report.service(conn, cfg, window, by),
+            "coverage": lambda: report.coverage(conn, cfg, window),
+            "issues": lambda: report.issues(conn, window)}
+    if as_csv:
+        from mentionwatch.outputs.funnel import emit_csv
+
+        emit_csv([report.public(r) for r in rows[only or "service"]()])
+        return
+    from mentionwatch.outputs.funnel import json_wanted
+
+    try:
+        json_out = json_wanted(as_json, as_table)
+    except ValueError as e:
+        raise click.UsageError(str(e))
+    wanted = [only] if only else ["service", "coverage", "issues"]
+    got = {k: [report.public(r) for r in rows[k]()] for k in wanted}
+    if json_out:
+        from mentionwatch.outputs.jsonl import emit_json
+
+        emit_json(r for k in wanted for r in got[k])
+        return
+    from mentionwatch.outputs.render import console
+    from mentionwatch.reports.stats_tables import report as tables
+
+    console().print(tables(got.get("service", []), got.get("coverage", []), got.get("issues", [])), crop=False)
+
+
+@cli.command()
+@config_options
 @click.argument("mention_id", metavar="ID", shell_complete=complete_ids)
 @click.option("--format", "fmt", type=click.Choice(["md", "json"]), default="md", show_default=True,
               help="md: Markdown for a ticket or a chat; json: one JSON object for tools.")
@@ -675,7 +767,7 @@ def reply(config_path, db_path, mention_id, text, who):
 
 @cli.group(cls=Group)
 def rules():
-    """Try and re-apply urgency rules."""
+    """Try, measure, back-test and re-apply urgency rules."""
 
 
 @rules.command("test")
@@ -743,6 +835,60 @@ def rules_learn(config_path, db_path):
     conn, _ = open_store(config_path, db_path, reading=True)
     path, corpus, team = opinion.learn(conn)
     click.echo(f"learned from {corpus} corpus posts and {team} of the team's outcomes: {path}", err=True)
+
+
+@rules.command("report")
+@config_options
+@output_options
+@click.option("--since", default="90d", show_default=True, metavar="WHEN",
+              help="Mentions posted since 30d, 12w ago or a date (2026-08-01).")
+def rules_report(config_path, db_path, json_out, since):
+    """How each rule did: how often it fired, how often the team answered or ignored what it
+    caught (a precision estimate, with its n), the median first response in staffed time, the
+    rules that never fired, and mentions no rule caught that the team treated as urgent.
+
+    \b
+    Examples:
+      mentionwatch rules report
+      mentionwatch rules report --since 30d --json | jq 'select(.kind == "rule" and .precision < 0.5)'
+    """
+    from mentionwatch.outputs.funnel import emit
+    from mentionwatch.reports import rule_quality
+    from mentionwatch.reports.rule_tables import report_table
+
+    conn, cfg = open_store(config_path, db_path, reading=True)
+    rows = rule_quality.report(conn, cfg, when_option(since, "--since", cfg))
+    emit(rows, json_out, report_table)
+
+
+@rules.command("backtest")
+@config_options
+@output_options
+@click.option("--rule", "rule_yaml", metavar="YAML",
+              help="One rule as YAML, added to the config's rules (replacing one of the same name).")
+@click.option("--since", default="30d", show_default=True, metavar="WHEN",
+              help="Mentions posted since 30d, 12w ago or a date (2026-08-01).")
+def rules_backtest(config_path, db_path, json_out, rule_yaml, since):
+    """Run a new or edited rule set over the stored mentions, changing nothing: how many would
+    change urgency, and for each rule how many of the mentions it would fire on the team
+    answered or ignored. The rules are the config's (--config NEW.yaml for another file), plus
+    --rule.
+
+    \b
+    Examples:
+      mentionwatch rules backtest --rule '{name: refund, urgency: high, any: [refund*]}'
+      mentionwatch rules backtest --config new.yaml --since 90d
+    """
+    from mentionwatch.outputs.funnel import emit
+    from mentionwatch.reports import backtest
+    from mentionwatch.reports.rule_tables import backtest_table
+
+    cfg = load_config(config_path)
+    if rule_yaml is not None:
+        cfg = backtest.with_rule(cfg, rule_yaml)
+    start = when_option(since, "--since", cfg)
+    conn, cfg = open_store(config_path, db_path, cfg=cfg, reading=True)
+    emit(backtest.backtest(conn, cfg, start), json_out, backtest_table)
 
 
 @cli.command()

@@ -833,3 +833,29 @@ def _rules(doc, raw, groups: dict[str, tuple[str, ...]] | None = None) -> tuple[
                         none=lists.get("none", ()), regex=pattern, fields=fields, sources=srcs,
                         groups=tuple(used.items())))
     return tuple(out)
+
+
+class _OneRuleDoc(_Doc):
+    """A rule written on its own (`rules backtest --rule`): its keys are named as written there
+    (`urgency`, `any[0]`), not as the entry of a config's `rules:` list it is checked as."""
+
+    def err(self, key: str, message: str) -> ConfigError:
+        key = re.sub(r"^rules(\[0\])?\.?", "", key)
+        return ConfigError(message, file=self.file, line=self.line(key), key=key or None)
+
+
+def parse_rule(text: str, groups: dict[str, tuple[str, ...]] | None = None, label: str = "--rule") -> Rule:
+    """One rule written as YAML (`{name: refund, urgency: high, any: [refund*]}`), checked exactly
+    as an entry of `rules:` is (its `@groups` from `groups`, a config's); errors name `label`."""
+    doc = _OneRuleDoc(label)
+    try:
+        raw = _load_yaml(text, doc)
+    except ConfigError as e:
+        # YAML marks an unclosed bracket at the end of the stream: the line after a one-line rule.
+        e.line = min(e.line, text.count("\n") + 1) if e.line else e.line
+        raise ConfigError(e.message, file=e.file, line=e.line, key=e.key) from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"must be one rule as a YAML mapping, like {{name: refund, urgency: high, any: [refund*]}} "
+                          f"(got {_type_name(raw)})", file=label)
+    raw = _substitute(raw, "", doc)
+    return _rules(doc, [raw], groups or {})[0]

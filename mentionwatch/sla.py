@@ -190,3 +190,46 @@ def clock(staff: Staffing, budgets: dict[str, float], urgency: str, published: d
     if now - due > OVERDUE_SCAN:
         return Clock(allowed, -(now - due).total_seconds(), due, paused)
     return Clock(allowed, -staffed_seconds(staff, due, now), due, paused)
+
+
+class StaffedLine:
+    """Staffed time over one stretch [start, end), made once for many questions: how much staffed
+    time lies between two instants, and when a given amount of it had passed. Reports ask this
+    for every answered mention of a month; each answer is a binary search, not a calendar walk.
+    Times are epoch seconds; outside the stretch nobody counts as on duty."""
+
+    def __init__(self, staff: Staffing, start: datetime, end: datetime):
+        from bisect import bisect_right
+
+        self._bisect = bisect_right
+        self.always = staff.always
+        spans = [(a.timestamp(), b.timestamp()) for a, b in staffed_intervals(staff, start, end)]
+        self.starts = [a for a, _ in spans]
+        self.ends = [b for _, b in spans]
+        self.before = []  # staffed seconds before each span
+        total = 0.0
+        for a, b in spans:
+            self.before.append(total)
+            total += b - a
+        self.total = total
+
+    def upto(self, t: float) -> float:
+        """Staffed seconds from the stretch's start to `t`."""
+        i = self._bisect(self.starts, t) - 1
+        if i < 0:
+            return 0.0
+        return self.before[i] + min(t, self.ends[i]) - self.starts[i]
+
+    def between(self, a: float, b: float) -> float:
+        if b <= a:
+            return 0.0
+        return b - a if self.always else self.upto(b) - self.upto(a)
+
+    def when(self, staffed: float) -> float | None:
+        """The first instant by which `staffed` seconds had passed since the stretch's start."""
+        if staffed <= 0:
+            return self.starts[0] if self.starts else None
+        if staffed > self.total:
+            return None
+        i = self._bisect(self.before, staffed) - 1
+        return self.starts[i] + staffed - self.before[i]

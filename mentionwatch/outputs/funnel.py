@@ -40,3 +40,30 @@ def emit(rows: Iterable[dict], json_out: bool, table: Callable[[list[dict]], Any
 
             console().print(shown, crop=False)  # rows fit the width already; an Unbroken line must stay whole
     return len(rows)
+
+
+def emit_csv(rows: list[dict]) -> int:
+    """Rows as CSV with a header line, for spreadsheets: a cell that would start a formula
+    (=, +, -, @) is quoted with a leading apostrophe, so a name typed into a config or a link is
+    never run by the sheet. Nested values are JSON."""
+    import csv
+    import json
+
+    if not rows:
+        return 0
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(rows[0].keys())
+    for r in rows:
+        writer.writerow([_cell(v, json) for v in r.values()])
+    sys.stdout.flush()
+    return len(rows)
+
+
+def _cell(v: Any, json) -> Any:
+    if v is None:
+        return ""
+    if isinstance(v, (dict, list)):
+        v = json.dumps(v, ensure_ascii=False)
+    if isinstance(v, str) and v[:1] in ("=", "+", "-", "@"):
+        return "'" + v
+    return v
