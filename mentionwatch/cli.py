@@ -678,8 +678,11 @@ def stats(config_path, db_path, since, until, by, only, as_json, as_csv, as_tabl
         color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
         click.echo(charts.terminal(data, width=width, color=color), nl=False)
         return
-    rows = {"service": lambda: report.service(conn, cfg, window, by),
-            "coverage": lambda: report.coverage(conn, cfg, window),
+    wanted = [only] if only else ["service", "coverage", "issues"]
+    # The whole window's service row and coverage read the same detection lags: once.
+    lags = report.lags_by_pair(conn, window) if "coverage" in wanted and not as_csv and by is None else None
+    rows = {"service": lambda: report.service(conn, cfg, window, by, lags),
+            "coverage": lambda: report.coverage(conn, cfg, window, lags),
             "issues": lambda: report.issues(conn, window)}
     if as_csv:
         from mentionwatch.outputs.funnel import emit_csv
@@ -692,7 +695,6 @@ def stats(config_path, db_path, since, until, by, only, as_json, as_csv, as_tabl
         json_out = json_wanted(as_json, as_table)
     except ValueError as e:
         raise click.UsageError(str(e))
-    wanted = [only] if only else ["service", "coverage", "issues"]
     got = {k: [report.public(r) for r in rows[k]()] for k in wanted}
     if json_out:
         from mentionwatch.outputs.jsonl import emit_json

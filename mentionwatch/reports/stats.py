@@ -164,14 +164,16 @@ def _epoch(text: str) -> float:
     return parse_utc(text).timestamp()
 
 
-def service(conn, config: Config, w: Window, by: str | None = None) -> list[dict]:
+def service(conn, config: Config, w: Window, by: str | None = None,
+            pair_lags: dict[str, list[int]] | None = None) -> list[dict]:
     """One row per group (in group order; by day or week every day or week of the window, quiet
-    ones too): the service figures, each defined in the README."""
+    ones too): the service figures, each defined in the README. `pair_lags` (lags_by_pair): the
+    detection lags read already for coverage, which the whole window's row reuses."""
     key, join = _key(by, w)
     since, until = w.span
     staff, budgets = config.staffing, config.sla
     line = sla.StaffedLine(staff, w.since - timedelta(days=1), max(w.until, w.now) + timedelta(days=1))
-    now_s = w.now.timestamp()
+    now_s = int(w.now.timestamp())
     # An unanswered clock is overdue now when it started before this time (per urgency).
     overdue_before = {}
     for u in URGENCIES:
@@ -180,24 +182,25 @@ def service(conn, config: Config, w: Window, by: str | None = None) -> list[dict
     rekey = iso_week if by == "week" else (lambda k: k)
     groups: dict[str, _Group] = defaultdict(_Group)
 
-    for k, urgency, n, repeats, repeat_authors, backlog, answered, never, overdue in q.counts(
-            conn, key, join, since, until, overdue_before):
+    for k, rank, n, repeats, backlog, answered, never, overdue in q.counts(conn, key, join, since, until, overdue_before):
         g = groups[rekey(k)]
         g.mentions += n
-        if urgency in g.urgency:
+        urgency = URGENCIES[rank] if 0 <= (rank or 0) < len(URGENCIES) else None
+        if urgency:
             g.urgency[urgency] += n
-        # Distinct authors per day summed over a week may count an author twice: told in the README.
-        g.repeats, g.repeat_authors = g.repeats + repeats, g.repeat_authors + repeat_authors
-        g.backlog, g.answered, g.never, g.overdue = g.backlog + backlog, g.answered + answered, g.never + never, g.overdue + overdue
-        if urgency in g.decided_u:
             g.decided_u[urgency] += overdue
+        g.repeats += repeats
+        g.backlog, g.answered, g.never, g.overdue = g.backlog + backlog, g.answered + answered, g.never + never, g.overdue + overdue
+    for k, authors in q.repeat_authors(conn, key, join, since, until):
+        # Distinct authors per day summed over a week may count an author twice: told in the README.
+        groups[rekey(k)].repeat_authors += authors
 
     budget_of = {u: sla.budget(budgets, u) for u in URGENCIES}
-    for k, urgency, created, first, resolved in q.answered(conn, key, join, since, until):
+    between = (lambda a, b: max(0, b - a)) if staff.always else line.between
+    for k, urgency, start, first, resolved in q.answered(conn, key, join, since, until):
         g = groups[rekey(k)]
-        start = _epoch(created)
         if first is not None:
-            took = line.between(start, _epoch(first))
+            took = between(start, first)
             g.responses.append(took)
             allowed = budget_of.get(urgency, budget_of["normal"])
             g.ratios.append(100.0 * took / allowed if allowed else 0.0)
@@ -208,12 +211,15 @@ def service(conn, config: Config, w: Window, by: str | None = None) -> list[dict
                 g.met_u[urgency] += met
                 g.decided_u[urgency] += 1
         if resolved is not None:
-            g.resolutions.append(line.between(start, _epoch(resolved)))
+            g.resolutions.append(between(start, resolved))
     for k, created in q.backlog(conn, key, join, since, until):
-        groups[rekey(k)].ages.append(max(0.0, now_s - _epoch(created)))
-    for k, lag in q.lags(conn, key, join, since, until):
-        if lag is not None:
-            groups[rekey(k)].lags.append(max(0, lag))
+        groups[rekey(k)].ages.append(max(0, now_s - created))
+    if by is None and pair_lags is not None:
+        groups["all"].lags = [x for lags in pair_lags.values() for x in lags]
+    else:
+        for k, lag in q.lags(conn, key, join, since, until):
+            if lag is not None:
+                groups[rekey(k)].lags.append(max(0, lag))
 
     if by == "day":
         order = local_days(w)
@@ -239,7 +245,18 @@ def public(row: dict) -> dict:
 # --- coverage ------------------------------------------------------------------------------------
 
 
-def coverage(conn, config: Config, w: Window) -> list[dict]:
+def lags_by_pair(conn, w: Window) -> dict[str, list[int]]:
+    """Detection lags of the window's mentions, by the query and source that found them first
+    ("query<TAB>source"): read once for coverage and the whole window's service row."""
+    since, until = w.span
+    lags: dict[str, list[int]] = defaultdict(list)
+    for k, lag in q.lags(conn, "m.query || char(9) || m.source", "", since, until):
+        if lag is not None:
+            lags[k].append(max(0, lag))
+    return lags
+
+
+def coverage(conn, config: Config, w: Window, pair_lags: dict[str, list[int]] | None = None) -> list[dict]:
     """Per (query, source): what share of polls worked, the gaps they recorded, the backfill still
     pending, and how long the source was failing or deferred within the window, with the
     detection lag of what it found (mentions it found first)."""
@@ -269,11 +286,7 @@ def coverage(conn, config: Config, w: Window) -> list[dict]:
             p["gaps"] += 1
     for pair, prev in last.items():
         _hold(pairs[pair], prev, end, start)
-    key = "m.query || char(9) || m.source"
-    lags: dict[str, list[int]] = defaultdict(list)
-    for k, lag in q.lags(conn, key, "", since, until):
-        if lag is not None:
-            lags[k].append(max(0, lag))
+    lags = pair_lags if pair_lags is not None else lags_by_pair(conn, w)
     rows = []
     for (query, source), p in sorted(pairs.items()):
         pending = backfill.pending(store.get_cursor(conn, query, source))

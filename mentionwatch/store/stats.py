@@ -21,41 +21,47 @@ def _from(key_join: str) -> str:
 
 
 def counts(conn, key: str, key_join: str, since: str, until: str, overdue_before: dict[str, str]) -> Iterator[tuple]:
-    """Per (group, urgency): mentions, repeat contacts, repeat authors, open now (backlog),
-    answered, ignored without an answer, and unanswered clocks started before the urgency's
-    `overdue_before` time (overdue now)."""
+    """Per (group, urgency rank): mentions, repeat contacts, open now (backlog), answered, ignored
+    without an answer, and unanswered clocks started before the urgency's `overdue_before` time
+    (overdue now). Grouped by the integer rank: sorting a million rows by it is twice as fast."""
     whens = " ".join("WHEN ? THEN m.created_at < ?" for _ in overdue_before)
     params = [x for u, t in overdue_before.items() for x in (u, t)]
-    sql = (f"SELECT {key} AS k, m.urgency, COUNT(*), SUM(m.repeat_of IS NOT NULL), "
-           "COUNT(DISTINCT CASE WHEN m.repeat_of IS NOT NULL THEN m.source || ':' || lower(m.author) END), "
+    sql = (f"SELECT {key} AS k, m.urgency_rank, COUNT(*), SUM(m.repeat_of IS NOT NULL), "
            f"SUM({_OPEN}), SUM(m.first_response_at IS NOT NULL), "
            "SUM(m.first_response_at IS NULL AND m.state = 'ignored'), "
            "SUM(m.first_response_at IS NULL AND m.state NOT IN ('ignored', 'resolved', 'waiting') "
            f"AND (CASE m.urgency {whens} ELSE 0 END)) "
-           f"{_from(key_join)} GROUP BY k, m.urgency")
+           f"{_from(key_join)} GROUP BY k, m.urgency_rank")
     return conn.execute(sql, [*params, since, until])
 
 
+def repeat_authors(conn, key: str, key_join: str, since: str, until: str) -> Iterator[tuple]:
+    """(group, distinct authors of the window's repeat contacts): apart from counts(), so only the
+    repeat contacts pay for the distinct count."""
+    return conn.execute(f"SELECT {key} AS k, COUNT(DISTINCT m.source || ':' || lower(m.author)) "
+                        f"{_from(key_join)} AND m.repeat_of IS NOT NULL GROUP BY k", [since, until])
+
+
 def answered(conn, key: str, key_join: str, since: str, until: str) -> Iterator[tuple]:
-    """(group, urgency, created_at, first_response_at, resolved_at or None) of the window's
-    mentions that were answered or resolved: the ones whose times need staffed arithmetic."""
-    sql = (f"SELECT {key} AS k, m.urgency, m.created_at, m.first_response_at, "
-           "CASE WHEN m.state = 'resolved' THEN m.state_changed_at END "
+    """(group, urgency, created, first answer or None, resolved or None), in epoch seconds, of the
+    window's mentions that were answered or resolved: the ones whose times need staffed arithmetic."""
+    sql = (f"SELECT {key} AS k, m.urgency, unixepoch(m.created_at), unixepoch(m.first_response_at), "
+           "CASE WHEN m.state = 'resolved' THEN unixepoch(m.state_changed_at) END "
            f"{_from(key_join)} AND (m.first_response_at IS NOT NULL OR m.state = 'resolved')")
     return conn.execute(sql, [since, until])
 
 
 def lags(conn, key: str, key_join: str, since: str, until: str) -> Iterator[tuple]:
     """(group, seconds from posted to first seen) of every mention with a posting time."""
-    sql = (f"SELECT {key} AS k, CAST(round((julianday(m.first_seen_at) - julianday(m.created_at)) * 86400) AS INTEGER) "
+    sql = (f"SELECT {key} AS k, unixepoch(m.first_seen_at) - unixepoch(m.created_at) "
            # A mention without a posting time (its created_at is when it was first seen) has no lag.
            f"{_from(key_join)} AND (m.extra NOT LIKE '%\"undated\"%' OR json_extract(m.extra, '$.undated') IS NOT 1)")
     return conn.execute(sql, [since, until])
 
 
 def backlog(conn, key: str, key_join: str, since: str, until: str) -> Iterator[tuple]:
-    """(group, created_at) of the window's mentions open now."""
-    return conn.execute(f"SELECT {key} AS k, m.created_at {_from(key_join)} AND {_OPEN}", [since, until])
+    """(group, posted in epoch seconds) of the window's mentions open now."""
+    return conn.execute(f"SELECT {key} AS k, unixepoch(m.created_at) {_from(key_join)} AND {_OPEN}", [since, until])
 
 
 def polls(conn, since: str, until: str) -> Iterator[tuple]:
