@@ -679,10 +679,8 @@ def stats(config_path, db_path, since, until, by, only, as_json, as_csv, as_tabl
         click.echo(charts.terminal(data, width=width, color=color), nl=False)
         return
     wanted = [only] if only else ["service", "coverage", "issues"]
-    # The whole window's service row and coverage read the same detection lags: once.
-    lags = report.lags_by_pair(conn, window) if "coverage" in wanted and not as_csv and by is None else None
-    rows = {"service": lambda: report.service(conn, cfg, window, by, lags),
-            "coverage": lambda: report.coverage(conn, cfg, window, lags),
+    rows = {"service": lambda: report.service(conn, cfg, window, by),
+            "coverage": lambda: report.coverage(conn, cfg, window),
             "issues": lambda: report.issues(conn, window)}
     if as_csv:
         from mentionwatch.outputs.funnel import emit_csv

@@ -165,7 +165,9 @@ def test_coverage_beside_service(team):
     assert (cov["polls"], cov["ok"], cov["failed"], cov["ok_pct"]) == (5, 4, 1, 80.0)
     assert cov["failing_s"] == 45 * H + 15 * 60
     assert cov["deferred_s"] == 0 and cov["backfill_pending"] is False
-    assert cov["detection_lag_median_s"] == 30 * 60
+    assert "detection_lag_median_s" not in cov  # per source, it is a service figure: --by source
+    [by_source] = [r for r in team.stats("--by", "source") if r["kind"] == "service"]
+    assert by_source["detection_lag_median_s"] == 30 * 60
     only = team.stats("--coverage")
     assert [r["kind"] for r in only] == ["coverage"]
 

@@ -23,6 +23,7 @@ from mentionwatch.store import stats as q
 BY = ("day", "week", "source", "query", "urgency", "rule", "owner")
 NO_RULE = "(no rule)"
 NOBODY = "(nobody)"
+LAG_SAMPLE = 200_000  # detection lags read at most (about): a larger window is sampled, evenly
 
 
 @dataclass(frozen=True)
@@ -120,13 +121,13 @@ def pct(part: int, whole: int) -> float | None:
 
 
 class _Group:
-    __slots__ = ("mentions", "urgency", "repeats", "repeat_authors", "backlog", "answered", "never",
+    __slots__ = ("mentions", "urgency", "repeats", "repeat_authors", "backlog", "never",
                  "overdue", "met", "late", "met_u", "decided_u", "responses", "ratios", "resolutions",
                  "ages", "lags")
 
     def __init__(self):
         self.mentions = self.repeats = self.repeat_authors = self.backlog = 0
-        self.answered = self.never = self.overdue = self.met = self.late = 0
+        self.never = self.overdue = self.met = self.late = 0
         self.urgency = dict.fromkeys(URGENCIES, 0)
         self.met_u = dict.fromkeys(URGENCIES, 0)
         self.decided_u = dict.fromkeys(URGENCIES, 0)
@@ -136,15 +137,32 @@ class _Group:
         self.ages: list[float] = []
         self.lags: list[int] = []
 
+    @classmethod
+    def merged(cls, parts: list["_Group"]) -> "_Group":
+        """The groups as one (the days of a window as the window): sums add, values join. Distinct
+        repeat authors add up too, so one author may count twice."""
+        whole = cls()
+        for g in parts:
+            for name in ("mentions", "repeats", "repeat_authors", "backlog", "never", "overdue", "met", "late"):
+                setattr(whole, name, getattr(whole, name) + getattr(g, name))
+            for name in ("urgency", "met_u", "decided_u"):
+                mine = getattr(whole, name)
+                for u, n in getattr(g, name).items():
+                    mine[u] += n
+            for name in ("responses", "ratios", "resolutions", "ages", "lags"):
+                getattr(whole, name).extend(getattr(g, name))
+        return whole
+
     def row(self) -> dict:
         decided = self.met + self.late + self.overdue
+        answered = len(self.responses)
         return {
             "mentions": self.mentions, **self.urgency,
-            "answered": self.answered,
+            "answered": answered,
             "first_response_median_s": median(self.responses),
             "first_response_p90_s": p90(self.responses),
             "sla_met": self.met, "sla_late": self.late, "sla_overdue": self.overdue,
-            "sla_open": max(0, self.mentions - self.answered - self.never - self.overdue),
+            "sla_open": max(0, self.mentions - answered - self.never - self.overdue),
             "sla_never": self.never,
             "sla_met_pct": pct(self.met, decided),
             **{f"sla_met_pct_{u}": pct(self.met_u[u], self.decided_u[u]) for u in URGENCIES},
@@ -164,62 +182,67 @@ def _epoch(text: str) -> float:
     return parse_utc(text).timestamp()
 
 
-def service(conn, config: Config, w: Window, by: str | None = None,
-            pair_lags: dict[str, list[int]] | None = None) -> list[dict]:
+def service(conn, config: Config, w: Window, by: str | None = None) -> list[dict]:
     """One row per group (in group order; by day or week every day or week of the window, quiet
-    ones too): the service figures, each defined in the README. `pair_lags` (lags_by_pair): the
-    detection lags read already for coverage, which the whole window's row reuses."""
+    ones too): the service figures, each defined in the README."""
     key, join = _key(by, w)
     since, until = w.span
     staff, budgets = config.staffing, config.sla
     line = sla.StaffedLine(staff, w.since - timedelta(days=1), max(w.until, w.now) + timedelta(days=1))
     now_s = int(w.now.timestamp())
-    # An unanswered clock is overdue now when it started before this time (per urgency).
-    overdue_before = {}
-    for u in URGENCIES:
-        at = line.when(line.upto(now_s) - sla.budget(budgets, u))
-        overdue_before[u] = utc_text(datetime.fromtimestamp(at, timezone.utc)) if at is not None else since
+    budget_of = [sla.budget(budgets, u) for u in URGENCIES]
+    # An unanswered clock is overdue now when it started before this time (per urgency rank).
+    overdue_before = []
+    for b in budget_of:
+        at = line.when(line.upto(now_s) - b)
+        overdue_before.append(utc_text(datetime.fromtimestamp(at, timezone.utc)) if at is not None else since)
+    # The query that only sums runs on the other core while this one reads rows (store.beside).
+    summed = q.beside(conn, lambda other: (list(q.counts(other, key, join, since, until, overdue_before)),
+                                           list(q.repeat_authors(other, key, join, since, until))))
     rekey = iso_week if by == "week" else (lambda k: k)
     groups: dict[str, _Group] = defaultdict(_Group)
 
-    for k, rank, n, repeats, backlog, answered, never, overdue in q.counts(conn, key, join, since, until, overdue_before):
-        g = groups[rekey(k)]
-        g.mentions += n
-        urgency = URGENCIES[rank] if 0 <= (rank or 0) < len(URGENCIES) else None
-        if urgency:
-            g.urgency[urgency] += n
-            g.decided_u[urgency] += overdue
-        g.repeats += repeats
-        g.backlog, g.answered, g.never, g.overdue = g.backlog + backlog, g.answered + answered, g.never + never, g.overdue + overdue
-    for k, authors in q.repeat_authors(conn, key, join, since, until):
-        # Distinct authors per day summed over a week may count an author twice: told in the README.
-        groups[rekey(k)].repeat_authors += authors
-
-    budget_of = {u: sla.budget(budgets, u) for u in URGENCIES}
     between = (lambda a, b: max(0, b - a)) if staff.always else line.between
-    for k, urgency, start, first, resolved in q.answered(conn, key, join, since, until):
+    for k, rank, start, first, resolved in q.answered(conn, key, join, since, until):
         g = groups[rekey(k)]
         if first is not None:
             took = between(start, first)
             g.responses.append(took)
-            allowed = budget_of.get(urgency, budget_of["normal"])
+            allowed = budget_of[rank] if 0 <= rank < len(URGENCIES) else budget_of[2]
             g.ratios.append(100.0 * took / allowed if allowed else 0.0)
             met = took <= allowed
             g.met += met
             g.late += not met
-            if urgency in g.met_u:
-                g.met_u[urgency] += met
-                g.decided_u[urgency] += 1
+            if 0 <= rank < len(URGENCIES):
+                g.met_u[URGENCIES[rank]] += met
+                g.decided_u[URGENCIES[rank]] += 1
         if resolved is not None:
             g.resolutions.append(between(start, resolved))
     for k, created in q.backlog(conn, key, join, since, until):
         groups[rekey(k)].ages.append(max(0, now_s - created))
-    if by is None and pair_lags is not None:
-        groups["all"].lags = [x for lags in pair_lags.values() for x in lags]
+    # Detection lag over at most about LAG_SAMPLE mentions: every n-th stored one past that.
+    every = max(1, -(-q.stored(conn) // LAG_SAMPLE))
+    if by is None:
+        groups["all"].lags = [max(0, lag) for _, lag in q.lags(conn, key, join, since, until, every) if lag is not None]
     else:
-        for k, lag in q.lags(conn, key, join, since, until):
+        for k, lag in q.lags(conn, key, join, since, until, every):
             if lag is not None:
                 groups[rekey(k)].lags.append(max(0, lag))
+
+    counted, authors = summed()
+    for k, rank, n, repeats, never, backlog, overdue in counted:
+        g = groups[rekey(k)]
+        g.mentions += n
+        if 0 <= rank < len(URGENCIES):
+            g.urgency[URGENCIES[rank]] += n
+            g.decided_u[URGENCIES[rank]] += overdue
+        g.repeats += repeats
+        g.never += never
+        g.backlog += backlog
+        g.overdue += overdue
+    for k, n in authors:
+        # Distinct authors per day summed over a week may count an author twice: told in the README.
+        groups[rekey(k)].repeat_authors += n
 
     if by == "day":
         order = local_days(w)
@@ -233,7 +256,7 @@ def service(conn, config: Config, w: Window, by: str | None = None,
     for k in order:
         g = groups.get(k) or _Group()
         rows.append({"kind": "service", "by": by or "all", "group": k, **g.row(),
-                     "_ratios": g.ratios})
+                     "_ratios": g.ratios, "_figures": g})
     return rows
 
 
@@ -245,21 +268,10 @@ def public(row: dict) -> dict:
 # --- coverage ------------------------------------------------------------------------------------
 
 
-def lags_by_pair(conn, w: Window) -> dict[str, list[int]]:
-    """Detection lags of the window's mentions, by the query and source that found them first
-    ("query<TAB>source"): read once for coverage and the whole window's service row."""
-    since, until = w.span
-    lags: dict[str, list[int]] = defaultdict(list)
-    for k, lag in q.lags(conn, "m.query || char(9) || m.source", "", since, until):
-        if lag is not None:
-            lags[k].append(max(0, lag))
-    return lags
-
-
-def coverage(conn, config: Config, w: Window, pair_lags: dict[str, list[int]] | None = None) -> list[dict]:
+def coverage(conn, config: Config, w: Window) -> list[dict]:
     """Per (query, source): what share of polls worked, the gaps they recorded, the backfill still
-    pending, and how long the source was failing or deferred within the window, with the
-    detection lag of what it found (mentions it found first)."""
+    pending, and how long the source was failing or deferred within the window (the detection
+    lag per source is the service figure, `--by source`)."""
     from mentionwatch import store
     from mentionwatch.sources import backfill
 
@@ -286,15 +298,12 @@ def coverage(conn, config: Config, w: Window, pair_lags: dict[str, list[int]] | 
             p["gaps"] += 1
     for pair, prev in last.items():
         _hold(pairs[pair], prev, end, start)
-    lags = pair_lags if pair_lags is not None else lags_by_pair(conn, w)
     rows = []
     for (query, source), p in sorted(pairs.items()):
         pending = backfill.pending(store.get_cursor(conn, query, source))
-        found = lags.get(f"{query}\t{source}", [])
         rows.append({**p, "ok_pct": pct(p["ok"], p["polls"]),
                      "backfill_pending": bool(pending),
-                     "failing_s": round(p.pop("_failing")), "deferred_s": round(p.pop("_deferred")),
-                     "detection_lag_median_s": median(found), "detection_lag_p90_s": p90(found)})
+                     "failing_s": round(p.pop("_failing")), "deferred_s": round(p.pop("_deferred"))})
     return rows
 
 
@@ -372,7 +381,8 @@ def chart_data(conn, config: Config, w: Window, zone_name: str) -> dict:
         met_late_over = weeks.setdefault(iso_week(d["group"]), [0, 0])
         met_late_over[0] += d["sla_met"]
         met_late_over[1] += d["sla_met"] + d["sla_late"] + d["sla_overdue"]
-    total = service(conn, config, w, None)[0]
+    # The window's figures from its days' (one read of the database, not two).
+    total = _Group.merged([d["_figures"] for d in days]).row()
     return {
         "since": utc_text(w.since), "until": utc_text(w.until), "zone": zone_name,
         "days": [{"day": d["group"], **{u: d[u] for u in URGENCIES}, "answered": d["answered"],

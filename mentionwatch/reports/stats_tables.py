@@ -74,7 +74,7 @@ def coverage_table(rows: list[dict]):
                   title_justify="left")
     table.add_column("query", overflow="fold")
     table.add_column("source", overflow="fold")
-    for col in ("polls", "ok", "gaps", "backfill", "failing", "deferred", "lag"):
+    for col in ("polls", "ok", "gaps", "backfill", "failing", "deferred"):
         table.add_column(col, justify="right", no_wrap=True)
     for r in rows:
         table.add_row(
@@ -84,7 +84,6 @@ def coverage_table(rows: list[dict]):
             Text("pending" if r["backfill_pending"] else "-", style="yellow" if r["backfill_pending"] else ""),
             Text(duration_text(r["failing_s"]) if r["failing_s"] else "-", style="red" if r["failing_s"] else ""),
             Text(duration_text(r["deferred_s"]) if r["deferred_s"] else "-"),
-            Text(duration_text(r["detection_lag_median_s"])),
         )
     return table
 

@@ -7,9 +7,13 @@ from what a user typed); every value a user gave is a bound parameter.
 
 from __future__ import annotations
 
-from typing import Iterator
+import sqlite3
+from typing import Callable, Iterator, TypeVar
+from urllib.parse import quote
 
 from mentionwatch.model import OPEN_STATES
+
+T = TypeVar("T")
 
 # A mention is counted once, under its first copy: cross-posts (dupe_of) are the same message.
 _WINDOW = "m.created_at >= ? AND m.created_at < ? AND m.dupe_of IS NULL"
@@ -20,48 +24,85 @@ def _from(key_join: str) -> str:
     return f"FROM mentions m {key_join} WHERE {_WINDOW}"
 
 
-def counts(conn, key: str, key_join: str, since: str, until: str, overdue_before: dict[str, str]) -> Iterator[tuple]:
-    """Per (group, urgency rank): mentions, repeat contacts, open now (backlog), answered, ignored
-    without an answer, and unanswered clocks started before the urgency's `overdue_before` time
-    (overdue now). Grouped by the integer rank: sorting a million rows by it is twice as fast."""
-    whens = " ".join("WHEN ? THEN m.created_at < ?" for _ in overdue_before)
-    params = [x for u, t in overdue_before.items() for x in (u, t)]
+def _rows(conn, sql: str, params) -> Iterator[tuple]:
+    """Plain tuples, not sqlite3.Row: these queries return up to a row per mention."""
+    cur = conn.cursor()
+    cur.row_factory = None
+    return cur.execute(sql, params)
+
+
+def beside(conn, work: Callable[[sqlite3.Connection], T]) -> Callable[[], T]:
+    """Run `work` on a second connection to the same database in a thread, now; the returned
+    function waits for its result. SQLite gives up the GIL while it steps, so a query that
+    aggregates in SQL runs on the other core while this one fetches rows."""
+    [path] = [row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"]
+    if not path:  # an in-memory database: nothing to share it with
+        result = work(conn)
+        return lambda: result
+    from concurrent.futures import ThreadPoolExecutor
+
+    def run() -> T:
+        other = sqlite3.connect(f"file:{quote(path)}?mode=ro", uri=True, check_same_thread=False)
+        try:
+            other.execute("PRAGMA cache_size = -32000")
+            return work(other)
+        finally:
+            other.close()
+
+    pool = ThreadPoolExecutor(max_workers=1)
+    future = pool.submit(run)
+    pool.shutdown(wait=False)
+    return future.result
+
+
+def counts(conn, key: str, key_join: str, since: str, until: str, overdue_before: list[str]) -> Iterator[tuple]:
+    """Per (group, urgency rank): mentions, repeat contacts, ignored without an answer, open now
+    (the backlog), and unanswered clocks started before their rank's `overdue_before` time
+    (overdue now). Grouped by the integer rank, with few sums: each sum is a step per row."""
+    whens = " ".join(f"WHEN {rank} THEN m.created_at < ?" for rank in range(len(overdue_before)))
     sql = (f"SELECT {key} AS k, m.urgency_rank, COUNT(*), SUM(m.repeat_of IS NOT NULL), "
-           f"SUM({_OPEN}), SUM(m.first_response_at IS NOT NULL), "
-           "SUM(m.first_response_at IS NULL AND m.state = 'ignored'), "
+           f"SUM(m.state = 'ignored' AND m.first_response_at IS NULL), SUM({_OPEN}), "
            "SUM(m.first_response_at IS NULL AND m.state NOT IN ('ignored', 'resolved', 'waiting') "
-           f"AND (CASE m.urgency {whens} ELSE 0 END)) "
+           f"AND CASE m.urgency_rank {whens} ELSE 0 END) "
            f"{_from(key_join)} GROUP BY k, m.urgency_rank")
-    return conn.execute(sql, [*params, since, until])
+    return _rows(conn, sql, [*overdue_before, since, until])
+
+
+def backlog(conn, key: str, key_join: str, since: str, until: str) -> Iterator[tuple]:
+    """(group, posted in epoch seconds) of the window's mentions open now: read from the index of
+    open mentions when the group is one of its columns."""
+    return _rows(conn, f"SELECT {key} AS k, unixepoch(m.created_at) {_from(key_join)} AND {_OPEN}", [since, until])
 
 
 def repeat_authors(conn, key: str, key_join: str, since: str, until: str) -> Iterator[tuple]:
     """(group, distinct authors of the window's repeat contacts): apart from counts(), so only the
     repeat contacts pay for the distinct count."""
-    return conn.execute(f"SELECT {key} AS k, COUNT(DISTINCT m.source || ':' || lower(m.author)) "
-                        f"{_from(key_join)} AND m.repeat_of IS NOT NULL GROUP BY k", [since, until])
+    return _rows(conn, f"SELECT {key} AS k, COUNT(DISTINCT m.source || ':' || lower(m.author)) "
+                 f"{_from(key_join)} AND m.repeat_of IS NOT NULL GROUP BY k", [since, until])
 
 
 def answered(conn, key: str, key_join: str, since: str, until: str) -> Iterator[tuple]:
-    """(group, urgency, created, first answer or None, resolved or None), in epoch seconds, of the
+    """(group, urgency rank, created, first answer or None, resolved or None), in epoch seconds, of the
     window's mentions that were answered or resolved: the ones whose times need staffed arithmetic."""
-    sql = (f"SELECT {key} AS k, m.urgency, unixepoch(m.created_at), unixepoch(m.first_response_at), "
+    sql = (f"SELECT {key} AS k, m.urgency_rank, unixepoch(m.created_at), unixepoch(m.first_response_at), "
            "CASE WHEN m.state = 'resolved' THEN unixepoch(m.state_changed_at) END "
            f"{_from(key_join)} AND (m.first_response_at IS NOT NULL OR m.state = 'resolved')")
-    return conn.execute(sql, [since, until])
+    return _rows(conn, sql, [since, until])
 
 
-def lags(conn, key: str, key_join: str, since: str, until: str) -> Iterator[tuple]:
-    """(group, seconds from posted to first seen) of every mention with a posting time."""
+def lags(conn, key: str, key_join: str, since: str, until: str, every: int = 1) -> Iterator[tuple]:
+    """(group, seconds from posted to first seen) of the mentions with a posting time; with
+    `every` n, of every n-th stored mention only (by rowid: the same ones each time)."""
+    sample = "" if every <= 1 else f" AND m.rowid % {int(every)} = 0"
     sql = (f"SELECT {key} AS k, unixepoch(m.first_seen_at) - unixepoch(m.created_at) "
            # A mention without a posting time (its created_at is when it was first seen) has no lag.
-           f"{_from(key_join)} AND (m.extra NOT LIKE '%\"undated\"%' OR json_extract(m.extra, '$.undated') IS NOT 1)")
-    return conn.execute(sql, [since, until])
+           f"{_from(key_join)}{sample} AND (m.extra NOT LIKE '%\"undated\"%' OR json_extract(m.extra, '$.undated') IS NOT 1)")
+    return _rows(conn, sql, [since, until])
 
 
-def backlog(conn, key: str, key_join: str, since: str, until: str) -> Iterator[tuple]:
-    """(group, posted in epoch seconds) of the window's mentions open now."""
-    return conn.execute(f"SELECT {key} AS k, unixepoch(m.created_at) {_from(key_join)} AND {_OPEN}", [since, until])
+def stored(conn) -> int:
+    """About how many mentions are stored (the largest rowid: no scan)."""
+    return conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM mentions").fetchone()[0]
 
 
 def polls(conn, since: str, until: str) -> Iterator[tuple]:
