@@ -122,6 +122,7 @@ class TermIndex:
     _form_res: dict[str, re.Pattern] = field(default_factory=dict)  # prefix term -> its match in ASCII text
     _no_prefix: set[str] = field(default_factory=set)  # words known to start with no prefix
     _prefixed: dict[str, list[str]] = field(default_factory=dict)  # word -> the prefix terms it matches
+    _entry: dict[str, tuple[tuple[str, ...], bool]] = field(default_factory=dict)  # token term -> (words, prefix?), but one-word prefixes
 
     def add(self, term: str) -> None:
         if term in self._terms:
@@ -139,11 +140,13 @@ class TermIndex:
                 self._no_prefix.clear()
                 self._prefixed.clear()
             else:  # no trailing space: the last word may go on
+                self._entry[term] = (form, True)
                 self._first.setdefault(form[0], []).append((form, term, True))
                 self._phrases.setdefault(form[0], []).append((" " + " ".join(form), term))
             return
         toks = tuple(tokens(term))
         if toks and _is_plain(term):
+            self._entry[term] = (toks, False)
             self._first.setdefault(toks[0], []).append((toks, term, False))
             if len(toks) == 1:
                 self._single.setdefault(toks[0], []).append(term)
@@ -232,21 +235,37 @@ class TermIndex:
                 return " ".join(words[i : i + len(form)])
         return None
 
-    def occurrences(self, text: str, terms) -> tuple[list[str], dict[str, list[tuple[int, int]]]]:
-        """The tokens of `text`, and where each of `terms` (added terms) occurs in them, as
-        (start, end) token ranges in text order: one pass over the tokens. A term with other
-        characters (`c++`) covers the tokens its match touches."""
+    def occurrences(self, text: str, terms, words: list[str] | None = None) -> tuple[list[str], dict[str, list[tuple[int, int]]]]:
+        """The tokens of `text` (`words`, when the caller has them), and where each of `terms`
+        (added terms) occurs in them, as (start, end) token ranges in text order: one pass over
+        the tokens. A term with other characters (`c++`) covers the tokens its match touches."""
         from bisect import bisect_left, bisect_right
 
-        words = tokens(text)
+        if words is None:
+            words = tokens(text)
         out: dict[str, list[tuple[int, int]]] = {}
-        first, no_prefix = self._first, self._no_prefix
+        # Only the wanted terms' first words are looked for (the index holds every rule's terms;
+        # these are the few found in this text); a word's one-word prefix terms are known from find().
+        starting: dict[str, list] = {}
+        stems = False
+        for term in terms:
+            entry = self._entry.get(term)
+            if entry is None:
+                stems = stems or term in self._forms  # a one-word prefix (else: an odd term)
+            else:
+                starting.setdefault(entry[0][0], []).append((entry[0], term, entry[1]))
+        prefixed = self._prefixed
         for i, w in enumerate(words):
-            if w not in first and w in no_prefix:  # most words start no term: two lookups, no generator
-                continue
-            for form, term, prefix in self._candidates(w):
-                if term in terms and self._at(words, i, form, prefix):
+            for form, term, prefix in starting.get(w, ()):
+                if self._at(words, i, form, prefix):
                     out.setdefault(term, []).append((i, i + len(form)))
+            if stems:
+                got = prefixed.get(w)
+                if got is None and w not in self._no_prefix:
+                    got = self._stem_terms(w)
+                for term in got or ():
+                    if term in terms:
+                        out.setdefault(term, []).append((i, i + 1))
         odd = [t for t in terms if t in self._odd]
         if odd:
             norm = normalize(text)

@@ -37,6 +37,9 @@ MAX_FEATURES = 20
 THRESHOLD = {"critical": 0.9, "high": 0.9}
 FLAGGED_FROM = URGENCY_RANK["normal"]  # only mentions the rules left at normal or low
 _LOGIT = {u: math.log(p / (1 - p)) for u, p in THRESHOLD.items()}
+_CRITICAL_AT = _LOGIT["critical"]
+# log(e^a + e^b) <= max(a, b) + log 2: below this, high's bound needs no exp or log.
+_HIGH_SURELY_BELOW = _LOGIT["high"] - math.log(2)
 
 
 def words_of(title: str, text: str) -> list[str]:
@@ -101,11 +104,13 @@ class Model:
         s += self.prior[0]
         # Cheap bound first: with `low` left out, the posteriors can only be higher. Most mentions
         # stop here, without the second sum.
-        if s.real < _LOGIT["critical"] and _logsumexp(s.real, s.imag) < _LOGIT["high"]:
+        c, h = s.real, s.imag
+        if c < _CRITICAL_AT and (max(c, h) < _HIGH_SURELY_BELOW or _logsumexp(c, h) < _LOGIT["high"]):
             return None
-        feats = words + list(zip(words, words[1:]))
-        lo = sum(map(self.low_w.get, feats, repeat(0.0))) * min(1.0, MAX_FEATURES / len(feats)) + self.prior[1]
-        p = _posteriors(s.real, s.imag, lo)
+        low = self.low_w.get
+        lo = sum(map(low, words, repeat(0.0))) + sum(map(low, zip(words, islice(words, 1, None)), repeat(0.0)))
+        lo = lo * min(1.0, MAX_FEATURES / n) + self.prior[1]
+        p = _posteriors(c, h, lo)
         if p[0] >= THRESHOLD["critical"]:
             return "critical"
         if p[0] + p[1] >= THRESHOLD["high"]:

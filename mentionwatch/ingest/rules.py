@@ -94,8 +94,8 @@ class Tagger:
 
     def tag(self, values: dict[str, str], source: str | None = None) -> TagResult:
         """values: field name -> text (title, text, author, url)."""
-        words = {f: tokens(values.get(f) or "") for f in self.fields}
-        found = {f: self.index.find(values.get(f) or "", words[f]) for f in self.fields}
+        toks = {f: tokens(values.get(f) or "") for f in self.fields}
+        found = {f: self.index.find(values.get(f) or "", toks[f]) for f in self.fields}
         candidates = set(self.regex_only)
         by_term = self.by_term
         for terms in found.values():
@@ -124,18 +124,20 @@ class Tagger:
                     continue
                 if none_set and not none_set.isdisjoint(seen):
                     # A `none` term is here: which matches does it defuse? Only now are positions read.
-                    terms = self._undefused(c, values, found, places, said)
+                    terms = self._undefused(c, values, found, places, said, toks)
                     if terms is None:
                         continue
                 else:
                     terms = list(r.all) + [t for t in r.any if t in seen]
             else:
+                if any(s.isdisjoint(seen) for s in c.need):
+                    continue
                 if not all(t.present(seen) for t in c.all):
                     continue
                 if c.any and not any(t.present(seen) for t in c.any):
                     continue
                 if c.near or any(t.present(seen) for t in c.none):
-                    terms = self._undefused(c, values, found, places, said)
+                    terms = self._undefused(c, values, found, places, said, toks)
                     if terms is None:
                         continue
                 else:
@@ -174,9 +176,9 @@ class Tagger:
             urgency = min((m.urgency for m in matches), key=URGENCY_RANK.__getitem__)
         else:
             urgency = self.default
-        return TagResult(urgency, matches, timeouts, words)
+        return TagResult(urgency, matches, timeouts, toks)
 
-    def _undefused(self, c: _Compiled, values, found, places, said) -> list[str] | None:
+    def _undefused(self, c: _Compiled, values, found, places, said, toks) -> list[str] | None:
         """The rule's terms that count, when positions decide (a NEAR term, or a `none` term
         present): None when the rule does not fire. A `none` term that could share a word with the
         rule's terms defuses only the matches it overlaps; any other vetoes the rule anywhere."""
@@ -186,7 +188,7 @@ class Tagger:
             got = spans.setdefault(id(term), {})
             if f not in got:
                 if f not in places:
-                    places[f] = self.index.occurrences(values.get(f) or "", found[f])
+                    places[f] = self.index.occurrences(values.get(f) or "", found[f], toks.get(f))
                 words, at = places[f]
                 if term.kind == "near":
                     left = [s for a in term.left for s in at.get(a, ())]
@@ -307,6 +309,17 @@ class _Compiled:
         # overlap. The others can only speak of the post as a whole (`not` in a praise rule): a veto.
         words = tuple(w for t in (*self.any, *self.all) for w in t.words)
         self.scoped = [n for n in self.none if could_share_a_word(n.words, words)]
+        # Sets of plain terms each of which must be found for the rule to fire: every `all` term's
+        # (both sides of a NEAR), and for `any`, a side of each term's. A rule made of NEAR terms
+        # is a candidate whenever one side's common word is in a post ("all", "account"); these
+        # C-level tests drop it before any term is looked at.
+        need = []
+        for t in self.all:
+            need += [t.left, t.right] if t.kind == "near" else [t.atoms]
+        if self.any:
+            need.append(frozenset().union(*(t.left if t.kind == "near" else t.atoms for t in self.any)))
+            need.append(frozenset().union(*(t.right if t.kind == "near" else t.atoms for t in self.any)))
+        self.need = tuple(need)
 
 
 # --- what a regex cannot match without -------------------------------------------------------------
