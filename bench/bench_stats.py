@@ -22,7 +22,6 @@ import os
 import random
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,20 +31,11 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from bench_backtest import add_outcomes  # noqa: E402
-from bench_core import bench_store_and_tag, cpu_reference, make_rules  # noqa: E402  (puts the repo on sys.path)
+from bench_core import bench_store_and_tag, cpu_reference, make_rules, run  # noqa: E402  (puts the repo on sys.path)
 
 
 def log(msg: str) -> None:
     print(f"[bench_stats {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def timed(cmd: list[str], env: dict, repeat: int) -> list[float]:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=env)
-        times.append(time.perf_counter() - t0)
-    return times
 
 
 def main() -> None:
@@ -80,8 +70,9 @@ def main() -> None:
     mentions, events = (conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("mentions", "events"))
     conn.close()
     exe = [sys.executable, "-m", "mentionwatch"]
-    env = {**os.environ, "MENTIONWATCH_CONFIG": str(cfg_path), "MENTIONWATCH_DB": str(db), "NO_COLOR": "1",
-           "PYTHONPATH": str(HERE.parent)}
+    # The commands run as subprocesses of this one (bench_core.run), with this environment.
+    os.environ.update({"MENTIONWATCH_CONFIG": str(cfg_path), "MENTIONWATCH_DB": str(db), "NO_COLOR": "1",
+                       "PYTHONPATH": str(HERE.parent)})
     log(f"{mentions:,} mentions, {events:,} events; cpu reference {cpu_reference():.2f} s")
     rows = []
     for label, extra in (("stats --json (30d: a third)", ["--since", "30d", "--json"]),
@@ -89,7 +80,7 @@ def main() -> None:
                          ("stats --by day --json", ["--since", "100d", "--by", "day", "--json"]),
                          ("stats --by rule --json", ["--since", "100d", "--by", "rule", "--json"]),
                          ("stats --chart", ["--since", "100d", "--chart"])):
-        times = timed([*exe, "stats", *extra], env, args.repeat)
+        times = run([*exe, "stats", *extra], args.repeat)
         rows.append((label, min(times), statistics.median(times)))
         log(f"{label}: best {min(times):.2f} s")
     print(f"\nstats over {mentions:,} mentions and {events:,} events posted over 90 days (--since 100d: all in the window), {args.repeat} runs each")

@@ -190,16 +190,20 @@ class Tagger:
                 if f not in places:
                     places[f] = self.index.occurrences(values.get(f) or "", found[f], toks.get(f))
                 words, at = places[f]
+                # Over the terms found in this field (a few), not the term's atoms (a group may
+                # have dozens), in the order they first occur in the text.
                 if term.kind == "near":
-                    left = [s for a in term.left for s in at.get(a, ())]
-                    right = [s for a in term.right for s in at.get(a, ())]
+                    left = [s for a, spans in at.items() if a in term.left for s in spans]
+                    right = [s for a, spans in at.items() if a in term.right for s in spans]
                     got[f] = [(a[0], b[1], _excerpt(words, a, b)) for a, b in near_spans(left, right, term.n)]
                 else:
-                    got[f] = [(s, e, " ".join(words[s:e])) for a in term.atoms for s, e in at.get(a, ())]
+                    got[f] = [(s, e, " ".join(words[s:e])) for a, spans in at.items() if a in term.atoms
+                              for s, e in spans]
             return got[f]
 
         fields = c.rule.fields
-        here = [n for n in c.none if any(where(n, f) for f in fields)]
+        # A `none` term none of whose words were found is nowhere: no positions are read for it.
+        here = [n for n in c.none if any(n.present(found[f]) and where(n, f) for f in fields)]
         if any(n not in c.scoped for n in here):
             return None
         counted: list[str] = []
