@@ -226,3 +226,13 @@ def test_html_page_is_self_contained_and_private(team, tmp_path):
     assert not re.search(r"(?i)(src|href)\s*=|url\((?!#)|https?:|//", page.replace("<!DOCTYPE html>", ""))
     r = team("stats", "--html", str(out), "--by", "day", ok=False)
     assert r.exit_code == 2
+
+
+@pytest.mark.parametrize("by", [None, "day", "rule", "week"])
+def test_tables_fit_80_columns(team, by):
+    r = team("stats", "--since", "2026-11-02", *(["--by", by] if by else []), "--table")
+    assert max(len(line) for line in r.stdout.splitlines()) <= 80
+    if by == "day":
+        assert "2026-11-05" in r.stdout  # a day is never folded
+    if by == "rule":
+        assert "repeat-contact" in r.stdout

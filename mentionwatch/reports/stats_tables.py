@@ -53,15 +53,18 @@ def service_table(rows: list[dict]):
         return table
     by = rows[0]["by"] if rows else "group"
     table.title = f"Service by {by}"
-    table.add_column(by, overflow="fold", ratio=1)
-    for col in ("mentions", "answered", "1st resp", "p90", "SLA met", "overdue", "backlog", "repeats", "lag"):
+    # One space between columns and the figures people compare across groups: a day or a rule
+    # name keeps 12 columns at 80 (repeat contacts and the rest are in --json and --csv).
+    table.collapse_padding = True
+    table.add_column(by, overflow="fold", min_width=12, ratio=1)
+    for col in ("mentions", "answered", "1st resp", "p90", "SLA met", "overdue", "backlog", "lag"):
         table.add_column(col, justify="right", no_wrap=True)
     for r in rows:
         table.add_row(
             Text(safe(str(r["group"]), False)), Text(_n(r["mentions"])), Text(_n(r["answered"])),
             Text(duration_text(r["first_response_median_s"])), Text(duration_text(r["first_response_p90_s"])),
             Text(_pct(r["sla_met_pct"])), Text(_n(r["sla_overdue"]), style="bold red" if r["sla_overdue"] else ""),
-            Text(_n(r["backlog"])), Text(_n(r["repeats"])), Text(duration_text(r["detection_lag_median_s"])),
+            Text(_n(r["backlog"])), Text(duration_text(r["detection_lag_median_s"])),
         )
     return table
 
@@ -93,8 +96,9 @@ def issues_table(rows: list[dict]):
     from rich.text import Text
 
     table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold", title="Fixed issues",
-                  title_justify="left")
-    table.add_column("issue", overflow="fold", ratio=1)
+                  title_justify="left", collapse_padding=True)
+    # An issue URL is one long word: folded at 20 columns so the row fits 80.
+    table.add_column("issue", overflow="fold", max_width=20)
     for col in ("reports", "authors", "first report", "to fix", "answered", "told", "came back"):
         table.add_column(col, justify="right", no_wrap=True)
     for r in rows:
