@@ -13,7 +13,8 @@ def _table(columns: list[str], right: set[str], wrap: set[str] = frozenset()):
     """A table in the house style: numbers right-aligned and whole; names and text folded."""
     from rich.table import Table
 
-    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+    # One space between columns: a rule's name stays whole at 80 columns beside eight figures.
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold", collapse_padding=True)
     for col in columns:
         table.add_column(col, justify="right" if col in right else "left", no_wrap=col not in wrap,
                          overflow="fold", ratio=1 if col in wrap else None)
