@@ -113,7 +113,7 @@ class TermIndex:
 
     _first: dict[str, list[tuple[tuple[str, ...], str, bool]]] = field(default_factory=dict)  # (words, term, prefix?)
     _single: dict[str, list[str]] = field(default_factory=dict)  # token -> one-word terms
-    _phrases: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # first token -> (" a b ", term)
+    _phrases: dict[str, list[tuple[str, str, frozenset]]] = field(default_factory=dict)  # first token -> (" a b ", term, its whole words)
     _odd: dict[str, re.Pattern] = field(default_factory=dict)
     _terms: set[str] = field(default_factory=set)
     _stems: dict[str, list[str]] = field(default_factory=dict)  # one-word prefix -> terms
@@ -142,7 +142,7 @@ class TermIndex:
             else:  # no trailing space: the last word may go on
                 self._entry[term] = (form, True)
                 self._first.setdefault(form[0], []).append((form, term, True))
-                self._phrases.setdefault(form[0], []).append((" " + " ".join(form), term))
+                self._phrases.setdefault(form[0], []).append((" " + " ".join(form), term, frozenset(form[:-1])))
             return
         toks = tuple(tokens(term))
         if toks and _is_plain(term):
@@ -151,7 +151,7 @@ class TermIndex:
             if len(toks) == 1:
                 self._single.setdefault(toks[0], []).append(term)
             else:
-                self._phrases.setdefault(toks[0], []).append((" " + " ".join(toks) + " ", term))
+                self._phrases.setdefault(toks[0], []).append((" " + " ".join(toks) + " ", term, frozenset(toks)))
         else:
             body = r"\s+".join(re.escape(part) for part in normalize(term).split())
             self._odd[term] = re.compile(r"(?<!\w)" + body + r"(?!\w)")
@@ -190,10 +190,13 @@ class TermIndex:
                         self._no_prefix.add(tok)
                 found.update(terms)
         starts = present & self._phrases.keys()
-        if starts:
-            joined = " " + " ".join(toks) + " "
-            for tok in starts:
-                for padded, term in self._phrases[tok]:
+        joined = None
+        for tok in starts:
+            for padded, term, words in self._phrases[tok]:
+                # Every whole word of the phrase in the text (a set test) before the text is searched.
+                if words <= present:
+                    if joined is None:
+                        joined = " " + " ".join(toks) + " "
                     if padded in joined:
                         found.add(term)
         if self._odd:
