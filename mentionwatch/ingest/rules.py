@@ -130,7 +130,7 @@ class Tagger:
                 else:
                     terms = list(r.all) + [t for t in r.any if t in seen]
             else:
-                if any(s.isdisjoint(seen) for s in c.need):
+                if any(map(seen.isdisjoint, c.need)):
                     continue
                 if not all(t.present(seen) for t in c.all):
                     continue
