@@ -236,3 +236,26 @@ def test_tables_fit_80_columns(team, by):
         assert "2026-11-05" in r.stdout  # a day is never folded
     if by == "rule":
         assert "repeat-contact" in r.stdout
+
+
+def test_same_figures_when_a_second_connection_cannot_open(team, monkeypatch):
+    """stats counts on a second connection in a thread; where the database cannot be opened twice
+    (read-only, through the first connection only) it counts on the first, with the same result."""
+    import sqlite3
+
+    import mentionwatch.store.stats as queries
+
+    before = team.stats("--by", "week")
+    real = sqlite3.connect
+
+    refused = []
+
+    def refuse(target, *args, **kwargs):
+        if str(target).startswith("file:"):
+            refused.append(target)
+            raise sqlite3.OperationalError("unable to open database file")
+        return real(target, *args, **kwargs)
+
+    monkeypatch.setattr(queries.sqlite3, "connect", refuse)
+    assert team.stats("--by", "week") == before
+    assert refused  # the second connection was tried, and refused

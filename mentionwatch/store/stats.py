@@ -42,7 +42,7 @@ def beside(conn, work: Callable[[sqlite3.Connection], T]) -> Callable[[], T]:
     from concurrent.futures import ThreadPoolExecutor
 
     def run() -> T:
-        other = sqlite3.connect(f"file:{quote(path)}?mode=ro", uri=True, check_same_thread=False)
+        other = sqlite3.connect(f"file:{quote(path)}?mode=ro", uri=True, check_same_thread=False, timeout=5)
         try:
             other.execute("PRAGMA cache_size = -32000")
             return work(other)
@@ -52,7 +52,16 @@ def beside(conn, work: Callable[[sqlite3.Connection], T]) -> Callable[[], T]:
     pool = ThreadPoolExecutor(max_workers=1)
     future = pool.submit(run)
     pool.shutdown(wait=False)
-    return future.result
+
+    def result() -> T:
+        try:
+            return future.result()
+        except sqlite3.Error:
+            # A second connection could not read it (a WAL database in a folder this user may not
+            # write, read through the first as immutable): the work is done here, after the rest.
+            return work(conn)
+
+    return result
 
 
 def counts(conn, key: str, key_join: str, since: str, until: str, overdue_before: list[str]) -> Iterator[tuple]:
