@@ -657,7 +657,7 @@ def stats(config_path, db_path, since, until, by, only, as_json, as_csv, as_tabl
     conn, cfg = open_store(config_path, db_path, reading=True)
     now = model.now_utc()
     start = when_option(since, "--since")
-    end = when_option(until, "--since").replace() if until else now
+    end = when_option(until, "--since") if until else now
     if end <= start:
         raise click.BadParameter(f"{until!r} is not after --since {since!r}", param_hint="--until")
     zone = workflow.local_zone(cfg)

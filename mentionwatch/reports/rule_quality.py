@@ -16,7 +16,6 @@ Definitions (the README's, one sentence each):
 from __future__ import annotations
 
 import re
-import statistics
 from datetime import datetime
 
 from mentionwatch.config import Config
@@ -24,6 +23,7 @@ from mentionwatch.ingest.rules import with_builtins
 from mentionwatch import model
 from mentionwatch.model import URGENCY_RANK, duration_text, own_words, utc_text
 from mentionwatch.outputs.messages import snippet
+from mentionwatch.reports.stats import median
 from mentionwatch.store import outcomes
 from mentionwatch.workflow import with_clock
 
@@ -49,10 +49,6 @@ def response_s(m: dict, config: Config, now: datetime) -> int | None:
     if not m.get("first_response_at"):
         return None
     return with_clock(dict(m), config, now)["first_response_s"]
-
-
-def median(values: list[int]) -> int | None:
-    return round(statistics.median(values)) if values else None
 
 
 def short_text(m: dict) -> str:

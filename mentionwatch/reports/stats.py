@@ -108,12 +108,18 @@ def median(values: list[float]) -> int | None:
     return round(statistics.median(values)) if values else None
 
 
-def p90(values: list[float]) -> int | None:
+def nearest_p90(values: list[float]) -> float | None:
     """The nearest-rank 90th percentile: the value at rank ceil(0.9 n) of the sorted values."""
     if not values:
         return None
     ordered = sorted(values)
-    return round(ordered[max(0, math.ceil(0.9 * len(ordered)) - 1)])
+    return ordered[max(0, math.ceil(0.9 * len(ordered)) - 1)]
+
+
+def p90(values: list[float]) -> int | None:
+    """nearest_p90 in whole seconds."""
+    x = nearest_p90(values)
+    return None if x is None else round(x)
 
 
 def pct(part: int, whole: int) -> float | None:
@@ -256,7 +262,7 @@ def service(conn, config: Config, w: Window, by: str | None = None) -> list[dict
     for k in order:
         g = groups.get(k) or _Group()
         rows.append({"kind": "service", "by": by or "all", "group": k, **g.row(),
-                     "_ratios": g.ratios, "_figures": g})
+                     "_figures": g})
     return rows
 
 
@@ -386,16 +392,16 @@ def chart_data(conn, config: Config, w: Window, zone_name: str) -> dict:
     return {
         "since": utc_text(w.since), "until": utc_text(w.until), "zone": zone_name,
         "days": [{"day": d["group"], **{u: d[u] for u in URGENCIES}, "answered": d["answered"],
-                  "first_response_sla_median_pct": _round(statistics.median(d["_ratios"])) if d["_ratios"] else None,
-                  "first_response_sla_p90_pct": _round(_p90f(d["_ratios"]))} for d in days],
+                  "first_response_sla_median_pct": _round(statistics.median(d["_figures"].ratios)) if d["_figures"].ratios else None,
+                  "first_response_sla_p90_pct": _round(nearest_p90(d["_figures"].ratios))} for d in days],
         "weeks": [{"week": k, "sla_met_pct": pct(m, n), "decided": n} for k, (m, n) in weeks.items()],
         "summary": [
             {"label": "Mentions", "value": f"{total['mentions']:,}"},
             {"label": "Answered", "value": f"{total['answered']:,}"},
             {"label": "First response (median, staffed)", "value": duration_text(total["first_response_median_s"])},
             {"label": "First response (p90, staffed)", "value": duration_text(total["first_response_p90_s"])},
-            {"label": "SLA met", "value": _pct_text(total["sla_met_pct"])},
-            *({"label": f"SLA met ({u})", "value": _pct_text(total[f"sla_met_pct_{u}"])} for u in URGENCIES),
+            {"label": "SLA met", "value": pct_text(total["sla_met_pct"])},
+            *({"label": f"SLA met ({u})", "value": pct_text(total[f"sla_met_pct_{u}"])} for u in URGENCIES),
             {"label": "Overdue now", "value": f"{total['sla_overdue']:,}"},
             {"label": "Backlog (open now)", "value": f"{total['backlog']:,}"},
             {"label": "Repeat contacts", "value": f"{total['repeats']:,}"},
@@ -404,17 +410,11 @@ def chart_data(conn, config: Config, w: Window, zone_name: str) -> dict:
     }
 
 
-def _p90f(values: list[float]) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(0.9 * len(ordered)) - 1)]
-
-
 def _round(x: float | None) -> float | None:
     return None if x is None else round(x, 1)
 
 
-def _pct_text(x: float | None) -> str:
+def pct_text(x: float | None) -> str:
+    """A percentage figure as people read it ("-" when there is none)."""
     return "-" if x is None else f"{x:g}%"
 

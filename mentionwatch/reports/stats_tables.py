@@ -6,11 +6,8 @@ from __future__ import annotations
 
 from mentionwatch.model import URGENCIES, duration_text
 from mentionwatch.outputs.when import shown
+from mentionwatch.reports.stats import pct_text
 from mentionwatch.text import safe
-
-
-def _pct(x: float | None) -> str:
-    return "-" if x is None else f"{x:g}%"
 
 
 def _n(x: int | None) -> str:
@@ -35,8 +32,8 @@ def service_table(rows: list[dict]):
             ("answered", _n(r["answered"])),
             ("first response, median (staffed)", duration_text(r["first_response_median_s"])),
             ("first response, p90 (staffed)", duration_text(r["first_response_p90_s"])),
-            ("SLA met", _pct(r["sla_met_pct"])),
-            *((f"  {u}", _pct(r[f"sla_met_pct_{u}"])) for u in URGENCIES),
+            ("SLA met", pct_text(r["sla_met_pct"])),
+            *((f"  {u}", pct_text(r[f"sla_met_pct_{u}"])) for u in URGENCIES),
             ("answered in time / late", f"{_n(r['sla_met'])} / {_n(r['sla_late'])}"),
             ("open and overdue / open in time", f"{_n(r['sla_overdue'])} / {_n(r['sla_open'])}"),
             ("closed, never answered", _n(r["sla_never"])),
@@ -63,7 +60,7 @@ def service_table(rows: list[dict]):
         table.add_row(
             Text(safe(str(r["group"]), False)), Text(_n(r["mentions"])), Text(_n(r["answered"])),
             Text(duration_text(r["first_response_median_s"])), Text(duration_text(r["first_response_p90_s"])),
-            Text(_pct(r["sla_met_pct"])), Text(_n(r["sla_overdue"]), style="bold red" if r["sla_overdue"] else ""),
+            Text(pct_text(r["sla_met_pct"])), Text(_n(r["sla_overdue"]), style="bold red" if r["sla_overdue"] else ""),
             Text(_n(r["backlog"])), Text(duration_text(r["detection_lag_median_s"])),
         )
     return table
@@ -82,7 +79,7 @@ def coverage_table(rows: list[dict]):
     for r in rows:
         table.add_row(
             Text(safe(r["query"], False)), Text(safe(r["source"], False)), Text(_n(r["polls"])),
-            Text(_pct(r["ok_pct"]), style="yellow" if r["ok_pct"] is not None and r["ok_pct"] < 100 else ""),
+            Text(pct_text(r["ok_pct"]), style="yellow" if r["ok_pct"] is not None and r["ok_pct"] < 100 else ""),
             Text(_n(r["gaps"]), style="yellow" if r["gaps"] else ""),
             Text("pending" if r["backfill_pending"] else "-", style="yellow" if r["backfill_pending"] else ""),
             Text(duration_text(r["failing_s"]) if r["failing_s"] else "-", style="red" if r["failing_s"] else ""),
